@@ -1,0 +1,225 @@
+#include "dpdk_app/app.hpp"
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf_dyn.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+
+#include <csignal>
+#include <cstdio>
+#include <thread>
+
+#include "drivers/port.hpp"
+#include "dpdk_app/stats.hpp"
+
+namespace redline::app {
+
+namespace {
+std::atomic<bool> g_quit{false};
+std::atomic<bool> g_print_stats{false};
+
+void on_signal(int sig) {
+  if (sig == SIGUSR1) g_print_stats.store(true, std::memory_order_relaxed);
+  else g_quit.store(true, std::memory_order_relaxed);
+}
+
+constexpr unsigned kHandoffRingSize = 1024;
+constexpr unsigned kPoolCache = 256;
+
+int worker_main(void* arg) {
+  static_cast<pipeline::Worker*>(arg)->run();
+  return 0;
+}
+}  // namespace
+
+void install_signal_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGUSR1, &sa, nullptr);
+}
+
+bool App::setup(const Config& config, std::string* error) {
+  pipeline::Shared& s = *shared_;
+  unsigned lcore;
+  RTE_LCORE_FOREACH_WORKER(lcore) lcores_.push_back(lcore);
+  if (lcores_.empty()) {
+    *error = "no worker lcore: give EAL at least two, e.g. -l 0,1 (lcore 0 runs control, the rest are workers)";
+    return false;
+  }
+  uint32_t workers = config.workers.value_or(uint32_t(lcores_.size()));
+  if (workers > lcores_.size() || workers > pipeline::kMaxWorkers) {
+    *error = "config asks for " + std::to_string(workers) + " workers but EAL gives " +
+             std::to_string(lcores_.size()) + " worker lcores (raise -l/--lcores or lower 'workers')";
+    return false;
+  }
+  lcores_.resize(workers);
+  s.workers = workers;
+  s.reta = rss::RetaMirror(workers);
+  s.tsc_hz = rte_get_tsc_hz();
+
+  s.settings.burst = config.pipeline.burst;
+  s.settings.idle_sleep_us = config.pipeline.idle_sleep_us;
+  s.settings.icmp_error_rate = config.icmp.error_rate;
+  s.settings.icmp_error_burst = config.icmp.error_burst;
+  s.settings.aging.reachable_ns = uint64_t(config.arp.reachable_s) * 1'000'000'000;
+  s.settings.aging.probe_interval_ns = uint64_t(config.arp.retry_ms) * 1'000'000;
+  s.settings.aging.probes = config.arp.retries;
+  s.settings.resolve.retry_ns = uint64_t(config.arp.retry_ms) * 1'000'000;
+  s.settings.resolve.retries = config.arp.retries;
+  s.settings.queue_per_neighbor = config.arp.queue_per_neighbor;
+  s.settings.max_resolving = config.arp.max_resolving;
+
+  // Mbufs: every descriptor of every queue may hold one, plus per-core caches, TX buffers,
+  // rings between cores and packets waiting for ARP.
+  uint16_t max_mtu = 0;
+  uint32_t descriptors = 0;
+  for (auto& p : config.ports) {
+    max_mtu = std::max(max_mtu, p.mtu);
+    descriptors += uint32_t(p.rx_descriptors + p.tx_descriptors) * workers;
+  }
+  uint32_t mbufs = config.pipeline.mbufs;
+  if (mbufs == 0)
+    mbufs = descriptors + workers * (kPoolCache * 2 + pipeline::kMaxBurst * uint32_t(config.ports.size() + 1)) +
+            workers * workers * kHandoffRingSize + config.arp.max_resolving * config.arp.queue_per_neighbor + 4096;
+  uint32_t data_room = RTE_PKTMBUF_HEADROOM + std::max<uint32_t>(drivers::frame_len_for_mtu(max_mtu), 2048);
+  s.pool = rte_pktmbuf_pool_create("redline_mbufs", mbufs, kPoolCache, 0, uint16_t(data_room), int(rte_socket_id()));
+  if (!s.pool) {
+    *error = "cannot create a pool of " + std::to_string(mbufs) + " mbufs: " + rte_strerror(rte_errno) +
+             " (give EAL more memory: -m MB with --no-huge, or reserve hugepages)";
+    return false;
+  }
+  static const rte_mbuf_dynfield meta_field = {"redline_meta", sizeof(pipeline::MbufMeta), alignof(pipeline::MbufMeta), 0};
+  s.meta_offset = rte_mbuf_dynfield_register(&meta_field);
+  if (s.meta_offset < 0) {
+    *error = std::string("cannot register mbuf field: ") + rte_strerror(rte_errno);
+    return false;
+  }
+
+  for (size_t i = 0; i < config.ports.size(); ++i) {
+    const PortConfig& pc = config.ports[i];
+    auto id = drivers::attach(pc.device, error);
+    if (!id) return false;
+    drivers::PortRequest req{pc.name, pc.device, pc.mac, pc.mtu, uint16_t(workers), pc.rx_descriptors, pc.tx_descriptors};
+    auto ready = drivers::configure_and_start(*id, req, s.pool, s.reta, error);
+    ports_open_ = true;
+    pipeline::PortInfo info;
+    info.dpdk_id = *id;
+    info.name = pc.name;
+    info.address = pc.address;
+    info.mtu = pc.mtu;
+    s.ports.push_back(info);
+    if (!ready) return false;
+    s.ports.back().mac = ready->mac;
+    s.ports.back().rss = ready->rss;
+    s.ports.back().rx_ip_checksum_offload = ready->rx_ip_checksum_offload;
+    s.ports.back().tx_ip_checksum_offload = ready->tx_ip_checksum_offload;
+    std::printf("port %s: %s (%s) mac %s address %s mtu %u queues %u rss %s rx-csum %s, %s\n", pc.name.c_str(),
+                pc.device.c_str(), ready->driver.c_str(), ready->mac.to_string().c_str(),
+                pc.address.to_string().c_str(), pc.mtu, workers, ready->rss ? "on" : "software",
+                ready->rx_ip_checksum_offload ? "offload" : "software", drivers::link_summary(*id).c_str());
+  }
+
+  routes_ = ip::RouteTable::create("redline_routes", 1024, int(rte_socket_id()), error);
+  if (!routes_) return false;
+  using Kind = ip::NextHop::Kind;
+  for (size_t i = 0; i < s.ports.size(); ++i) {
+    const auto& a = s.ports[i].address;
+    uint16_t port = uint16_t(i);
+    if (!routes_->add(a, {Kind::kForward, port, {}}, error) ||
+        !routes_->add({a.addr, 32}, {Kind::kLocal, port, {}}, error) ||
+        !routes_->add({a.directed_broadcast(), 32}, {Kind::kBroadcast, port, {}}, error))
+      return false;
+  }
+  for (const auto& r : config.routes) {
+    uint16_t port = 0;
+    for (size_t i = 0; i < s.ports.size(); ++i)
+      if (s.ports[i].address.contains(r.via)) port = uint16_t(i);
+    if (!routes_->add(r.prefix, {Kind::kForward, port, r.via}, error)) return false;
+  }
+  s.routes = routes_.get();
+
+  size_t qsbr_size = rte_rcu_qsbr_get_memsize(workers);
+  s.qsbr = static_cast<rte_rcu_qsbr*>(rte_zmalloc("redline_qsbr", qsbr_size, RTE_CACHE_LINE_SIZE));
+  if (!s.qsbr || rte_rcu_qsbr_init(s.qsbr, workers) != 0) {
+    *error = "cannot set up RCU";
+    return false;
+  }
+  neighbors_ = arp::NeighborTable::create("redline_neighbors", config.arp.table_size, int(rte_socket_id()), s.qsbr, error);
+  if (!neighbors_) return false;
+  s.neighbors = neighbors_.get();
+
+  s.handoff.assign(size_t(workers) * workers, nullptr);
+  s.resolve.assign(workers, nullptr);
+  for (uint32_t src = 0; src < workers; ++src) {
+    for (uint32_t dst = 0; dst < workers; ++dst) {
+      if (src == dst) continue;
+      std::string name = "rl_handoff_" + std::to_string(src) + "_" + std::to_string(dst);
+      s.handoff[src * workers + dst] = rte_ring_create(name.c_str(), kHandoffRingSize, int(rte_socket_id()),
+                                                       RING_F_SP_ENQ | RING_F_SC_DEQ);
+      if (!s.handoff[src * workers + dst]) {
+        *error = "cannot create ring " + name + ": " + rte_strerror(rte_errno);
+        return false;
+      }
+    }
+    if (src == 0) continue;
+    std::string name = "rl_resolve_" + std::to_string(src);
+    s.resolve[src] = rte_ring_create(name.c_str(), kHandoffRingSize, int(rte_socket_id()), RING_F_SP_ENQ | RING_F_SC_DEQ);
+    if (!s.resolve[src]) {
+      *error = "cannot create ring " + name + ": " + rte_strerror(rte_errno);
+      return false;
+    }
+  }
+
+  for (uint32_t w = 0; w < workers; ++w) workers_.push_back(std::make_unique<pipeline::Worker>(s, w));
+  return true;
+}
+
+void App::launch() {
+  for (size_t w = 0; w < workers_.size(); ++w)
+    rte_eal_remote_launch(worker_main, workers_[w].get(), lcores_[w]);
+  launched_ = true;
+  std::printf("redline: %zu workers on lcores", workers_.size());
+  for (unsigned l : lcores_) std::printf(" %u", l);
+  std::printf("\nredline: ready\n");
+  std::fflush(stdout);
+}
+
+void App::control_loop() {
+  while (!g_quit.load(std::memory_order_relaxed)) {
+    if (g_print_stats.exchange(false)) print_stats(stdout, *shared_, workers_);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+unsigned App::shutdown() {
+  pipeline::Shared& s = *shared_;
+  s.quit.store(true, std::memory_order_relaxed);
+  if (launched_)
+    for (unsigned l : lcores_) rte_eal_wait_lcore(l);
+  for (auto& w : workers_) w->release();
+  print_stats(stdout, s, workers_);
+  if (ports_open_)
+    for (auto& p : s.ports) drivers::stop_and_close(p.dpdk_id);
+  for (rte_ring* r : s.handoff) rte_ring_free(r);
+  for (rte_ring* r : s.resolve) rte_ring_free(r);
+  s.handoff.clear();
+  s.resolve.clear();
+  workers_.clear();
+  unsigned in_use = s.pool ? rte_mempool_in_use_count(s.pool) : 0;
+  return in_use;
+}
+
+App::~App() {
+  neighbors_.reset();
+  routes_.reset();
+  rte_free(shared_->qsbr);
+  if (shared_->pool) rte_mempool_free(shared_->pool);
+}
+
+}  // namespace redline::app

@@ -1,0 +1,195 @@
+#include "dpdk_app/config.hpp"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <toml++/toml.h>
+
+namespace redline::app {
+
+namespace {
+
+// Thrown inside the parser only; turned into ConfigResult::error at the top.
+struct ConfigError {
+  std::string message;
+};
+
+class Reader {
+ public:
+  explicit Reader(std::string source) : source_(std::move(source)) {}
+
+  [[noreturn]] void fail(const toml::node* at, const std::string& key, const std::string& what) const {
+    std::ostringstream out;
+    out << source_;
+    if (at && at->source().begin.line) out << ":" << at->source().begin.line;
+    out << ": key '" << key << "': " << what;
+    throw ConfigError{out.str()};
+  }
+
+  // Rejects keys we do not know, so a typo is an error rather than a silent default.
+  void only_keys(const toml::table& t, const std::string& where, std::initializer_list<const char*> known) const {
+    std::set<std::string_view> allowed(known.begin(), known.end());
+    for (auto&& [k, v] : t)
+      if (!allowed.count(k.str())) fail(&v, where.empty() ? std::string(k.str()) : where + "." + std::string(k.str()), "unknown key");
+  }
+
+  std::string string(const toml::table& t, const std::string& key, const std::string& path, bool required) const {
+    const toml::node* n = t.get(key);
+    if (!n) {
+      if (required) fail(&t, path, "missing");
+      return {};
+    }
+    auto v = n->value<std::string>();
+    if (!v || !n->is_string()) fail(n, path, "must be a string");
+    return *v;
+  }
+
+  template <typename T>
+  void number(const toml::table& t, const std::string& key, const std::string& path, T& out,
+              int64_t min, int64_t max) const {
+    const toml::node* n = t.get(key);
+    if (!n) return;
+    if (!n->is_integer()) fail(n, path, "must be an integer");
+    int64_t v = *n->value<int64_t>();
+    if (v < min || v > max)
+      fail(n, path, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+    out = T(v);
+  }
+
+  const toml::table* table(const toml::table& t, const std::string& key) const {
+    const toml::node* n = t.get(key);
+    if (!n) return nullptr;
+    if (!n->is_table()) fail(n, key, "must be a table ([" + key + "])");
+    return n->as_table();
+  }
+
+ private:
+  std::string source_;
+};
+
+PortConfig read_port(const Reader& r, const toml::table& t, size_t index) {
+  std::string at = "ports[" + std::to_string(index) + "]";
+  r.only_keys(t, at, {"name", "device", "address", "mac", "mtu", "rx_descriptors", "tx_descriptors"});
+  PortConfig p;
+  p.name = r.string(t, "name", at + ".name", true);
+  if (p.name.empty() || p.name.size() > 32) r.fail(t.get("name"), at + ".name", "must be 1 to 32 characters");
+  p.device = r.string(t, "device", at + ".device", true);
+  if (p.device.empty()) r.fail(t.get("device"), at + ".device", "must not be empty");
+  std::string addr = r.string(t, "address", at + ".address", true);
+  auto prefix = net::Ipv4Prefix::parse(addr);
+  if (!prefix || prefix->length == 0 || prefix->length > 30 || prefix->addr == prefix->network() ||
+      prefix->addr == prefix->directed_broadcast())
+    r.fail(t.get("address"), at + ".address",
+           "'" + addr + "' is not a host address with a prefix length 1-30, like 10.0.0.1/24");
+  p.address = *prefix;
+  std::string mac = r.string(t, "mac", at + ".mac", false);
+  if (!mac.empty()) {
+    p.mac = net::MacAddr::parse(mac);
+    if (!p.mac || p.mac->is_multicast() || p.mac->is_zero())
+      r.fail(t.get("mac"), at + ".mac", "'" + mac + "' is not a unicast MAC like 02:00:00:00:00:01");
+  }
+  r.number(t, "mtu", at + ".mtu", p.mtu, 576, 9000);
+  r.number(t, "rx_descriptors", at + ".rx_descriptors", p.rx_descriptors, 64, 8192);
+  r.number(t, "tx_descriptors", at + ".tx_descriptors", p.tx_descriptors, 64, 8192);
+  return p;
+}
+
+Config read_config(const Reader& r, const toml::table& root) {
+  r.only_keys(root, "", {"workers", "ports", "routes", "arp", "icmp", "pipeline"});
+  Config c;
+  if (root.get("workers")) {
+    uint32_t w = 0;
+    r.number(root, "workers", "workers", w, 1, 64);
+    c.workers = w;
+  }
+
+  const toml::node* ports = root.get("ports");
+  if (!ports) r.fail(&root, "ports", "missing: declare at least one [[ports]]");
+  if (!ports->is_array_of_tables()) r.fail(ports, "ports", "must be an array of tables ([[ports]])");
+  size_t i = 0;
+  for (auto&& n : *ports->as_array()) c.ports.push_back(read_port(r, *n.as_table(), i++));
+  if (c.ports.empty()) r.fail(ports, "ports", "declare at least one [[ports]]");
+  if (c.ports.size() > 32) r.fail(ports, "ports", "at most 32 ports");
+  for (size_t a = 0; a < c.ports.size(); ++a)
+    for (size_t b = 0; b < a; ++b) {
+      const toml::node* at = ports->as_array()->get(a);
+      if (c.ports[a].name == c.ports[b].name)
+        r.fail(at, "ports[" + std::to_string(a) + "].name", "'" + c.ports[a].name + "' is used twice");
+      if (c.ports[a].device == c.ports[b].device)
+        r.fail(at, "ports[" + std::to_string(a) + "].device", "'" + c.ports[a].device + "' is used twice");
+      if (c.ports[a].address.contains(c.ports[b].address.addr) || c.ports[b].address.contains(c.ports[a].address.addr))
+        r.fail(at, "ports[" + std::to_string(a) + "].address", "overlaps the network of port '" + c.ports[b].name + "'");
+    }
+
+  if (const toml::node* routes = root.get("routes")) {
+    if (!routes->is_array_of_tables()) r.fail(routes, "routes", "must be an array of tables ([[routes]])");
+    size_t j = 0;
+    for (auto&& n : *routes->as_array()) {
+      const toml::table& t = *n.as_table();
+      std::string at = "routes[" + std::to_string(j++) + "]";
+      r.only_keys(t, at, {"prefix", "via"});
+      std::string prefix_text = r.string(t, "prefix", at + ".prefix", true);
+      auto prefix = net::Ipv4Prefix::parse(prefix_text);
+      if (!prefix || prefix_text.find('/') == std::string::npos)
+        r.fail(t.get("prefix"), at + ".prefix", "'" + prefix_text + "' is not a prefix like 10.1.0.0/16");
+      std::string via_text = r.string(t, "via", at + ".via", true);
+      auto via = net::Ipv4Addr::parse(via_text);
+      if (!via) r.fail(t.get("via"), at + ".via", "'" + via_text + "' is not an IPv4 address");
+      bool connected = false;
+      for (auto& p : c.ports) connected |= p.address.contains(*via) && p.address.addr != *via;
+      if (!connected)
+        r.fail(t.get("via"), at + ".via", "gateway " + via_text + " is not on the network of any port");
+      c.routes.push_back(RouteConfig{*prefix, *via});
+    }
+  }
+
+  if (const toml::table* arp = r.table(root, "arp")) {
+    r.only_keys(*arp, "arp", {"reachable_s", "retry_ms", "retries", "queue_per_neighbor", "max_resolving", "table_size"});
+    r.number(*arp, "reachable_s", "arp.reachable_s", c.arp.reachable_s, 1, 86400);
+    r.number(*arp, "retry_ms", "arp.retry_ms", c.arp.retry_ms, 10, 60000);
+    r.number(*arp, "retries", "arp.retries", c.arp.retries, 1, 100);
+    r.number(*arp, "queue_per_neighbor", "arp.queue_per_neighbor", c.arp.queue_per_neighbor, 0, 1024);
+    r.number(*arp, "max_resolving", "arp.max_resolving", c.arp.max_resolving, 1, 65536);
+    r.number(*arp, "table_size", "arp.table_size", c.arp.table_size, 16, 1 << 20);
+  }
+  if (const toml::table* icmp = r.table(root, "icmp")) {
+    r.only_keys(*icmp, "icmp", {"error_rate", "error_burst"});
+    r.number(*icmp, "error_rate", "icmp.error_rate", c.icmp.error_rate, 0, 1'000'000);
+    r.number(*icmp, "error_burst", "icmp.error_burst", c.icmp.error_burst, 1, 1'000'000);
+  }
+  if (const toml::table* pl = r.table(root, "pipeline")) {
+    r.only_keys(*pl, "pipeline", {"burst", "idle_sleep_us", "mbufs"});
+    r.number(*pl, "burst", "pipeline.burst", c.pipeline.burst, 1, 64);
+    r.number(*pl, "idle_sleep_us", "pipeline.idle_sleep_us", c.pipeline.idle_sleep_us, 0, 100000);
+    r.number(*pl, "mbufs", "pipeline.mbufs", c.pipeline.mbufs, 0, 16 << 20);
+  }
+  return c;
+}
+
+}  // namespace
+
+ConfigResult parse_config(std::string_view toml_text, const std::string& source_name) {
+  toml::table root;
+  try {
+    root = toml::parse(toml_text, source_name);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream out;
+    out << source_name << ":" << e.source().begin.line << ": " << e.description();
+    return {std::nullopt, out.str()};
+  }
+  try {
+    return {read_config(Reader(source_name), root), {}};
+  } catch (const ConfigError& e) {
+    return {std::nullopt, e.message};
+  }
+}
+
+ConfigResult load_config(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return {std::nullopt, path + ": cannot open"};
+  std::stringstream text;
+  text << in.rdbuf();
+  return parse_config(text.str(), path);
+}
+
+}  // namespace redline::app

@@ -1,0 +1,66 @@
+// redline's configuration: what the TOML file says, validated, in typed form. Parsing is pure
+// (no DPDK) so every bad-config path is unit-tested.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "stack/net/types.hpp"
+
+namespace redline::app {
+
+struct PortConfig {
+  std::string name;
+  std::string device;  // vdev string ("net_tap0,iface=x"), PCI address, or existing port name
+  net::Ipv4Prefix address;
+  std::optional<net::MacAddr> mac;
+  uint16_t mtu = 1500;
+  uint16_t rx_descriptors = 1024;
+  uint16_t tx_descriptors = 1024;
+};
+
+struct RouteConfig {
+  net::Ipv4Prefix prefix;
+  net::Ipv4Addr via;
+};
+
+struct ArpConfig {
+  uint32_t reachable_s = 300;
+  uint32_t retry_ms = 1000;
+  uint32_t retries = 3;
+  uint32_t queue_per_neighbor = 16;
+  uint32_t max_resolving = 256;
+  uint32_t table_size = 4096;
+};
+
+struct IcmpConfig {
+  uint32_t error_rate = 100;   // per second per core
+  uint32_t error_burst = 50;
+};
+
+struct PipelineConfig {
+  uint32_t burst = 32;
+  uint32_t idle_sleep_us = 0;
+  uint32_t mbufs = 0;  // 0: sized from ports, queues and workers
+};
+
+struct Config {
+  std::optional<uint32_t> workers;  // default: every worker lcore
+  std::vector<PortConfig> ports;
+  std::vector<RouteConfig> routes;
+  ArpConfig arp;
+  IcmpConfig icmp;
+  PipelineConfig pipeline;
+};
+
+struct ConfigResult {
+  std::optional<Config> config;
+  std::string error;  // "FILE:LINE: key 'x': what is wrong"
+};
+
+ConfigResult parse_config(std::string_view toml_text, const std::string& source_name);
+ConfigResult load_config(const std::string& path);
+
+}  // namespace redline::app

@@ -1,0 +1,38 @@
+// Token bucket for ICMP errors (RFC 1812 §4.3.2.8 asks routers to limit the rate of ICMP
+// errors they originate). One per worker, so no shared state; time is injected.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+namespace redline::icmp {
+
+class RateLimiter {
+ public:
+  // `per_second` tokens are added per second up to `burst`; 0 per second disables errors.
+  RateLimiter(uint32_t per_second, uint32_t burst) : rate_(per_second), burst_(burst), tokens_(burst) {}
+
+  bool allow(uint64_t now_ns) {
+    refill(now_ns);
+    if (tokens_ == 0) return false;
+    --tokens_;
+    return true;
+  }
+
+ private:
+  void refill(uint64_t now_ns) {
+    if (now_ns <= last_ns_) return;
+    uint64_t elapsed = now_ns - last_ns_;
+    uint64_t add = rate_ == 0 ? 0 : elapsed * rate_ / 1'000'000'000u;
+    if (add == 0 && tokens_ < burst_) return;  // keep last_ns_ so fractions accumulate
+    tokens_ = uint32_t(std::min<uint64_t>(burst_, tokens_ + add));
+    last_ns_ = now_ns;
+  }
+
+  uint32_t rate_;
+  uint32_t burst_;
+  uint32_t tokens_;
+  uint64_t last_ns_ = 0;
+};
+
+}  // namespace redline::icmp

@@ -1,0 +1,101 @@
+// Every counter redline keeps, drops by reason among them, generated from one table so that a
+// name, its enum and its printout can never drift apart. Each worker owns one CounterSet and
+// is its only writer; the control thread reads them while workers run.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace redline::net {
+
+// X(name, description)
+#define REDLINE_COUNTERS(X)                                                                   \
+  X(rx_packets, "packets taken from RX queues")                                              \
+  X(tx_packets, "packets handed to TX queues")                                               \
+  X(tx_dropped, "drop: TX queue full after retries")                                         \
+  X(handoff_out, "packets handed to the owning core")                                        \
+  X(handoff_in, "packets received from another core")                                        \
+  X(handoff_ring_full, "drop: handoff ring to the owning core full")                         \
+  X(mbuf_alloc_failed, "drop: no mbuf to build a reply or request")                          \
+  X(eth_too_short, "drop: frame shorter than an Ethernet header")                            \
+  X(eth_not_for_us, "drop: destination MAC neither ours nor broadcast")                      \
+  X(eth_unsupported_type, "drop: EtherType other than IPv4 and ARP")                         \
+  X(arp_truncated, "drop: ARP shorter than 28 bytes")                                        \
+  X(arp_bad_hardware, "drop: ARP hardware type/length not Ethernet/6")                       \
+  X(arp_bad_protocol, "drop: ARP protocol type/length not IPv4/4")                           \
+  X(arp_bad_operation, "drop: ARP operation neither request nor reply")                      \
+  X(arp_not_for_us, "ARP whose target is not one of our addresses (merged, not answered)")   \
+  X(arp_requests_received, "ARP requests for our addresses")                                 \
+  X(arp_replies_sent, "ARP replies sent")                                                    \
+  X(arp_requests_sent, "ARP requests sent (resolution, refresh, gratuitous)")                \
+  X(arp_learned, "neighbor entries created or updated")                                      \
+  X(arp_queued, "packets held while their next hop resolves")                                \
+  X(arp_queue_full, "drop: resolution queue for a neighbor full")                            \
+  X(arp_resolve_failed, "drop: next hop did not answer ARP")                                 \
+  X(arp_table_full, "drop: neighbor table full")                                             \
+  X(ipv4_truncated, "drop: frame shorter than the IPv4 header")                              \
+  X(ipv4_bad_version, "drop: IP version not 4")                                              \
+  X(ipv4_bad_ihl, "drop: IHL below 5")                                                       \
+  X(ipv4_bad_checksum, "drop: IPv4 header checksum wrong")                                   \
+  X(ipv4_bad_total_length, "drop: total length below header or beyond frame")                \
+  X(ipv4_bad_source, "drop: source address broadcast, multicast, loopback or ours")          \
+  X(ipv4_bad_destination, "drop: destination loopback or 0.0.0.0")                           \
+  X(ipv4_local, "datagrams addressed to us")                                                 \
+  X(ipv4_forwarded, "datagrams forwarded")                                                   \
+  X(ipv4_ttl_expired, "drop: TTL would reach 0 on forward")                                  \
+  X(ipv4_no_route, "drop: no route to destination")                                          \
+  X(ipv4_not_forwarded, "drop: broadcast or multicast not forwarded (RFC 1812 5.3.5)")       \
+  X(ipv4_fragment_local, "drop: fragment addressed to us (no reassembly)")                   \
+  X(ipv4_mtu_exceeded, "drop: larger than the egress MTU")                                   \
+  X(ipv4_unsupported_protocol, "drop: local protocol neither ICMP, UDP nor TCP")            \
+  X(icmp_truncated, "drop: ICMP shorter than its header")                                    \
+  X(icmp_bad_checksum, "drop: ICMP checksum wrong")                                          \
+  X(icmp_echo_replied, "echo requests answered")                                             \
+  X(icmp_ignored, "ICMP to us other than echo request (consumed)")                           \
+  X(icmp_errors_sent, "ICMP errors sent")                                                    \
+  X(icmp_rate_limited, "ICMP errors suppressed by the rate limit")                           \
+  X(icmp_error_suppressed, "ICMP errors not sent by rule (RFC 1812 4.3.2.7)")                \
+  X(udp_no_listener, "drop: UDP to us (port unreachable sent)")                              \
+  X(tcp_no_listener, "drop: TCP to us (no TCP yet)")
+
+enum class Counter : uint16_t {
+#define REDLINE_COUNTER_ENUM(name, desc) name,
+  REDLINE_COUNTERS(REDLINE_COUNTER_ENUM)
+#undef REDLINE_COUNTER_ENUM
+      kCount
+};
+
+constexpr size_t kCounterCount = size_t(Counter::kCount);
+
+constexpr std::array<std::string_view, kCounterCount> kCounterNames = {
+#define REDLINE_COUNTER_NAME(name, desc) #name,
+    REDLINE_COUNTERS(REDLINE_COUNTER_NAME)
+#undef REDLINE_COUNTER_NAME
+};
+
+constexpr std::array<std::string_view, kCounterCount> kCounterDescriptions = {
+#define REDLINE_COUNTER_DESC(name, desc) desc,
+    REDLINE_COUNTERS(REDLINE_COUNTER_DESC)
+#undef REDLINE_COUNTER_DESC
+};
+
+// Single writer (the owning worker), any number of readers. Relaxed order suffices: readers
+// want a recent value, not one ordered against other memory; load+store (not fetch_add)
+// keeps the writer free of locked instructions.
+class CounterSet {
+ public:
+  void add(Counter c, uint64_t n = 1) {
+    auto& v = values_[size_t(c)];
+    v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  uint64_t get(Counter c) const { return values_[size_t(c)].load(std::memory_order_relaxed); }
+  uint64_t get(size_t i) const { return values_[i].load(std::memory_order_relaxed); }
+
+ private:
+  std::array<std::atomic<uint64_t>, kCounterCount> values_{};
+};
+
+}  // namespace redline::net

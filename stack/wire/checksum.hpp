@@ -1,0 +1,33 @@
+// Internet checksum (RFC 1071) and its incremental update (RFC 1624).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace redline::wire {
+
+// Ones' complement sum of `len` bytes folded to 16 bits, not yet inverted. `initial` lets a
+// pseudo-header sum be carried in.
+uint16_t ones_complement_sum(const uint8_t* data, size_t len, uint32_t initial = 0);
+
+// The checksum field value for `data` (whose checksum field must be zero or be included so
+// that verification yields zero).
+inline uint16_t internet_checksum(const uint8_t* data, size_t len) {
+  return uint16_t(~ones_complement_sum(data, len));
+}
+
+// True when the bytes, checksum field included, verify (sum folds to 0xffff).
+inline bool checksum_ok(const uint8_t* data, size_t len) {
+  return ones_complement_sum(data, len) == 0xffff;
+}
+
+// RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), for one 16-bit word changing from `old_word` to
+// `new_word`. Handles the 0x0000/0xffff corner that eqn. 2 of RFC 1141 got wrong.
+constexpr uint16_t checksum_update16(uint16_t checksum, uint16_t old_word, uint16_t new_word) {
+  uint32_t sum = uint16_t(~checksum) + uint16_t(~old_word) + uint32_t(new_word);
+  sum = (sum & 0xffff) + (sum >> 16);
+  sum = (sum & 0xffff) + (sum >> 16);
+  return uint16_t(~sum);
+}
+
+}  // namespace redline::wire

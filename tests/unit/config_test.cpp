@@ -1,0 +1,100 @@
+#include <gtest/gtest.h>
+
+#include "dpdk_app/config.hpp"
+
+using redline::app::parse_config;
+
+namespace {
+const char* kGood = R"(
+workers = 2
+[[ports]]
+name = "a"
+device = "net_tap0,iface=rl-a"
+address = "10.77.1.1/24"
+mac = "02:00:00:77:01:01"
+[[ports]]
+name = "b"
+device = "net_tap1,iface=rl-b"
+address = "10.77.2.1/24"
+mtu = 9000
+[[routes]]
+prefix = "10.77.3.0/24"
+via = "10.77.2.2"
+[arp]
+retries = 5
+[icmp]
+error_rate = 10
+[pipeline]
+idle_sleep_us = 20
+)";
+
+std::string error_of(const std::string& text) {
+  auto r = parse_config(text, "test.toml");
+  EXPECT_FALSE(r.config) << "expected an error for:\n" << text;
+  return r.error;
+}
+
+std::string with_port(const std::string& extra) {
+  return "[[ports]]\nname = \"a\"\ndevice = \"net_ring0\"\naddress = \"10.0.0.1/24\"\n" + extra;
+}
+}  // namespace
+
+TEST(Config, ParsesEveryKey) {
+  auto r = parse_config(kGood, "good.toml");
+  ASSERT_TRUE(r.config) << r.error;
+  const auto& c = *r.config;
+  EXPECT_EQ(c.workers, 2u);
+  ASSERT_EQ(c.ports.size(), 2u);
+  EXPECT_EQ(c.ports[0].mac->to_string(), "02:00:00:77:01:01");
+  EXPECT_EQ(c.ports[1].mtu, 9000);
+  EXPECT_EQ(c.ports[1].address.to_string(), "10.77.2.1/24");
+  ASSERT_EQ(c.routes.size(), 1u);
+  EXPECT_EQ(c.routes[0].via.to_string(), "10.77.2.2");
+  EXPECT_EQ(c.arp.retries, 5u);
+  EXPECT_EQ(c.arp.retry_ms, 1000u);  // default kept
+  EXPECT_EQ(c.icmp.error_rate, 10u);
+  EXPECT_EQ(c.pipeline.idle_sleep_us, 20u);
+}
+
+TEST(Config, SyntaxErrorNamesTheLine) {
+  EXPECT_EQ(error_of("[[ports]]\nname = \"a\nx=1").rfind("test.toml:2:", 0), 0u);
+}
+
+TEST(Config, MissingPortsIsAnError) {
+  EXPECT_NE(error_of("workers = 1\n").find("key 'ports': missing"), std::string::npos);
+}
+
+TEST(Config, UnknownKeyIsNamedWithItsLine) {
+  std::string e = error_of(with_port("adress = \"x\"\n"));
+  EXPECT_NE(e.find("test.toml:5: key 'ports[0].adress': unknown key"), std::string::npos) << e;
+}
+
+TEST(Config, BadAddressesAreRejected) {
+  for (const char* a : {"10.0.0.1", "10.0.0.0/24", "10.0.0.255/24", "10.0.0.1/31", "banana/24"}) {
+    std::string text = "[[ports]]\nname = \"a\"\ndevice = \"net_ring0\"\naddress = \"" + std::string(a) + "\"\n";
+    EXPECT_NE(error_of(text).find("key 'ports[0].address'"), std::string::npos) << a;
+  }
+}
+
+TEST(Config, WrongTypesAndRangesAreRejected) {
+  EXPECT_NE(error_of(with_port("mtu = \"big\"\n")).find("must be an integer"), std::string::npos);
+  EXPECT_NE(error_of(with_port("mtu = 100\n")).find("between 576 and 9000"), std::string::npos);
+  EXPECT_NE(error_of(with_port("mac = \"01:00:5e:00:00:01\"\n")).find("not a unicast MAC"), std::string::npos);
+  EXPECT_NE(error_of("workers = 0\n" + with_port("")).find("key 'workers'"), std::string::npos);
+  EXPECT_NE(error_of(with_port("[arp]\nretries = 0\n")).find("key 'arp.retries'"), std::string::npos);
+  EXPECT_NE(error_of(with_port("[pipeline]\nburst = 65\n")).find("key 'pipeline.burst'"), std::string::npos);
+}
+
+TEST(Config, RouteGatewayMustBeOnAConnectedNetwork) {
+  std::string e = error_of(with_port("[[routes]]\nprefix = \"10.9.0.0/16\"\nvia = \"10.1.0.1\"\n"));
+  EXPECT_NE(e.find("key 'routes[0].via'"), std::string::npos) << e;
+  EXPECT_NE(error_of(with_port("[[routes]]\nprefix = \"10.9.0.0\"\nvia = \"10.0.0.2\"\n")).find("routes[0].prefix"),
+            std::string::npos);
+}
+
+TEST(Config, DuplicateNamesDevicesAndOverlapsAreRejected) {
+  std::string two = with_port("") + "[[ports]]\nname = \"a\"\ndevice = \"net_ring1\"\naddress = \"10.1.0.1/24\"\n";
+  EXPECT_NE(error_of(two).find("used twice"), std::string::npos);
+  std::string overlap = with_port("") + "[[ports]]\nname = \"b\"\ndevice = \"net_ring1\"\naddress = \"10.0.0.2/16\"\n";
+  EXPECT_NE(error_of(overlap).find("overlaps"), std::string::npos);
+}
