@@ -121,7 +121,7 @@ bool App::setup(const Config& config, std::string* error) {
     s.ports.back().tx_ip_checksum_offload = ready->tx_ip_checksum_offload;
     std::printf("port %s: %s (%s) mac %s address %s mtu %u queues %u rss %s rx-csum %s, %s\n", pc.name.c_str(),
                 pc.device.c_str(), ready->driver.c_str(), ready->mac.to_string().c_str(),
-                pc.address.to_string().c_str(), pc.mtu, workers, ready->rss ? "on" : "software",
+                pc.address.to_string().c_str(), pc.mtu, workers, ready->rss ? "programmed" : "software",
                 ready->rx_ip_checksum_offload ? "offload" : "software", drivers::link_summary(*id).c_str());
   }
 

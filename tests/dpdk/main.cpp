@@ -1,16 +1,16 @@
-// GoogleTest main for tests that need DPDK: EAL without hugepages, PCI or shared files.
+// GoogleTest main for tests that need DPDK: a scratch EAL (see drivers/scratch_eal.hpp).
 #include <gtest/gtest.h>
-#include <rte_eal.h>
+
+#include <cstdio>
+
+#include "drivers/scratch_eal.hpp"
 
 int main(int argc, char** argv) {
   testing::InitGoogleTest(&argc, argv);
-  const char* eal_args[] = {"dpdk_tests", "-l", "0", "--no-huge", "-m", "256", "--no-pci", "--no-shconf",
-                            "--log-level=*:error"};
-  if (rte_eal_init(int(std::size(eal_args)), const_cast<char**>(eal_args)) < 0) {
+  redline::drivers::ScratchEal eal("dpdk_tests", 256);
+  if (!eal.ok()) {
     std::fprintf(stderr, "EAL init failed\n");
     return 1;
   }
-  int rc = RUN_ALL_TESTS();
-  rte_eal_cleanup();
-  return rc;
+  return RUN_ALL_TESTS();
 }
