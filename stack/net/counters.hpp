@@ -14,6 +14,7 @@ namespace redline::net {
 // X(name, description)
 #define REDLINE_COUNTERS(X)                                                                   \
   X(rx_packets, "packets taken from RX queues")                                              \
+  X(busy_cycles, "TSC cycles of loop iterations that handled packets (cycles/packet)")       \
   X(tx_packets, "packets handed to TX queues")                                               \
   X(tx_dropped, "drop: TX queue full after retries")                                         \
   X(handoff_out, "packets handed to the owning core")                                        \

@@ -1,0 +1,274 @@
+// redline-gen: a DPDK traffic generator built on redline's own wire code.
+//
+//   redline-gen [EAL args] -- --tx DEV [--rx DEV] --dst-mac MAC --src-ip A --dst-ip B [options]
+//
+// Sends UDP, TCP or ICMP echo frames over N flows from one lcore, as fast as it can or at a set
+// rate, receives on the RX port (the TX port for echo), answers ARP for its own addresses so a
+// router can resolve it, and prints one result line:
+//   result tx=... rx=... seconds=... tx_pps=... rx_pps=... loss_pct=... lat_p50_ns=... ...
+// Loss counts stamped frames sent in the measured window that never came back; latency is
+// from the TSC stamped into each frame to its arrival (both ends share the machine's TSC).
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "drivers/port.hpp"
+#include "perf/gen/latency_histogram.hpp"
+#include "perf/gen/traffic.hpp"
+#include "stack/wire/arp.hpp"
+#include "stack/wire/checksum.hpp"
+#include "stack/wire/ethernet.hpp"
+#include "stack/wire/icmp.hpp"
+#include "stack/wire/ipv4.hpp"
+
+using namespace redline;
+
+namespace {
+
+volatile std::sig_atomic_t g_stop = 0;
+void on_signal(int) { g_stop = 1; }
+
+struct Options {
+  std::string tx_device, rx_device;
+  gen::TrafficSpec traffic;
+  std::optional<net::MacAddr> tx_mac;  // set our port MACs (vdevs that allow it)
+  net::Ipv4Addr tx_ip, rx_ip;          // addresses we answer ARP for
+  double seconds = 5;
+  double warmup = 1;
+  uint64_t pps = 0;                    // 0: as fast as possible
+  uint64_t new_flows_per_s = 0;
+  uint32_t burst = 32;
+};
+
+[[noreturn]] void usage(const char* why) {
+  std::fprintf(stderr,
+               "redline-gen: %s\n"
+               "usage: redline-gen [EAL] -- --tx DEV [--rx DEV] --dst-mac MAC --src-ip IP --dst-ip IP\n"
+               "  [--proto udp|tcp|icmp] [--size 64] [--flows 1024] [--pps 0] [--seconds 5] [--warmup 1]\n"
+               "  [--new-flows-per-s 0] [--tx-ip IP] [--rx-ip IP] [--burst 32] [--mac MAC]\n",
+               why);
+  std::exit(2);
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  bool have_dst_mac = false;
+  for (int i = 0; i < argc; ++i) {
+    std::string a = argv[i];
+    if (i + 1 >= argc) usage(("missing value for " + a).c_str());
+    std::string v = argv[++i];
+    auto ip = [&] {
+      auto p = net::Ipv4Addr::parse(v);
+      if (!p) usage(("bad address " + v).c_str());
+      return *p;
+    };
+    auto num = [&] { return std::stod(v); };
+    if (a == "--tx") o.tx_device = v;
+    else if (a == "--rx") o.rx_device = v;
+    else if (a == "--dst-mac") {
+      auto m = net::MacAddr::parse(v);
+      if (!m) usage("bad --dst-mac");
+      o.traffic.dst_mac = *m;
+      have_dst_mac = true;
+    } else if (a == "--mac") {
+      o.tx_mac = net::MacAddr::parse(v);
+      if (!o.tx_mac) usage("bad --mac");
+    } else if (a == "--src-ip") o.traffic.src_ip = ip();
+    else if (a == "--dst-ip") o.traffic.dst_ip = ip();
+    else if (a == "--tx-ip") o.tx_ip = ip();
+    else if (a == "--rx-ip") o.rx_ip = ip();
+    else if (a == "--proto") {
+      if (v == "udp") o.traffic.protocol = gen::Protocol::kUdp;
+      else if (v == "tcp") o.traffic.protocol = gen::Protocol::kTcp;
+      else if (v == "icmp") o.traffic.protocol = gen::Protocol::kIcmpEcho;
+      else usage("--proto is udp, tcp or icmp");
+    } else if (a == "--size") o.traffic.frame_size = uint32_t(num());
+    else if (a == "--flows") o.traffic.flows = uint32_t(num());
+    else if (a == "--pps") o.pps = uint64_t(num());
+    else if (a == "--seconds") o.seconds = num();
+    else if (a == "--warmup") o.warmup = num();
+    else if (a == "--new-flows-per-s") o.new_flows_per_s = uint64_t(num());
+    else if (a == "--burst") o.burst = std::min(64u, std::max(1u, uint32_t(num())));
+    else usage(("unknown option " + a).c_str());
+  }
+  if (o.tx_device.empty() || !have_dst_mac || o.traffic.src_ip.is_unspecified() || o.traffic.dst_ip.is_unspecified())
+    usage("--tx, --dst-mac, --src-ip and --dst-ip are required");
+  if (o.tx_ip.is_unspecified()) o.tx_ip = o.traffic.src_ip;
+  if (o.seconds <= 0 || o.seconds > 600 || o.warmup < 0 || o.warmup > 60) usage("--seconds is 0-600, --warmup 0-60");
+  return o;
+}
+
+struct Port {
+  uint16_t id = 0;
+  net::MacAddr mac;
+  net::Ipv4Addr ip;
+};
+
+// Answers an ARP request for our address in place; returns true if `m` was consumed.
+bool answer_arp(rte_mbuf* m, const Port& port) {
+  uint8_t* f = rte_pktmbuf_mtod(m, uint8_t*);
+  if (rte_pktmbuf_data_len(m) < wire::eth::kHeaderLen + wire::arp::kLen || wire::eth::type(f) != wire::eth::kTypeArp)
+    return false;
+  auto req = wire::arp::parse(f + wire::eth::kHeaderLen, rte_pktmbuf_data_len(m) - wire::eth::kHeaderLen);
+  if (!req.repr || req.repr->operation != wire::arp::kOpRequest || req.repr->target_ip != port.ip) {
+    rte_pktmbuf_free(m);
+    return true;
+  }
+  wire::eth::write(f, req.repr->sender_mac, port.mac, wire::eth::kTypeArp);
+  wire::arp::write(f + wire::eth::kHeaderLen,
+                   {wire::arp::kOpReply, port.mac, port.ip, req.repr->sender_mac, req.repr->sender_ip});
+  if (rte_eth_tx_burst(port.id, 0, &m, 1) != 1) rte_pktmbuf_free(m);
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int consumed = rte_eal_init(argc, argv);
+  if (consumed < 0) {
+    std::fprintf(stderr, "redline-gen: EAL init failed: %s\n", rte_strerror(rte_errno));
+    return 1;
+  }
+  int rest = argc - consumed - 1;
+  Options opt = parse(rest > 0 ? rest : 0, argv + consumed + 1);
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+
+  rte_mempool* pool = rte_pktmbuf_pool_create("gen_pool", 16383, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, int(rte_socket_id()));
+  if (!pool) {
+    std::fprintf(stderr, "redline-gen: no mbuf pool: %s\n", rte_strerror(rte_errno));
+    return 1;
+  }
+  std::string error;
+  rss::RetaMirror reta(1);
+  auto open_port = [&](const std::string& dev, net::Ipv4Addr ip, std::optional<net::MacAddr> mac) -> std::optional<Port> {
+    auto id = drivers::attach(dev, &error);
+    if (!id) return std::nullopt;
+    drivers::PortRequest req{dev, dev, mac, 1500, 1, 1024, 1024};
+    auto ready = drivers::configure_and_start(*id, req, pool, reta, &error);
+    if (!ready) return std::nullopt;
+    rte_eth_promiscuous_enable(*id);  // see every frame the device under test sends back
+    return Port{*id, ready->mac, ip};
+  };
+  auto tx = open_port(opt.tx_device, opt.tx_ip, opt.tx_mac);
+  if (!tx) {
+    std::fprintf(stderr, "redline-gen: %s\n", error.c_str());
+    return 1;
+  }
+  std::optional<Port> rx = tx;
+  if (!opt.rx_device.empty() && opt.rx_device != opt.tx_device) {
+    rx = open_port(opt.rx_device, opt.rx_ip, std::nullopt);
+    if (!rx) {
+      std::fprintf(stderr, "redline-gen: %s\n", error.c_str());
+      return 1;
+    }
+  }
+  opt.traffic.src_mac = tx->mac;
+  auto templates = gen::FlowTemplates::build(opt.traffic, &error);
+  if (!templates) {
+    std::fprintf(stderr, "redline-gen: %s\n", error.c_str());
+    return 2;
+  }
+
+  const uint64_t hz = rte_get_tsc_hz();
+  const uint64_t start = rte_get_tsc_cycles();
+  const uint64_t measure_from = start + uint64_t(opt.warmup * double(hz));
+  const uint64_t stop_sending = measure_from + uint64_t(opt.seconds * double(hz));
+  const uint64_t drain_until_extra = hz / 5;  // 200 ms for frames still in flight
+  const bool icmp = opt.traffic.protocol == gen::Protocol::kIcmpEcho;
+  const size_t len = templates->frame_len();
+  const size_t stamp = templates->stamp_offset();
+  const size_t l4 = stamp - (opt.traffic.protocol == gen::Protocol::kTcp ? 20 : 8);
+
+  uint64_t seq = 0, sent = 0, sent_measured = 0, received_measured = 0, received_total = 0, alloc_fail = 0;
+  uint64_t send_cycles = 0;
+  uint64_t next_renew = start, renew_port = 0;
+  gen::LatencyHistogram latency;
+  uint32_t flow = 0;
+  rte_mbuf* burst[64];
+  rte_mbuf* rxb[64];
+
+  auto receive = [&](const Port& port, uint64_t now) {
+    uint16_t n = rte_eth_rx_burst(port.id, 0, rxb, 64);
+    for (uint16_t i = 0; i < n; ++i) {
+      rte_mbuf* m = rxb[i];
+      const uint8_t* f = rte_pktmbuf_mtod(m, const uint8_t*);
+      auto off = gen::stamp_offset_of(f, rte_pktmbuf_data_len(m));
+      if (!off) {
+        if (!answer_arp(m, port)) rte_pktmbuf_free(m);
+        continue;
+      }
+      ++received_total;
+      uint64_t sent_at;
+      std::memcpy(&sent_at, f + *off, 8);
+      if (sent_at >= measure_from && sent_at < stop_sending) {
+        ++received_measured;
+        latency.add((now - sent_at) * 1'000'000'000 / hz);
+      }
+      rte_pktmbuf_free(m);
+    }
+  };
+
+  uint64_t now = start;
+  while (!g_stop) {
+    now = rte_get_tsc_cycles();
+    if (now >= stop_sending + drain_until_extra) break;
+    if (now < stop_sending) {
+      uint32_t want = opt.burst;
+      if (opt.pps) {
+        // Pace by credit: packets owed since start at the requested rate.
+        uint64_t owed = uint64_t(double(now - start) * double(opt.pps) / double(hz));
+        want = owed > sent ? uint32_t(std::min<uint64_t>(opt.burst, owed - sent)) : 0;
+      }
+      if (opt.new_flows_per_s && now >= next_renew) {
+        templates->renew(uint32_t(renew_port % templates->flows()), uint16_t(1024 + 60000 + renew_port % 5000));
+        ++renew_port;
+        next_renew += hz / opt.new_flows_per_s;
+      }
+      if (want && rte_pktmbuf_alloc_bulk(pool, burst, want) == 0) {
+        uint64_t t0 = rte_get_tsc_cycles();
+        for (uint32_t i = 0; i < want; ++i) {
+          uint8_t* d = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(burst[i], uint16_t(len)));
+          std::memcpy(d, templates->frame(flow).data(), len);
+          if (++flow == templates->flows()) flow = 0;
+          std::memcpy(d + stamp, &t0, 8);
+          uint32_t magic = gen::kStampMagic;
+          std::memcpy(d + stamp + 8, &magic, 4);
+          uint32_t s32 = uint32_t(seq++);
+          std::memcpy(d + stamp + 12, &s32, 4);
+          if (icmp) wire::store16(d + l4, wire::icmp::kChecksum, wire::internet_checksum(d + l4, len - l4));
+        }
+        uint16_t done = rte_eth_tx_burst(tx->id, 0, burst, uint16_t(want));
+        for (uint32_t i = done; i < want; ++i) rte_pktmbuf_free(burst[i]);
+        send_cycles += rte_get_tsc_cycles() - t0;
+        sent += done;
+        if (t0 >= measure_from) sent_measured += done;
+      } else if (want) {
+        ++alloc_fail;
+      }
+    }
+    receive(*rx, now);
+    if (rx->id != tx->id) receive(*tx, now);  // ARP on the TX side
+  }
+
+  double seconds = opt.seconds;
+  double loss = sent_measured ? 100.0 * (1.0 - double(received_measured) / double(sent_measured)) : 100.0;
+  if (loss < 0) loss = 0;
+  std::printf("result tx=%lu rx=%lu seconds=%.2f tx_pps=%.0f rx_pps=%.0f loss_pct=%.3f lat_p50_ns=%lu lat_p99_ns=%lu "
+              "lat_p999_ns=%lu gen_tx_cycles_per_pkt=%.1f alloc_fail=%lu\n",
+              sent_measured, received_measured, seconds, double(sent_measured) / seconds,
+              double(received_measured) / seconds, loss, latency.quantile(0.5), latency.quantile(0.99),
+              latency.quantile(0.999), sent ? double(send_cycles) / double(sent) : 0.0, alloc_fail);
+  std::fflush(stdout);
+  drivers::stop_and_close(tx->id);
+  if (rx->id != tx->id) drivers::stop_and_close(rx->id);
+  rte_mempool_free(pool);
+  rte_eal_cleanup();
+  return 0;
+}
