@@ -56,6 +56,20 @@ else
   failed=$((failed + 1))
 fi
 
+# Benchmark smoke run: the generator, redline and the table work end to end (not a timed test:
+# it checks that figures come out, never what they are).
+echo "== bench smoke"
+if /usr/bin/python3 perf/bench.py --smoke --only memif,icmp >"$log/bench.out" 2>&1 &&
+   grep -qE '^\| l3fwd/memif \| redline, 1 worker \| [0-9]+\.[0-9]+ \| [0-9]+ ' "$log/bench.out" &&
+   grep -qE '^\| icmp-echo/memif \| redline, 1 worker \| [0-9]+\.[0-9]+ ' "$log/bench.out"; then
+  grep '^|' "$log/bench.out"
+  passed=$((passed + 1))
+else
+  echo "FAIL bench smoke:"
+  tail -30 "$log/bench.out"
+  failed=$((failed + 1))
+fi
+
 rm -rf "$log"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -44,6 +44,8 @@ struct Options {
   uint64_t pps = 0;                    // 0: as fast as possible
   uint64_t new_flows_per_s = 0;
   uint32_t burst = 32;
+  uint16_t queues = 1;                 // queue pairs per port; TX rotates over them, RX polls all
+  bool rss_steer = false;              // send each flow on the queue a NIC's symmetric RSS would pick
 };
 
 [[noreturn]] void usage(const char* why) {
@@ -51,7 +53,8 @@ struct Options {
                "redline-gen: %s\n"
                "usage: redline-gen [EAL] -- --tx DEV [--rx DEV] --dst-mac MAC --src-ip IP --dst-ip IP\n"
                "  [--proto udp|tcp|icmp] [--size 64] [--flows 1024] [--pps 0] [--seconds 5] [--warmup 1]\n"
-               "  [--new-flows-per-s 0] [--tx-ip IP] [--rx-ip IP] [--burst 32] [--mac MAC]\n",
+               "  [--new-flows-per-s 0] [--tx-ip IP] [--rx-ip IP] [--burst 32] [--mac MAC] [--queues 1]\n"
+               "  [--rss-steer on]   put each flow on the queue symmetric Toeplitz RSS picks (ports without RSS)\n",
                why);
   std::exit(2);
 }
@@ -95,6 +98,8 @@ Options parse(int argc, char** argv) {
     else if (a == "--warmup") o.warmup = num();
     else if (a == "--new-flows-per-s") o.new_flows_per_s = uint64_t(num());
     else if (a == "--burst") o.burst = std::min(64u, std::max(1u, uint32_t(num())));
+    else if (a == "--queues") o.queues = uint16_t(std::min(16.0, std::max(1.0, num())));
+    else if (a == "--rss-steer") o.rss_steer = v == "1" || v == "on";
     else usage(("unknown option " + a).c_str());
   }
   if (o.tx_device.empty() || !have_dst_mac || o.traffic.src_ip.is_unspecified() || o.traffic.dst_ip.is_unspecified())
@@ -108,6 +113,7 @@ struct Port {
   uint16_t id = 0;
   net::MacAddr mac;
   net::Ipv4Addr ip;
+  uint16_t queues = 1;
 };
 
 // Answers an ARP request for our address in place; returns true if `m` was consumed.
@@ -150,11 +156,11 @@ int main(int argc, char** argv) {
   auto open_port = [&](const std::string& dev, net::Ipv4Addr ip, std::optional<net::MacAddr> mac) -> std::optional<Port> {
     auto id = drivers::attach(dev, &error);
     if (!id) return std::nullopt;
-    drivers::PortRequest req{dev, dev, mac, 1500, 1, 1024, 1024};
+    drivers::PortRequest req{dev, dev, mac, 1500, opt.queues, 1024, 1024};
     auto ready = drivers::configure_and_start(*id, req, pool, reta, &error);
     if (!ready) return std::nullopt;
     rte_eth_promiscuous_enable(*id);  // see every frame the device under test sends back
-    return Port{*id, ready->mac, ip};
+    return Port{*id, ready->mac, ip, opt.queues};
   };
   auto tx = open_port(opt.tx_device, opt.tx_ip, opt.tx_mac);
   if (!tx) {
@@ -176,6 +182,25 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  // Flow order per TX queue: all flows on queue 0 without steering; with it, each flow on the
+  // queue that the device under test's RSS (symmetric key, round-robin RETA) would choose.
+  std::vector<std::vector<uint32_t>> flows_of_queue(opt.queues);
+  {
+    rss::Toeplitz toeplitz(rss::symmetric_key());
+    rss::RetaMirror reta_q(opt.queues);
+    for (uint32_t f = 0; f < templates->flows(); ++f) {
+      const uint8_t* ip = templates->frame(f).data() + 14;
+      uint8_t tuple[12];
+      std::memcpy(tuple, ip + wire::ipv4::kSrc, 8);
+      std::memcpy(tuple + 8, ip + 20, 4);
+      bool ports = opt.traffic.protocol != gen::Protocol::kIcmpEcho;
+      uint32_t q = opt.rss_steer ? reta_q.owner(toeplitz.hash(tuple, ports ? 12 : 8)) : f % opt.queues;
+      flows_of_queue[q].push_back(f);
+    }
+  }
+  std::vector<size_t> next_of_queue(opt.queues, 0);
+  uint16_t queue = 0;
+
   const uint64_t hz = rte_get_tsc_hz();
   const uint64_t start = rte_get_tsc_cycles();
   const uint64_t measure_from = start + uint64_t(opt.warmup * double(hz));
@@ -190,12 +215,11 @@ int main(int argc, char** argv) {
   uint64_t send_cycles = 0;
   uint64_t next_renew = start, renew_port = 0;
   gen::LatencyHistogram latency;
-  uint32_t flow = 0;
   rte_mbuf* burst[64];
   rte_mbuf* rxb[64];
 
-  auto receive = [&](const Port& port, uint64_t now) {
-    uint16_t n = rte_eth_rx_burst(port.id, 0, rxb, 64);
+  auto receive = [&](const Port& port, uint16_t queue, uint64_t now) {
+    uint16_t n = rte_eth_rx_burst(port.id, queue, rxb, 64);
     for (uint16_t i = 0; i < n; ++i) {
       rte_mbuf* m = rxb[i];
       const uint8_t* f = rte_pktmbuf_mtod(m, const uint8_t*);
@@ -233,10 +257,13 @@ int main(int argc, char** argv) {
       }
       if (want && rte_pktmbuf_alloc_bulk(pool, burst, want) == 0) {
         uint64_t t0 = rte_get_tsc_cycles();
+        do queue = uint16_t((queue + 1) % opt.queues); while (flows_of_queue[queue].empty());
+        const std::vector<uint32_t>& flows = flows_of_queue[queue];
+        size_t& next = next_of_queue[queue];
         for (uint32_t i = 0; i < want; ++i) {
           uint8_t* d = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(burst[i], uint16_t(len)));
-          std::memcpy(d, templates->frame(flow).data(), len);
-          if (++flow == templates->flows()) flow = 0;
+          std::memcpy(d, templates->frame(flows[next]).data(), len);
+          if (++next == flows.size()) next = 0;
           std::memcpy(d + stamp, &t0, 8);
           uint32_t magic = gen::kStampMagic;
           std::memcpy(d + stamp + 8, &magic, 4);
@@ -244,7 +271,7 @@ int main(int argc, char** argv) {
           std::memcpy(d + stamp + 12, &s32, 4);
           if (icmp) wire::store16(d + l4, wire::icmp::kChecksum, wire::internet_checksum(d + l4, len - l4));
         }
-        uint16_t done = rte_eth_tx_burst(tx->id, 0, burst, uint16_t(want));
+        uint16_t done = rte_eth_tx_burst(tx->id, queue, burst, uint16_t(want));
         for (uint32_t i = done; i < want; ++i) rte_pktmbuf_free(burst[i]);
         send_cycles += rte_get_tsc_cycles() - t0;
         sent += done;
@@ -253,8 +280,10 @@ int main(int argc, char** argv) {
         ++alloc_fail;
       }
     }
-    receive(*rx, now);
-    if (rx->id != tx->id) receive(*tx, now);  // ARP on the TX side
+    for (uint16_t q = 0; q < opt.queues; ++q) {
+      receive(*rx, q, now);
+      if (rx->id != tx->id) receive(*tx, q, now);  // ARP on the TX side
+    }
   }
 
   double seconds = opt.seconds;

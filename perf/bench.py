@@ -1,0 +1,402 @@
+#!/usr/bin/python3
+"""The standard benchmark suite: every path redline runs, next to its baseline, in one run.
+
+    scripts/bench.sh [--smoke] [--seconds N] [--only NAME] [--json FILE]
+
+Paths (each a row of the table):
+  micro/*          Google Benchmark stage costs (ns/op, TSC cycles/op)
+  l3fwd/memif      redline-gen -> memif -> {testpmd io | redline} -> memif -> redline-gen
+  l3fwd/af_packet  redline-gen -> veth -> {Linux ip_forward | redline on net_af_packet} -> veth -> redline-gen
+  icmp/memif       redline-gen echo requests to redline's address over memif
+  scaling          l3fwd/memif with 1 and 2 workers (efficiency per worker)
+Rates are medians of --runs runs. Everything runs between processes on this machine or between
+network namespaces this script creates; it removes them, the sockets and the EAL runtime
+directories it made, and kills what it started by PID.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / "build"
+REDLINE = BUILD / "dpdk_app" / "redline"
+GEN = BUILD / "perf" / "redline-gen"
+TSC_HZ = None
+RUNTIME = Path("/var/run/dpdk")
+TAG = f"rlb{os.getpid() % 100000}"
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def tsc_hz() -> float:
+    global TSC_HZ
+    if TSC_HZ is None:
+        out = subprocess.run([str(BUILD / "perf" / "stage_bench"), "--benchmark_filter=NONE",
+                              "--benchmark_format=json"], capture_output=True, text=True).stdout
+        mhz = json.loads(out)["context"]["mhz_per_cpu"] if out.strip().startswith("{") else 2100
+        TSC_HZ = float(mhz) * 1e6
+    return TSC_HZ
+
+
+class Procs:
+    """Processes, namespaces and EAL prefixes this run made; all undone by close()."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen] = []
+        self.namespaces: list[str] = []
+        self.prefixes: list[str] = []
+        self.tmp = Path(tempfile.mkdtemp(prefix="redline-bench-"))
+
+    def eal(self, name: str, lcores: str, memory: int = 512) -> list[str]:
+        prefix = f"{TAG}-{name}"
+        self.prefixes.append(prefix)
+        # memif needs multi-process (no --no-shconf / --in-memory), so each process gets its own
+        # file prefix and its runtime directory is removed afterwards.
+        return ["--no-huge", "-m", str(memory), "--no-pci", "--no-telemetry", "--file-prefix", prefix,
+                "--log-level=pmd.*:error", *lcores.split()]
+
+    def start(self, cmd: list[str], logname: str) -> subprocess.Popen:
+        out = open(self.tmp / logname, "w")
+        p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                             start_new_session=True)
+        self.procs.append(p)
+        return p
+
+    def stop(self, p: subprocess.Popen, sig: int = signal.SIGINT, timeout: float = 15) -> None:
+        if p.poll() is None:
+            p.send_signal(sig)
+            try:
+                p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(5)
+
+    def wait_for(self, logname: str, pattern: str, timeout: float = 20) -> str:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            text = (self.tmp / logname).read_text(errors="replace")
+            if re.search(pattern, text):
+                return text
+            time.sleep(0.1)
+        raise RuntimeError(f"{logname}: no '{pattern}' within {timeout}s:\n" + (self.tmp / logname).read_text()[-2000:])
+
+    def netns(self, name: str) -> str:
+        ns = f"{TAG}-{name}"
+        subprocess.run(["ip", "netns", "add", ns], check=True)
+        self.namespaces.append(ns)
+        sh(ns, "sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1")
+        sh(ns, "ip link set lo up")
+        return ns
+
+    def close(self) -> None:
+        for p in self.procs:
+            self.stop(p, signal.SIGTERM, 5)
+        for ns in self.namespaces:
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        for prefix in self.prefixes:
+            shutil.rmtree(RUNTIME / prefix, ignore_errors=True)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def sh(ns: str | None, cmd: str) -> str:
+    full = (["ip", "netns", "exec", ns] if ns else []) + ["sh", "-c", cmd]
+    r = subprocess.run(full, capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise RuntimeError(f"{cmd}: {r.stderr.strip()}")
+    return r.stdout
+
+
+def parse_result(text: str) -> dict[str, float]:
+    m = re.search(r"^result (.*)$", text, re.M)
+    if not m:
+        raise RuntimeError("redline-gen printed no result:\n" + text[-2000:])
+    return {k: float(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
+
+
+def parse_counters(text: str) -> dict[str, int]:
+    blocks = text.split("stats begin")
+    last = blocks[-1] if len(blocks) > 1 else ""
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^counter (\w+) (\d+)$", last, re.M)}
+
+
+def run_gen(P: Procs, ns: str | None, args: list[str], seconds: float, name: str) -> dict[str, float]:
+    cmd = ([] if ns is None else ["ip", "netns", "exec", ns]) + [str(GEN), *P.eal(name, "-l 0"), "--",
+                                                                 *args, "--seconds", str(seconds), "--warmup", "1"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, stdin=subprocess.DEVNULL)
+    shutil.rmtree(RUNTIME / f"{TAG}-{name}", ignore_errors=True)
+    return parse_result(r.stdout + r.stderr)
+
+
+def redline_config(P: Procs, name: str, ports: list[tuple[str, str]], workers: int, idle_sleep_us: int = 0) -> Path:
+    text = f"workers = {workers}\n[pipeline]\nidle_sleep_us = {idle_sleep_us}\n"
+    for i, (device, address) in enumerate(ports):
+        text += f'[[ports]]\nname = "p{i}"\ndevice = "{device}"\naddress = "{address}"\n'
+    path = P.tmp / f"{name}.toml"
+    path.write_text(text)
+    return path
+
+
+def start_redline(P: Procs, ns: str | None, name: str, config: Path, lcores: str) -> tuple[subprocess.Popen, dict[str, str]]:
+    cmd = ([] if ns is None else ["ip", "netns", "exec", ns]) + [str(REDLINE), *P.eal(name, lcores), "--", "--config", str(config)]
+    p = P.start(cmd, f"{name}.log")
+    text = P.wait_for(f"{name}.log", r"redline: ready")
+    macs = dict(re.findall(r"^port (\w+): .* mac ([0-9a-f:]{17}) ", text, re.M))
+    return p, macs
+
+
+def stop_redline(P: Procs, p: subprocess.Popen, name: str) -> dict[str, int]:
+    P.stop(p)
+    text = (P.tmp / f"{name}.log").read_text(errors="replace")
+    if "mbufs in use at exit: 0" not in text:
+        log(f"warning: {name}: " + (re.findall(r"mbufs in use at exit: \d+", text) or ["no exit line"])[-1])
+    return parse_counters(text)
+
+
+# ---------------------------------------------------------------------------------------------
+# paths
+
+ROWS: list[dict] = []
+
+
+def row(path: str, system: str, mpps: float | None, cycles: float | None, baseline: float | None,
+        note: str = "", **extra) -> None:
+    ROWS.append({"path": path, "system": system, "mpps": mpps, "cycles_per_pkt": cycles,
+                 "ratio": (mpps / baseline) if (mpps and baseline) else None, "note": note, **extra})
+
+
+def median_runs(runs: int, fn, key: str = "rx_pps"):
+    results = [fn(i) for i in range(runs)]
+    results.sort(key=lambda r: r[key])
+    return results[len(results) // 2]
+
+
+def bench_micro(args) -> None:
+    min_time = "0.05" if args.smoke else "0.2"
+    for binary, filt in (("stage_bench", "."), ("table_bench", "." if not args.smoke else "Lpm|Neighbor|/1024")):
+        out = subprocess.run([str(BUILD / "perf" / binary), f"--benchmark_min_time={min_time}",
+                              f"--benchmark_filter={filt}", "--benchmark_format=json"],
+                             capture_output=True, text=True, timeout=900).stdout
+        for b in json.loads(out)["benchmarks"]:
+            ROWS.append({"path": "micro/" + b["name"], "system": "redline", "ns_per_op": b["real_time"],
+                         "cycles_per_op": b.get("cycles/op")})
+
+
+def memif_devices(sock_dir: Path, tag: str, role: str) -> tuple[str, str]:
+    return (f"net_memif0,role={role},socket={sock_dir}/{tag}0.sock",
+            f"net_memif1,role={role},socket={sock_dir}/{tag}1.sock")
+
+
+GEN_FLOWS = ["--src-ip", "10.88.1.2", "--dst-ip", "10.88.2.2", "--rx-ip", "10.88.2.2", "--flows", "1024"]
+
+
+def bench_memif(args, P: Procs) -> None:
+    sock = P.tmp
+    # The generator's own ceiling: sending into net_null (no device under test, nothing back).
+    ceiling = median_runs(args.runs, lambda i: run_gen(
+        P, None, ["--tx", "net_null0", "--dst-mac", "02:00:00:00:00:01", *GEN_FLOWS], args.seconds, f"gnull{i}"),
+        key="tx_pps")
+    row("generator", "redline-gen send ceiling (net_null)", ceiling["tx_pps"] / 1e6, ceiling["gen_tx_cycles_per_pkt"],
+        None, "sends into net_null and polls its RX; with a real receive path see the testpmd row")
+
+    # Baseline: testpmd io forwarding on the same memif path.
+    def testpmd_run(i: int) -> dict:
+        name = f"tp{i}"
+        s0, s1 = memif_devices(sock, name, "server")
+        p = P.start(["dpdk-testpmd", *P.eal(name, "-l 0,1"), "--vdev", s0, "--vdev", s1, "--",
+                     "--forward-mode=io", "--nb-cores=1", "--auto-start", "--stats-period=3600",
+                     "--total-num-mbufs=16384"], f"{name}.log")
+        P.wait_for(f"{name}.log", r"Start automatic packet forwarding|io packet forwarding")
+        time.sleep(1)
+        c0, c1 = memif_devices(sock, name, "client")
+        r = run_gen(P, None, ["--tx", c0, "--rx", c1, "--dst-mac", "02:00:00:00:00:01", *GEN_FLOWS], args.seconds, f"g{name}")
+        P.stop(p)
+        return r
+    tp = median_runs(args.runs, testpmd_run)
+    row("l3fwd/memif", "testpmd io (baseline)", tp["rx_pps"] / 1e6, None, None,
+        f"loss {tp['loss_pct']:.2f}%, p50 {tp['lat_p50_ns']/1000:.0f} us")
+    base = tp["rx_pps"] / 1e6
+
+    def redline_run(i: int) -> dict:
+        return redline_memif(args, P, f"rl{i}", workers=1)
+    r = median_runs(args.runs, redline_run)
+    row("l3fwd/memif", "redline, 1 worker", r["rx_pps"] / 1e6, r["cycles"], base,
+        f"loss {r['loss_pct']:.2f}%, p50 {r['lat_p50_ns']/1000:.0f} us")
+
+
+def redline_memif(args, P: Procs, name: str, workers: int, pps: int = 0, idle_sleep_us: int = 0,
+                  steer: bool = False) -> dict:
+    s0, s1 = memif_devices(P.tmp, name, "server")
+    cfg = redline_config(P, name, [(s0, "10.88.1.1/24"), (s1, "10.88.2.1/24")], workers, idle_sleep_us)
+    lcores = "-l 0,1" if workers == 1 else "--lcores 0@0," + ",".join(f"{w + 1}@{w % 2}" for w in range(workers))
+    p, macs = start_redline(P, None, name, cfg, lcores)
+    c0, c1 = memif_devices(P.tmp, name, "client")
+    rate = (["--pps", str(pps)] if pps else []) + (["--rss-steer", "on"] if steer else [])
+    r = run_gen(P, None, ["--tx", c0, "--rx", c1, "--dst-mac", macs["p0"], "--queues", str(workers), *rate, *GEN_FLOWS],
+                args.seconds, f"g{name}")
+    c = stop_redline(P, p, name)
+    r["cycles"] = c.get("busy_cycles", 0) / max(1, c.get("rx_packets", 0))
+    r["handoff"] = c.get("handoff_out", 0) / max(1, c.get("rx_packets", 0))
+    return r
+
+
+def bench_scaling(args, P: Procs) -> None:
+    """Cycles per packet with 1, 2 and 4 workers at one offered load.
+
+    Saturation throughput cannot scale on 2 vCPUs that also run the generator, so each worker
+    count gets the same paced load and sleeps when idle; busy_cycles/rx_packets then measures what
+    a packet costs (hand-off between cores included), which is what decides scaling on real cores.
+    """
+    for steer in (False, True):
+        one = None
+        for workers in args.workers:
+            r = median_runs(args.runs, lambda i, w=workers: redline_memif(args, P, f"sc{int(steer)}{w}w{i}", w,
+                                                                         args.scaling_pps, 10, steer))
+            one = one or r["cycles"]
+            how = "queues by RSS (as a NIC)" if steer else "queues round-robin (no RSS: hand-off)"
+            row("scaling/memif", f"redline, {workers} worker(s), {how}", None, r["cycles"], None,
+                f"{args.scaling_pps/1e6:g} Mpps offered, {r['rx_pps']/1e6:.2f} received, loss {r['loss_pct']:.2f}%; "
+                f"efficiency {one / r['cycles']:.2f}; {100 * r['handoff']:.0f}% handed off")
+
+
+def bench_icmp(args, P: Procs) -> None:
+    def run(i: int) -> dict:
+        name = f"icmp{i}"
+        s0, s1 = memif_devices(P.tmp, name, "server")
+        cfg = redline_config(P, name, [(s0, "10.88.1.1/24"), (s1, "10.88.2.1/24")], 1)
+        p, macs = start_redline(P, None, name, cfg, "-l 0,1")
+        c0, _ = memif_devices(P.tmp, name, "client")
+        r = run_gen(P, None, ["--tx", c0, "--dst-mac", macs["p0"], "--proto", "icmp", "--src-ip", "10.88.1.2",
+                              "--dst-ip", "10.88.1.1", "--flows", "1024"], args.seconds, f"g{name}")
+        c = stop_redline(P, p, name)
+        r["cycles"] = c.get("busy_cycles", 0) / max(1, c.get("rx_packets", 0))
+        return r
+    r = median_runs(args.runs, run)
+    row("icmp-echo/memif", "redline, 1 worker", r["rx_pps"] / 1e6, r["cycles"], None,
+        f"loss {r['loss_pct']:.2f}%, p50 {r['lat_p50_ns']/1000:.0f} us; no kernel baseline on memif")
+
+
+def veth_topology(P: Procs, run: str) -> tuple[str, str]:
+    g = P.netns(f"g{run}")
+    r = P.netns(f"r{run}")
+    for i in (0, 1):
+        subprocess.run(["ip", "link", "add", f"{TAG}g{i}", "netns", g, "type", "veth", "peer", "name", f"{TAG}r{i}", "netns", r], check=True)
+        sh(g, f"ip link set {TAG}g{i} up")
+        sh(r, f"ip link set {TAG}r{i} up")
+    return g, r
+
+
+def bench_veth(args, P: Procs) -> None:
+    gen_dev = [f"net_af_packet0,iface={TAG}g0", f"net_af_packet1,iface={TAG}g1"]
+
+    def kernel_run(i: int) -> dict:
+        g, r = veth_topology(P, f"k{i}")
+        sh(r, f"ip addr add 10.88.1.1/24 dev {TAG}r0 && ip addr add 10.88.2.1/24 dev {TAG}r1 && sysctl -qw net.ipv4.ip_forward=1")
+        mac = sh(r, f"cat /sys/class/net/{TAG}r0/address").strip()
+        res = run_gen(P, g, ["--tx", gen_dev[0], "--rx", gen_dev[1], "--dst-mac", mac, *GEN_FLOWS], args.seconds, f"gk{i}")
+        for ns in (g, r):
+            subprocess.run(["ip", "netns", "del", ns])
+            P.namespaces.remove(ns)
+        return res
+    k = median_runs(args.runs, kernel_run)
+    row("l3fwd/af_packet", "Linux ip_forward (baseline)", k["rx_pps"] / 1e6, None, None,
+        f"loss {k['loss_pct']:.2f}%; kernel forwarding runs in the sender's softirq")
+    base = k["rx_pps"] / 1e6
+
+    def redline_run(i: int) -> dict:
+        g, r = veth_topology(P, f"d{i}")
+        name = f"rlv{i}"
+        cfg = redline_config(P, name, [(f"net_af_packet0,iface={TAG}r0", "10.88.1.1/24"),
+                                       (f"net_af_packet1,iface={TAG}r1", "10.88.2.1/24")], 1)
+        p, macs = start_redline(P, r, name, cfg, "-l 0,1")
+        res = run_gen(P, g, ["--tx", gen_dev[0], "--rx", gen_dev[1], "--dst-mac", macs["p0"], *GEN_FLOWS], args.seconds, f"gd{i}")
+        c = stop_redline(P, p, name)
+        res["cycles"] = c.get("busy_cycles", 0) / max(1, c.get("rx_packets", 0))
+        for ns in (g, r):
+            subprocess.run(["ip", "netns", "del", ns])
+            P.namespaces.remove(ns)
+        return res
+    d = median_runs(args.runs, redline_run)
+    row("l3fwd/af_packet", "redline, 1 worker", d["rx_pps"] / 1e6, d["cycles"], base,
+        f"loss {d['loss_pct']:.2f}%; af_packet system calls bound both")
+
+
+def print_table(out=sys.stdout) -> None:
+    print("| path | system | Mpps per core | cycles/packet | ratio to baseline | notes |", file=out)
+    print("|---|---|---:|---:|---:|---|", file=out)
+    for r in ROWS:
+        if r["path"].startswith("micro/"):
+            continue
+        f = lambda v, fmt: (fmt % v) if v is not None else "—"
+        print(f"| {r['path']} | {r['system']} | {f(r['mpps'], '%.2f')} | {f(r['cycles_per_pkt'], '%.0f')} | "
+              f"{f(r['ratio'], '%.2f')} | {r['note']} |", file=out)
+    micro = [r for r in ROWS if r["path"].startswith("micro/")]
+    if micro:
+        print("\n| stage (Google Benchmark) | ns/op | TSC cycles/op |", file=out)
+        print("|---|---:|---:|", file=out)
+        for r in micro:
+            cyc = r.get("cycles_per_op")
+            print(f"| {r['path'][6:]} | {r['ns_per_op']:.1f} | {cyc:.1f} |" if cyc else f"| {r['path'][6:]} | {r['ns_per_op']:.1f} | — |", file=out)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--smoke", action="store_true", help="a short run that checks the generator and the table work")
+    ap.add_argument("--seconds", type=float, default=None, help="measured seconds per run (default 4; smoke 1)")
+    ap.add_argument("--runs", type=int, default=None, help="runs per figure, median reported (default 3; smoke 1)")
+    ap.add_argument("--only", default="", help="comma list of: micro,memif,icmp,veth,scaling")
+    ap.add_argument("--json", help="also write the rows as JSON to this file")
+    ap.add_argument("--workers", default="1,2,4", help="worker counts for the scaling step")
+    ap.add_argument("--scaling-pps", type=int, default=1_000_000, help="offered load of the scaling step")
+    args = ap.parse_args()
+    args.seconds = args.seconds or (1 if args.smoke else 4)
+    args.runs = args.runs or (1 if args.smoke else 3)
+    args.workers = [int(w) for w in args.workers.split(",")]
+    only = set(filter(None, args.only.split(","))) or {"micro", "memif", "icmp", "veth", "scaling"}
+    if args.smoke:
+        only -= {"scaling"}
+    if os.geteuid() != 0:
+        print("bench: run as root (namespaces, veths)", file=sys.stderr)
+        return 1
+    P = Procs()
+    started = time.time()
+    try:
+        if "micro" in only:
+            log("bench: microbenchmarks")
+            bench_micro(args)
+        if "memif" in only:
+            log("bench: L3 forwarding over memif (testpmd io, redline)")
+            bench_memif(args, P)
+        if "scaling" in only:
+            log(f"bench: scaling over memif ({args.workers} workers)")
+            bench_scaling(args, P)
+        if "icmp" in only:
+            log("bench: ICMP echo over memif")
+            bench_icmp(args, P)
+        if "veth" in only:
+            log("bench: L3 forwarding over veth/af_packet (Linux, redline)")
+            bench_veth(args, P)
+    finally:
+        P.close()
+    print(f"# redline bench — {time.strftime('%Y-%m-%d %H:%M')} — {os.uname().nodename}, "
+          f"{args.runs} run(s) x {args.seconds:g} s, medians; {time.time() - started:.0f} s in all")
+    print_table()
+    if args.json:
+        Path(args.json).write_text(json.dumps(ROWS, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
