@@ -161,7 +161,8 @@ def stop_redline(P: Procs, p: subprocess.Popen, name: str) -> dict[str, int]:
     P.stop(p)
     text = (P.tmp / f"{name}.log").read_text(errors="replace")
     if "mbufs in use at exit: 0" not in text:
-        log(f"warning: {name}: " + (re.findall(r"mbufs in use at exit: \d+", text) or ["no exit line"])[-1])
+        log(f"warning: {name}: " + (re.findall(r"mbufs in use at exit: \d+", text) or ["no exit line"])[-1] +
+            f" (exit code {p.returncode}); its log ends:\n" + text[-1500:])
     return parse_counters(text)
 
 

@@ -1,5 +1,6 @@
 #include "stack/pipeline/arp_owner.hpp"
 
+#include <rte_cycles.h>
 #include <rte_ring.h>
 
 #include "stack/pipeline/worker.hpp"
@@ -133,9 +134,11 @@ uint32_t ArpOwner::poll() {
     for (unsigned i = 0; i < n; ++i) resolve(pkts[i]);
     work += n;
   }
+  // Checked every loop, so compared in TSC ticks; converted to ns only when timers run.
+  uint64_t tsc = rte_rdtsc();
+  if (tsc < next_tick_tsc_) return work;
+  next_tick_tsc_ = tsc + s.tsc_hz / (1'000'000'000 / kTickNs);
   uint64_t now = w_.now_ns();
-  if (now < next_tick_ns_) return work;
-  next_tick_ns_ = now + kTickNs;
   pending_.tick(
       now, [&](net::Ipv4Addr ip, uint16_t port) { send_request(port, ip); },
       [&](rte_mbuf* m) {

@@ -33,7 +33,7 @@ class ArpOwner {
 
   Worker& w_;
   arp::PendingQueue<rte_mbuf*> pending_;
-  uint64_t next_tick_ns_ = 0;
+  uint64_t next_tick_tsc_ = 0;
   bool announced_ = false;
 };
 

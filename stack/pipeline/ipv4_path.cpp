@@ -112,18 +112,28 @@ void Worker::forward(rte_mbuf** pkts, const uint32_t* hops, uint32_t n) {
     ready[nready++] = m;
   }
   count(Counter::ipv4_forwarded, nready);
+  // Most of a burst shares a next hop (a gateway, or one busy host): look up each run of equal
+  // next hops once.
+  net::Ipv4Addr unique_hop[kMaxBurst];
+  uint8_t unique_of[kMaxBurst];
+  uint32_t nunique = 0;
+  for (uint32_t k = 0; k < nready; ++k) {
+    if (nunique == 0 || next_hop[k] != unique_hop[nunique - 1]) unique_hop[nunique++] = next_hop[k];
+    unique_of[k] = uint8_t(nunique - 1);
+  }
   arp::Neighbor neighbor[kMaxBurst];
-  for (uint32_t base = 0; base < nready; base += arp::NeighborTable::kBulkMax) {
-    uint32_t chunk = std::min<uint32_t>(nready - base, arp::NeighborTable::kBulkMax);
-    uint64_t hits = s_.neighbors->lookup_bulk(&next_hop[base], chunk, &neighbor[base]);
-    for (uint32_t j = 0; j < chunk; ++j) {
-      uint32_t k = base + j;
-      if (hits & (uint64_t(1) << j)) {
-        finish_frame(ready[k], out_port[k], neighbor[k].mac);
-        transmit(ready[k], out_port[k]);
-      } else {
-        resolve_then_send(ready[k], out_port[k], next_hop[k]);
-      }
+  uint64_t hits = 0;
+  for (uint32_t base = 0; base < nunique; base += arp::NeighborTable::kBulkMax) {
+    uint32_t chunk = std::min<uint32_t>(nunique - base, arp::NeighborTable::kBulkMax);
+    hits |= s_.neighbors->lookup_bulk(&unique_hop[base], chunk, &neighbor[base]) << base;
+  }
+  for (uint32_t k = 0; k < nready; ++k) {
+    uint32_t u = unique_of[k];
+    if (hits & (uint64_t(1) << u)) {
+      finish_frame(ready[k], out_port[k], neighbor[u].mac);
+      transmit(ready[k], out_port[k]);
+    } else {
+      resolve_then_send(ready[k], out_port[k], next_hop[k]);
     }
   }
 }

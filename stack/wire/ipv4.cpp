@@ -12,7 +12,7 @@ ParseResult parse(const uint8_t* p, size_t len, bool verify_checksum) {
   uint16_t total_len = load16(p, kTotalLength);
   // The frame may carry Ethernet padding past total_len, never less than total_len.
   if (total_len < header_len || total_len > len) return {std::nullopt, ParseError::kBadTotalLength};
-  if (verify_checksum && !checksum_ok(p, header_len)) return {std::nullopt, ParseError::kBadChecksum};
+  if (verify_checksum && !ipv4_header_checksum_ok(p, header_len)) return {std::nullopt, ParseError::kBadChecksum};
   Repr r;
   r.header_len = header_len;
   r.tos = load8(p, kTos);

@@ -15,6 +15,20 @@ TEST(Checksum, GoldenIpv4HeaderVerifies) {
   EXPECT_EQ(wire::internet_checksum(header.data(), 20), 0x66da);
 }
 
+TEST(Checksum, HeaderVerificationAgreesWithTheGenericSum) {
+  std::mt19937 rng(3);
+  for (int round = 0; round < 2000; ++round) {
+    uint8_t h[60];
+    size_t len = 20 + 4 * (rng() % 11);
+    for (auto& b : h) b = uint8_t(rng());
+    if (round % 2) {  // half of them valid
+      h[10] = h[11] = 0;
+      wire::store16(h, 10, wire::internet_checksum(h, len));
+    }
+    ASSERT_EQ(wire::ipv4_header_checksum_ok(h, len), wire::checksum_ok(h, len)) << "round " << round;
+  }
+}
+
 TEST(Checksum, OddLengthPadsWithZero) {
   // RFC 1071 §4.1 example: 00 01 f2 03 f4 f5 f6 f7 sums to 0xddf2.
   const uint8_t data[] = {0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7};
