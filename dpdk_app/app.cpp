@@ -197,13 +197,15 @@ void App::control_loop() {
   }
 }
 
-unsigned App::shutdown() {
+unsigned App::shutdown(bool print) {
   pipeline::Shared& s = *shared_;
   s.quit.store(true, std::memory_order_relaxed);
   if (launched_)
     for (unsigned l : lcores_) rte_eal_wait_lcore(l);
   for (auto& w : workers_) w->release();
-  print_stats(stdout, s, workers_);
+  for (auto& w : workers_)
+    for (size_t c = 0; c < net::kCounterCount; ++c) final_totals_[c] += w->counters().get(c);
+  if (print) print_stats(stdout, s, workers_);
   if (ports_open_)
     for (auto& p : s.ports) drivers::stop_and_close(p.dpdk_id);
   for (rte_ring* r : s.handoff) rte_ring_free(r);

@@ -21,8 +21,11 @@ class App {
   void launch();
   // Control loop on the main lcore until SIGINT/SIGTERM: SIGUSR1 prints counters.
   void control_loop();
-  // Stops workers, returns every mbuf, closes ports. Returns mbufs still in use (should be 0).
-  unsigned shutdown();
+  // Stops workers, returns every mbuf, closes ports, prints the counters (if `print`). Returns
+  // mbufs still in use (should be 0).
+  unsigned shutdown(bool print = true);
+  // A counter summed over workers, as it stood when shutdown() stopped them.
+  uint64_t final_total(net::Counter c) const { return final_totals_[size_t(c)]; }
 
   const pipeline::Shared& shared() const { return *shared_; }
 
@@ -32,6 +35,7 @@ class App {
   std::unique_ptr<arp::NeighborTable> neighbors_;
   std::vector<std::unique_ptr<pipeline::Worker>> workers_;
   std::vector<unsigned> lcores_;
+  std::array<uint64_t, net::kCounterCount> final_totals_{};
   bool ports_open_ = false;
   bool launched_ = false;
 };

@@ -96,10 +96,16 @@ std::optional<PortReady> configure_and_start(uint16_t port, const PortRequest& r
       return fail("TX queue " + std::to_string(q) + " setup failed", rc);
   }
 
+  rte_ether_addr device_mac;
+  rte_eth_macaddr_get(port, &device_mac);
+  const bool device_has_mac = !rte_is_zero_ether_addr(&device_mac);
   if (req.mac) {
     rte_ether_addr mac;
     std::memcpy(mac.addr_bytes, req.mac->bytes.data(), 6);
-    if (int rc = rte_eth_dev_default_mac_addr_set(port, &mac); rc != 0) return fail("cannot set MAC", rc);
+    int rc = rte_eth_dev_default_mac_addr_set(port, &mac);
+    // A device without an address (net_ring) filters nothing: the configured MAC is used in
+    // software. One that has an address it cannot change would drop our traffic: refuse.
+    if (rc != 0 && !(rc == -ENOTSUP && !device_has_mac)) return fail("cannot set MAC " + req.mac->to_string(), rc);
   }
   if (int rc = rte_eth_dev_set_mtu(port, req.mtu); rc != 0 && rc != -ENOTSUP)
     return fail("cannot set MTU " + std::to_string(req.mtu), rc);
@@ -123,6 +129,10 @@ std::optional<PortReady> configure_and_start(uint16_t port, const PortRequest& r
   rte_ether_addr mac;
   rte_eth_macaddr_get(port, &mac);
   std::memcpy(ready.mac.bytes.data(), mac.addr_bytes, 6);
+  if (ready.mac.is_zero()) {
+    // No address on the device and none configured: a locally administered one from the port id.
+    ready.mac = req.mac.value_or(net::MacAddr{{0x02, 0x72, 0x6c, 0x00, uint8_t(port >> 8), uint8_t(port)}});
+  }
   return ready;
 }
 

@@ -6,6 +6,7 @@
 Paths (each a row of the table):
   micro/*          Google Benchmark stage costs (ns/op, TSC cycles/op)
   l3fwd/memif      redline-gen -> memif -> {testpmd io | redline} -> memif -> redline-gen
+  l3fwd/ring       redline-gen and {an io forwarder | redline} in one process over rte_ring pairs
   l3fwd/af_packet  redline-gen -> veth -> {Linux ip_forward | redline on net_af_packet} -> veth -> redline-gen
   icmp/memif       redline-gen echo requests to redline's address over memif
   scaling          l3fwd/memif with 1 and 2 workers (efficiency per worker)
@@ -272,6 +273,26 @@ def bench_scaling(args, P: Procs) -> None:
                 f"efficiency {one / r['cycles']:.2f}; {100 * r['handoff']:.0f}% handed off")
 
 
+def bench_inprocess(args, P: Procs) -> None:
+    """Generator and device in one process over rte_ring pairs: no PMD copies, no system calls."""
+    def run(i: int, device: str) -> dict:
+        name = f"ip{i}{'io' if device == 'io' else 'rl'}"
+        cmd = [str(GEN), *P.eal(name, "-l 0,1", 1024), "--", "--inprocess", device, *GEN_FLOWS,
+               "--seconds", str(args.seconds), "--warmup", "1"]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=args.seconds + 60, stdin=subprocess.DEVNULL)
+        shutil.rmtree(RUNTIME / f"{TAG}-{name}", ignore_errors=True)
+        res = parse_result(r.stdout + r.stderr)
+        m = re.search(r"dut_cycles_per_pkt=([\d.]+)", r.stdout)
+        res["cycles"] = float(m.group(1)) if m else None
+        return res
+    io = median_runs(args.runs, lambda i: run(i, "io"))
+    row("l3fwd/ring in-process", "io forwarder (testpmd io's loop, baseline)", io["rx_pps"] / 1e6, None, None,
+        f"loss {io['loss_pct']:.2f}%")
+    rl = median_runs(args.runs, lambda i: run(i, str(ROOT / "perf" / "inprocess.toml")))
+    row("l3fwd/ring in-process", "redline, 1 worker", rl["rx_pps"] / 1e6, rl["cycles"], io["rx_pps"] / 1e6,
+        f"loss {rl['loss_pct']:.2f}%, p50 {rl['lat_p50_ns']/1000:.0f} us; the pipeline's own cost")
+
+
 def bench_icmp(args, P: Procs) -> None:
     def run(i: int) -> dict:
         name = f"icmp{i}"
@@ -357,7 +378,7 @@ def main() -> int:
     ap.add_argument("--smoke", action="store_true", help="a short run that checks the generator and the table work")
     ap.add_argument("--seconds", type=float, default=None, help="measured seconds per run (default 4; smoke 1)")
     ap.add_argument("--runs", type=int, default=None, help="runs per figure, median reported (default 3; smoke 1)")
-    ap.add_argument("--only", default="", help="comma list of: micro,memif,icmp,veth,scaling")
+    ap.add_argument("--only", default="", help="comma list of: micro,memif,ring,icmp,veth,scaling")
     ap.add_argument("--json", help="also write the rows as JSON to this file")
     ap.add_argument("--workers", default="1,2,4", help="worker counts for the scaling step")
     ap.add_argument("--scaling-pps", type=int, default=1_000_000, help="offered load of the scaling step")
@@ -365,7 +386,7 @@ def main() -> int:
     args.seconds = args.seconds or (1 if args.smoke else 4)
     args.runs = args.runs or (1 if args.smoke else 3)
     args.workers = [int(w) for w in args.workers.split(",")]
-    only = set(filter(None, args.only.split(","))) or {"micro", "memif", "icmp", "veth", "scaling"}
+    only = set(filter(None, args.only.split(","))) or {"micro", "memif", "ring", "icmp", "veth", "scaling"}
     if args.smoke:
         only -= {"scaling"}
     if os.geteuid() != 0:
@@ -380,6 +401,9 @@ def main() -> int:
         if "memif" in only:
             log("bench: L3 forwarding over memif (testpmd io, redline)")
             bench_memif(args, P)
+        if "ring" in only:
+            log("bench: L3 forwarding in-process over ring pairs (io forwarder, redline)")
+            bench_inprocess(args, P)
         if "scaling" in only:
             log(f"bench: scaling over memif ({args.workers} workers)")
             bench_scaling(args, P)

@@ -19,6 +19,7 @@
 #include <string>
 
 #include "drivers/port.hpp"
+#include "perf/gen/inprocess.hpp"
 #include "perf/gen/latency_histogram.hpp"
 #include "perf/gen/traffic.hpp"
 #include "stack/wire/arp.hpp"
@@ -45,6 +46,7 @@ struct Options {
   uint64_t new_flows_per_s = 0;
   uint32_t burst = 32;
   uint16_t queues = 1;                 // queue pairs per port; TX rotates over them, RX polls all
+  std::optional<std::string> inprocess; // "io" or a redline config: the device runs in this process
   bool rss_steer = false;              // send each flow on the queue a NIC's symmetric RSS would pick
 };
 
@@ -54,7 +56,9 @@ struct Options {
                "usage: redline-gen [EAL] -- --tx DEV [--rx DEV] --dst-mac MAC --src-ip IP --dst-ip IP\n"
                "  [--proto udp|tcp|icmp] [--size 64] [--flows 1024] [--pps 0] [--seconds 5] [--warmup 1]\n"
                "  [--new-flows-per-s 0] [--tx-ip IP] [--rx-ip IP] [--burst 32] [--mac MAC] [--queues 1]\n"
-               "  [--rss-steer on]   put each flow on the queue symmetric Toeplitz RSS picks (ports without RSS)\n",
+               "  [--rss-steer on]   put each flow on the queue symmetric Toeplitz RSS picks (ports without RSS)\n"
+               "  [--inprocess io|CONFIG]  run the device in this process over ring pairs: an io forwarder\n"
+               "                     (baseline) or redline with CONFIG (two ports; --tx/--rx/--dst-mac implied)\n",
                why);
   std::exit(2);
 }
@@ -100,7 +104,13 @@ Options parse(int argc, char** argv) {
     else if (a == "--burst") o.burst = std::min(64u, std::max(1u, uint32_t(num())));
     else if (a == "--queues") o.queues = uint16_t(std::min(16.0, std::max(1.0, num())));
     else if (a == "--rss-steer") o.rss_steer = v == "1" || v == "on";
+    else if (a == "--inprocess") o.inprocess = v;
     else usage(("unknown option " + a).c_str());
+  }
+  if (o.inprocess) {
+    o.tx_device = gen::InProcessDut::kGenPort0;
+    o.rx_device = gen::InProcessDut::kGenPort1;
+    have_dst_mac = true;  // taken from the device once it runs
   }
   if (o.tx_device.empty() || !have_dst_mac || o.traffic.src_ip.is_unspecified() || o.traffic.dst_ip.is_unspecified())
     usage("--tx, --dst-mac, --src-ip and --dst-ip are required");
@@ -152,6 +162,15 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::string error;
+  std::unique_ptr<gen::InProcessDut> dut;
+  if (opt.inprocess) {
+    dut = gen::InProcessDut::start(*opt.inprocess == "io" ? "" : *opt.inprocess, pool, &error);
+    if (!dut) {
+      std::fprintf(stderr, "redline-gen: in-process device: %s\n", error.c_str());
+      return 1;
+    }
+    opt.traffic.dst_mac = dut->dst_mac();
+  }
   rss::RetaMirror reta(1);
   auto open_port = [&](const std::string& dev, net::Ipv4Addr ip, std::optional<net::MacAddr> mac) -> std::optional<Port> {
     auto id = drivers::attach(dev, &error);
@@ -294,7 +313,9 @@ int main(int argc, char** argv) {
               sent_measured, received_measured, seconds, double(sent_measured) / seconds,
               double(received_measured) / seconds, loss, latency.quantile(0.5), latency.quantile(0.99),
               latency.quantile(0.999), sent ? double(send_cycles) / double(sent) : 0.0, alloc_fail);
+  if (dut) std::printf("dut_cycles_per_pkt=%.1f\n", dut->stop());
   std::fflush(stdout);
+  dut.reset();
   drivers::stop_and_close(tx->id);
   if (rx->id != tx->id) drivers::stop_and_close(rx->id);
   rte_mempool_free(pool);

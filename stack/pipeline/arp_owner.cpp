@@ -119,7 +119,7 @@ void ArpOwner::send_request(uint16_t port_index, net::Ipv4Addr target) {
   w_.transmit(m, port_index);
 }
 
-uint32_t ArpOwner::poll() {
+uint32_t ArpOwner::poll(uint64_t now_tsc) {
   Shared& s = w_.shared();
   uint32_t work = 0;
   if (!announced_) {
@@ -135,9 +135,8 @@ uint32_t ArpOwner::poll() {
     work += n;
   }
   // Checked every loop, so compared in TSC ticks; converted to ns only when timers run.
-  uint64_t tsc = rte_rdtsc();
-  if (tsc < next_tick_tsc_) return work;
-  next_tick_tsc_ = tsc + s.tsc_hz / (1'000'000'000 / kTickNs);
+  if (now_tsc < next_tick_tsc_) return work;
+  next_tick_tsc_ = now_tsc + s.tsc_hz / (1'000'000'000 / kTickNs);
   uint64_t now = w_.now_ns();
   pending_.tick(
       now, [&](net::Ipv4Addr ip, uint16_t port) { send_request(port, ip); },

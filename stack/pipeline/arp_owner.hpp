@@ -23,8 +23,9 @@ class ArpOwner {
   void input(rte_mbuf* m);
   // A packet that leaves by meta.out_port to meta.next_hop, whose MAC was not in the table.
   void resolve(rte_mbuf* m);
-  // Announces at start, takes packets from the other workers, runs timers. Returns work done.
-  uint32_t poll();
+  // Announces at start, takes packets from the other workers, runs timers when due (`now_tsc` is
+  // the loop's TSC). Returns work done.
+  uint32_t poll(uint64_t now_tsc);
   void release();
 
  private:

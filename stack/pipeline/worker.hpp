@@ -6,6 +6,7 @@
 // unknown, over single-producer/single-consumer rings.
 #pragma once
 
+#include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 
@@ -31,8 +32,10 @@ class alignas(64) Worker {
 
   // Polls until shared.quit is set. Returns after flushing TX buffers.
   void run();
-  // One loop iteration; returns the number of packets handled (tests drive this directly).
-  uint32_t poll_once();
+  // One loop iteration at TSC time `now_tsc`; returns the number of packets handled (tests
+  // drive this directly).
+  uint32_t poll_once(uint64_t now_tsc);
+  uint32_t poll_once() { return poll_once(rte_rdtsc()); }
   // Frees everything the worker still holds (after run() returned, before ports stop).
   void release();
 
