@@ -133,12 +133,21 @@ def parse_counters(text: str) -> dict[str, int]:
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^counter (\w+) (\d+)$", last, re.M)}
 
 
-def run_gen(P: Procs, ns: str | None, args: list[str], seconds: float, name: str) -> dict[str, float]:
+def run_gen(P: Procs, ns: str | None, args: list[str], seconds: float, name: str,
+            before_exit=None) -> dict[str, float]:
+    """Runs redline-gen to its result. `before_exit` (stopping the device under test) runs after
+    the result and before the generator closes its ports: a memif server may crash if its client
+    leaves first."""
     cmd = ([] if ns is None else ["ip", "netns", "exec", ns]) + [str(GEN), *P.eal(name, "-l 0"), "--",
-                                                                 *args, "--seconds", str(seconds), "--warmup", "1"]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, stdin=subprocess.DEVNULL)
+                                                                 *args, "--seconds", str(seconds), "--warmup", "1",
+                                                                 "--hold", "60"]
+    p = P.start(cmd, f"{name}.log")
+    text = P.wait_for(f"{name}.log", r"(^|\n)result ", timeout=seconds + 60)
+    if before_exit:
+        before_exit()
+    P.stop(p)
     shutil.rmtree(RUNTIME / f"{TAG}-{name}", ignore_errors=True)
-    return parse_result(r.stdout + r.stderr)
+    return parse_result(text)
 
 
 def redline_config(P: Procs, name: str, ports: list[tuple[str, str]], workers: int, idle_sleep_us: int = 0) -> Path:
@@ -173,10 +182,20 @@ def stop_redline(P: Procs, p: subprocess.Popen, name: str) -> dict[str, int]:
 ROWS: list[dict] = []
 
 
-def row(path: str, system: str, mpps: float | None, cycles: float | None, baseline: float | None,
+def row(path: str, system: str, mpps: float | None, cycles: float | None, ratio: float | None,
         note: str = "", **extra) -> None:
-    ROWS.append({"path": path, "system": system, "mpps": mpps, "cycles_per_pkt": cycles,
-                 "ratio": (mpps / baseline) if (mpps and baseline) else None, "note": note, **extra})
+    ROWS.append({"path": path, "system": system, "mpps": mpps, "cycles_per_pkt": cycles, "ratio": ratio,
+                 "note": note, **extra})
+
+
+def paired_runs(runs: int, base_fn, dut_fn) -> tuple[dict, dict, float]:
+    """Baseline and device alternately, run by run, so both meet the same phases of a noisy VM;
+    returns their medians and the median of the per-pair ratios."""
+    pairs = [(base_fn(i), dut_fn(i)) for i in range(runs)]
+    ratios = sorted(d["rx_pps"] / b["rx_pps"] for b, d in pairs if b["rx_pps"] > 0)
+    base = sorted((b for b, _ in pairs), key=lambda r: r["rx_pps"])[runs // 2]
+    dut = sorted((d for _, d in pairs), key=lambda r: r["rx_pps"])[runs // 2]
+    return base, dut, (ratios[len(ratios) // 2] if ratios else 0.0)
 
 
 def median_runs(runs: int, fn, key: str = "rx_pps"):
@@ -223,19 +242,13 @@ def bench_memif(args, P: Procs) -> None:
         P.wait_for(f"{name}.log", r"Start automatic packet forwarding|io packet forwarding")
         time.sleep(1)
         c0, c1 = memif_devices(sock, name, "client")
-        r = run_gen(P, None, ["--tx", c0, "--rx", c1, "--dst-mac", "02:00:00:00:00:01", *GEN_FLOWS], args.seconds, f"g{name}")
-        P.stop(p)
-        return r
-    tp = median_runs(args.runs, testpmd_run)
+        return run_gen(P, None, ["--tx", c0, "--rx", c1, "--dst-mac", "02:00:00:00:00:01", *GEN_FLOWS], args.seconds,
+                       f"g{name}", before_exit=lambda: P.stop(p))
+    tp, rl, ratio = paired_runs(args.runs, testpmd_run, lambda i: redline_memif(args, P, f"rl{i}", workers=1))
     row("l3fwd/memif", "testpmd io (baseline)", tp["rx_pps"] / 1e6, None, None,
         f"loss {tp['loss_pct']:.2f}%, p50 {tp['lat_p50_ns']/1000:.0f} us")
-    base = tp["rx_pps"] / 1e6
-
-    def redline_run(i: int) -> dict:
-        return redline_memif(args, P, f"rl{i}", workers=1)
-    r = median_runs(args.runs, redline_run)
-    row("l3fwd/memif", "redline, 1 worker", r["rx_pps"] / 1e6, r["cycles"], base,
-        f"loss {r['loss_pct']:.2f}%, p50 {r['lat_p50_ns']/1000:.0f} us")
+    row("l3fwd/memif", "redline, 1 worker", rl["rx_pps"] / 1e6, rl["cycles"], ratio,
+        f"loss {rl['loss_pct']:.2f}%, p50 {rl['lat_p50_ns']/1000:.0f} us")
 
 
 def redline_memif(args, P: Procs, name: str, workers: int, pps: int = 0, idle_sleep_us: int = 0,
@@ -246,9 +259,10 @@ def redline_memif(args, P: Procs, name: str, workers: int, pps: int = 0, idle_sl
     p, macs = start_redline(P, None, name, cfg, lcores)
     c0, c1 = memif_devices(P.tmp, name, "client")
     rate = (["--pps", str(pps)] if pps else []) + (["--rss-steer", "on"] if steer else [])
+    counters: dict[str, int] = {}
     r = run_gen(P, None, ["--tx", c0, "--rx", c1, "--dst-mac", macs["p0"], "--queues", str(workers), *rate, *GEN_FLOWS],
-                args.seconds, f"g{name}")
-    c = stop_redline(P, p, name)
+                args.seconds, f"g{name}", before_exit=lambda: counters.update(stop_redline(P, p, name)))
+    c = counters
     r["cycles"] = c.get("busy_cycles", 0) / max(1, c.get("rx_packets", 0))
     r["handoff"] = c.get("handoff_out", 0) / max(1, c.get("rx_packets", 0))
     return r
@@ -285,12 +299,11 @@ def bench_inprocess(args, P: Procs) -> None:
         m = re.search(r"dut_cycles_per_pkt=([\d.]+)", r.stdout)
         res["cycles"] = float(m.group(1)) if m else None
         return res
-    io = median_runs(args.runs, lambda i: run(i, "io"))
+    io, rl, ratio = paired_runs(args.runs, lambda i: run(i, "io"), lambda i: run(i, str(ROOT / "perf" / "inprocess.toml")))
     row("l3fwd/ring in-process", "io forwarder (testpmd io's loop, baseline)", io["rx_pps"] / 1e6, None, None,
         f"loss {io['loss_pct']:.2f}%")
-    rl = median_runs(args.runs, lambda i: run(i, str(ROOT / "perf" / "inprocess.toml")))
-    row("l3fwd/ring in-process", "redline, 1 worker", rl["rx_pps"] / 1e6, rl["cycles"], io["rx_pps"] / 1e6,
-        f"loss {rl['loss_pct']:.2f}%, p50 {rl['lat_p50_ns']/1000:.0f} us; the pipeline's own cost")
+    row("l3fwd/ring in-process", "redline, 1 worker", rl["rx_pps"] / 1e6, rl["cycles"], ratio,
+        f"loss {rl['loss_pct']:.2f}%, p50 {rl['lat_p50_ns']/1000:.0f} us; mbufs cross cores cold")
 
 
 def bench_icmp(args, P: Procs) -> None:
@@ -300,9 +313,10 @@ def bench_icmp(args, P: Procs) -> None:
         cfg = redline_config(P, name, [(s0, "10.88.1.1/24"), (s1, "10.88.2.1/24")], 1)
         p, macs = start_redline(P, None, name, cfg, "-l 0,1")
         c0, _ = memif_devices(P.tmp, name, "client")
+        c: dict[str, int] = {}
         r = run_gen(P, None, ["--tx", c0, "--dst-mac", macs["p0"], "--proto", "icmp", "--src-ip", "10.88.1.2",
-                              "--dst-ip", "10.88.1.1", "--flows", "1024"], args.seconds, f"g{name}")
-        c = stop_redline(P, p, name)
+                              "--dst-ip", "10.88.1.1", "--flows", "1024"], args.seconds, f"g{name}",
+                    before_exit=lambda: c.update(stop_redline(P, p, name)))
         r["cycles"] = c.get("busy_cycles", 0) / max(1, c.get("rx_packets", 0))
         return r
     r = median_runs(args.runs, run)
@@ -332,10 +346,6 @@ def bench_veth(args, P: Procs) -> None:
             subprocess.run(["ip", "netns", "del", ns])
             P.namespaces.remove(ns)
         return res
-    k = median_runs(args.runs, kernel_run)
-    row("l3fwd/af_packet", "Linux ip_forward (baseline)", k["rx_pps"] / 1e6, None, None,
-        f"loss {k['loss_pct']:.2f}%; kernel forwarding runs in the sender's softirq")
-    base = k["rx_pps"] / 1e6
 
     def redline_run(i: int) -> dict:
         g, r = veth_topology(P, f"d{i}")
@@ -343,15 +353,18 @@ def bench_veth(args, P: Procs) -> None:
         cfg = redline_config(P, name, [(f"net_af_packet0,iface={TAG}r0", "10.88.1.1/24"),
                                        (f"net_af_packet1,iface={TAG}r1", "10.88.2.1/24")], 1)
         p, macs = start_redline(P, r, name, cfg, "-l 0,1")
-        res = run_gen(P, g, ["--tx", gen_dev[0], "--rx", gen_dev[1], "--dst-mac", macs["p0"], *GEN_FLOWS], args.seconds, f"gd{i}")
-        c = stop_redline(P, p, name)
+        c: dict[str, int] = {}
+        res = run_gen(P, g, ["--tx", gen_dev[0], "--rx", gen_dev[1], "--dst-mac", macs["p0"], *GEN_FLOWS], args.seconds,
+                      f"gd{i}", before_exit=lambda: c.update(stop_redline(P, p, name)))
         res["cycles"] = c.get("busy_cycles", 0) / max(1, c.get("rx_packets", 0))
         for ns in (g, r):
             subprocess.run(["ip", "netns", "del", ns])
             P.namespaces.remove(ns)
         return res
-    d = median_runs(args.runs, redline_run)
-    row("l3fwd/af_packet", "redline, 1 worker", d["rx_pps"] / 1e6, d["cycles"], base,
+    k, d, ratio = paired_runs(args.runs, kernel_run, redline_run)
+    row("l3fwd/af_packet", "Linux ip_forward (baseline)", k["rx_pps"] / 1e6, None, None,
+        f"loss {k['loss_pct']:.2f}%; kernel forwarding runs in the sender's softirq")
+    row("l3fwd/af_packet", "redline, 1 worker", d["rx_pps"] / 1e6, d["cycles"], ratio,
         f"loss {d['loss_pct']:.2f}%; af_packet system calls bound both")
 
 

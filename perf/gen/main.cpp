@@ -47,6 +47,7 @@ struct Options {
   uint32_t burst = 32;
   uint16_t queues = 1;                 // queue pairs per port; TX rotates over them, RX polls all
   std::optional<std::string> inprocess; // "io" or a redline config: the device runs in this process
+  double hold = 0;                     // after the result, keep the ports up (draining) this long
   bool rss_steer = false;              // send each flow on the queue a NIC's symmetric RSS would pick
 };
 
@@ -58,7 +59,9 @@ struct Options {
                "  [--new-flows-per-s 0] [--tx-ip IP] [--rx-ip IP] [--burst 32] [--mac MAC] [--queues 1]\n"
                "  [--rss-steer on]   put each flow on the queue symmetric Toeplitz RSS picks (ports without RSS)\n"
                "  [--inprocess io|CONFIG]  run the device in this process over ring pairs: an io forwarder\n"
-               "                     (baseline) or redline with CONFIG (two ports; --tx/--rx/--dst-mac implied)\n",
+               "                     (baseline) or redline with CONFIG (two ports; --tx/--rx/--dst-mac implied)\n"
+               "  [--hold S]         after printing the result keep the ports up, draining, for S seconds\n"
+               "                     or until SIGINT/SIGTERM (stop a memif peer before this side goes)\n",
                why);
   std::exit(2);
 }
@@ -105,6 +108,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--queues") o.queues = uint16_t(std::min(16.0, std::max(1.0, num())));
     else if (a == "--rss-steer") o.rss_steer = v == "1" || v == "on";
     else if (a == "--inprocess") o.inprocess = v;
+    else if (a == "--hold") o.hold = num();
     else usage(("unknown option " + a).c_str());
   }
   if (o.inprocess) {
@@ -315,6 +319,15 @@ int main(int argc, char** argv) {
               latency.quantile(0.999), sent ? double(send_cycles) / double(sent) : 0.0, alloc_fail);
   if (dut) std::printf("dut_cycles_per_pkt=%.1f\n", dut->stop());
   std::fflush(stdout);
+  // DPDK 22.11's memif server can crash when its client disconnects while it polls: let the
+  // caller stop the device under test first.
+  for (uint64_t until = rte_get_tsc_cycles() + uint64_t(opt.hold * double(hz)); !g_stop && rte_get_tsc_cycles() < until;) {
+    for (uint16_t q = 0; q < opt.queues; ++q) {
+      uint16_t n = rte_eth_rx_burst(rx->id, q, rxb, 64);
+      for (uint16_t i = 0; i < n; ++i) rte_pktmbuf_free(rxb[i]);
+    }
+    rte_delay_us_sleep(1000);
+  }
   dut.reset();
   drivers::stop_and_close(tx->id);
   if (rx->id != tx->id) drivers::stop_and_close(rx->id);
