@@ -227,10 +227,11 @@ def bench_memif(args, P: Procs) -> None:
     sock = P.tmp
     # The generator's own ceiling: sending into net_null (no device under test, nothing back).
     ceiling = median_runs(args.runs, lambda i: run_gen(
-        P, None, ["--tx", "net_null0", "--dst-mac", "02:00:00:00:00:01", *GEN_FLOWS], args.seconds, f"gnull{i}"),
+        P, None, ["--tx", "net_null0", "--rx", "none", "--dst-mac", "02:00:00:00:00:01", *GEN_FLOWS], args.seconds,
+        f"gnull{i}"),
         key="tx_pps")
     row("generator", "redline-gen send ceiling (net_null)", ceiling["tx_pps"] / 1e6, ceiling["gen_tx_cycles_per_pkt"],
-        None, "sends into net_null and polls its RX; with a real receive path see the testpmd row")
+        None, "send only, into net_null; receiving on the same lcore costs more: see the testpmd row")
 
     # Baseline: testpmd io forwarding on the same memif path.
     def testpmd_run(i: int) -> dict:
@@ -386,6 +387,24 @@ def print_table(out=sys.stdout) -> None:
             print(f"| {r['path'][6:]} | {r['ns_per_op']:.1f} | {cyc:.1f} |" if cyc else f"| {r['path'][6:]} | {r['ns_per_op']:.1f} | — |", file=out)
 
 
+def write_results(header: str) -> None:
+    """Puts this run's tables into perf/RESULTS.md between `<!-- bench:begin -->` and
+    `<!-- bench:end -->`, so the prose around them stays and the figures stay current."""
+    import io
+    path = ROOT / "perf" / "RESULTS.md"
+    text = path.read_text()
+    begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
+    if begin not in text or end not in text:
+        log(f"bench: {path} has no {begin}/{end} markers; not written")
+        return
+    table = io.StringIO()
+    print(f"Run of {header}.\n", file=table)
+    print_table(table)
+    text = text[:text.index(begin) + len(begin)] + "\n" + table.getvalue() + text[text.index(end):]
+    path.write_text(text)
+    log(f"bench: wrote {path}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--smoke", action="store_true", help="a short run that checks the generator and the table work")
@@ -393,6 +412,8 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=None, help="runs per figure, median reported (default 3; smoke 1)")
     ap.add_argument("--only", default="", help="comma list of: micro,memif,ring,icmp,veth,scaling")
     ap.add_argument("--json", help="also write the rows as JSON to this file")
+    ap.add_argument("--write-results", action="store_true",
+                    help="replace the tables in perf/RESULTS.md (between its table markers) with this run's")
     ap.add_argument("--workers", default="1,2,4", help="worker counts for the scaling step")
     ap.add_argument("--scaling-pps", type=int, default=1_000_000, help="offered load of the scaling step")
     args = ap.parse_args()
@@ -433,6 +454,8 @@ def main() -> int:
     print_table()
     if args.json:
         Path(args.json).write_text(json.dumps(ROWS, indent=1))
+    if args.write_results:
+        write_results(f"{time.strftime('%Y-%m-%d %H:%M')}, {args.runs} run(s) x {args.seconds:g} s, medians")
     return 0
 
 

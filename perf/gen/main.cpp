@@ -55,6 +55,7 @@ struct Options {
   std::fprintf(stderr,
                "redline-gen: %s\n"
                "usage: redline-gen [EAL] -- --tx DEV [--rx DEV] --dst-mac MAC --src-ip IP --dst-ip IP\n"
+               "  --rx none sends only (measures the generator's own ceiling)\n"
                "  [--proto udp|tcp|icmp] [--size 64] [--flows 1024] [--pps 0] [--seconds 5] [--warmup 1]\n"
                "  [--new-flows-per-s 0] [--tx-ip IP] [--rx-ip IP] [--burst 32] [--mac MAC] [--queues 1]\n"
                "  [--rss-steer on]   put each flow on the queue symmetric Toeplitz RSS picks (ports without RSS)\n"
@@ -190,8 +191,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "redline-gen: %s\n", error.c_str());
     return 1;
   }
+  // "--rx none": send only (the generator's own ceiling); otherwise receive on --rx, or on --tx.
+  const bool send_only = opt.rx_device == "none";
   std::optional<Port> rx = tx;
-  if (!opt.rx_device.empty() && opt.rx_device != opt.tx_device) {
+  if (!send_only && !opt.rx_device.empty() && opt.rx_device != opt.tx_device) {
     rx = open_port(opt.rx_device, opt.rx_ip, std::nullopt);
     if (!rx) {
       std::fprintf(stderr, "redline-gen: %s\n", error.c_str());
@@ -303,7 +306,7 @@ int main(int argc, char** argv) {
         ++alloc_fail;
       }
     }
-    for (uint16_t q = 0; q < opt.queues; ++q) {
+    for (uint16_t q = 0; q < opt.queues && !send_only; ++q) {
       receive(*rx, q, now);
       if (rx->id != tx->id) receive(*tx, q, now);  // ARP on the TX side
     }
