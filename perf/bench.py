@@ -276,16 +276,20 @@ def bench_scaling(args, P: Procs) -> None:
     count gets the same paced load and sleeps when idle; busy_cycles/rx_packets then measures what
     a packet costs (hand-off between cores included), which is what decides scaling on real cores.
     """
+    # Worker counts take turns within each round, so every efficiency compares measurements made
+    # moments apart; the figure is the median over rounds.
     for steer in (False, True):
-        one = None
+        rounds = [{w: redline_memif(args, P, f"sc{int(steer)}{w}w{i}", w, args.scaling_pps, 10, steer)
+                   for w in args.workers} for i in range(args.runs)]
+        first = args.workers[0]
         for workers in args.workers:
-            r = median_runs(args.runs, lambda i, w=workers: redline_memif(args, P, f"sc{int(steer)}{w}w{i}", w,
-                                                                         args.scaling_pps, 10, steer))
-            one = one or r["cycles"]
+            runs = sorted((r[workers] for r in rounds), key=lambda r: r["cycles"])
+            mid = runs[len(runs) // 2]
+            eff = sorted(r[first]["cycles"] / r[workers]["cycles"] for r in rounds if r[workers]["cycles"])
             how = "queues by RSS (as a NIC)" if steer else "queues round-robin (no RSS: hand-off)"
-            row("scaling/memif", f"redline, {workers} worker(s), {how}", None, r["cycles"], None,
-                f"{args.scaling_pps/1e6:g} Mpps offered, {r['rx_pps']/1e6:.2f} received, loss {r['loss_pct']:.2f}%; "
-                f"efficiency {one / r['cycles']:.2f}; {100 * r['handoff']:.0f}% handed off")
+            row("scaling/memif", f"redline, {workers} worker(s), {how}", None, mid["cycles"], None,
+                f"{args.scaling_pps/1e6:g} Mpps offered, {mid['rx_pps']/1e6:.2f} received, loss {mid['loss_pct']:.2f}%; "
+                f"efficiency {eff[len(eff) // 2]:.2f}; {100 * mid['handoff']:.0f}% handed off")
 
 
 def bench_inprocess(args, P: Procs) -> None:
