@@ -21,9 +21,8 @@ ArpOwner::ArpOwner(Worker& worker)
       pending_(worker.shared().settings.max_resolving, worker.shared().settings.queue_per_neighbor,
                worker.shared().settings.resolve) {}
 
-void ArpOwner::input(rte_mbuf* m) {
+void ArpOwner::input(rte_mbuf* m, uint16_t port_index) {
   Shared& s = w_.shared();
-  const uint16_t port_index = s.meta(m).in_port;
   const PortInfo& port = s.ports[port_index];
   uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
   auto parsed = wire::arp::parse(frame + wire::eth::kHeaderLen, rte_pktmbuf_data_len(m) - wire::eth::kHeaderLen);
@@ -145,7 +144,8 @@ uint32_t ArpOwner::poll(uint64_t now_tsc) {
         auto parsed = wire::ipv4::parse(rte_pktmbuf_mtod_offset(m, uint8_t*, wire::eth::kHeaderLen),
                                         rte_pktmbuf_data_len(m) - wire::eth::kHeaderLen, false);
         if (parsed.repr)
-          w_.send_icmp_error(m, *parsed.repr, {wire::icmp::kDestUnreachable, wire::icmp::kHostUnreachable, 0}, false);
+          w_.send_icmp_error(m, w_.shared().meta(m).in_port, *parsed.repr,
+                             {wire::icmp::kDestUnreachable, wire::icmp::kHostUnreachable, 0}, false);
         w_.drop(m, Counter::arp_resolve_failed);
       });
   s.neighbors->age(now, s.settings.aging, [&](net::Ipv4Addr ip, const arp::Neighbor& n) { send_request(n.port, ip); });

@@ -19,8 +19,8 @@ class Worker;
 class ArpOwner {
  public:
   explicit ArpOwner(Worker& worker);
-  // An ARP frame (Ethernet header validated) that arrived on meta.in_port.
-  void input(rte_mbuf* m);
+  // An ARP frame (Ethernet header validated) that arrived on port index `in_port`.
+  void input(rte_mbuf* m, uint16_t in_port);
   // A packet that leaves by meta.out_port to meta.next_hop, whose MAC was not in the table.
   void resolve(rte_mbuf* m);
   // Announces at start, takes packets from the other workers, runs timers when due (`now_tsc` is

@@ -36,7 +36,8 @@ void Worker::icmp_input(rte_mbuf* m, const Repr& ip, bool broadcast) {
   output_ipv4(m);
 }
 
-void Worker::send_icmp_error(rte_mbuf* m, const Repr& ip, const icmp::ErrorSpec& spec, bool dst_is_broadcast) {
+void Worker::send_icmp_error(rte_mbuf* m, uint16_t in_port, const Repr& ip, const icmp::ErrorSpec& spec,
+                             bool dst_is_broadcast) {
   const uint8_t* frame = rte_pktmbuf_mtod(m, const uint8_t*);
   icmp::Offender offender;
   offender.ip = &ip;
@@ -58,11 +59,10 @@ void Worker::send_icmp_error(rte_mbuf* m, const Repr& ip, const icmp::ErrorSpec&
   }
   // The error's source is the address of the interface the offender came in by, so traceroute
   // names the hop the probe crossed (RFC 1812 §4.3.2.4).
-  net::Ipv4Addr source = s_.ports[s_.meta(m).in_port].address.addr;
+  net::Ipv4Addr source = s_.ports[in_port].address.addr;
   size_t len = icmp::build_error(data + wire::eth::kHeaderLen, wire::icmp::kMaxErrorDatagram, offender,
                                  spec, source, ip_ident_++);
   rte_pktmbuf_trim(out, uint16_t(kRoom - wire::eth::kHeaderLen - len));
-  s_.meta(out).in_port = s_.meta(m).in_port;
   count(Counter::icmp_errors_sent);
   output_ipv4(out);
 }

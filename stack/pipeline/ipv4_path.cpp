@@ -20,7 +20,7 @@ bool martian_source(net::Ipv4Addr s) {
 }
 }  // namespace
 
-void Worker::ipv4_input(rte_mbuf** pkts, uint32_t n) {
+void Worker::ipv4_input(rte_mbuf** pkts, const uint16_t* in_ports, uint32_t n) {
   // Longest-prefix match for the whole group, four at a time.
   net::Ipv4Addr dst[kMaxBurst + 3];
   uint32_t hop[kMaxBurst + 3];
@@ -30,6 +30,7 @@ void Worker::ipv4_input(rte_mbuf** pkts, uint32_t n) {
   for (; i < n; ++i) hop[i] = s_.routes->lookup(dst[i]);
 
   rte_mbuf* fwd[kMaxBurst];
+  uint16_t fwd_port[kMaxBurst];
   uint32_t fwd_hop[kMaxBurst];
   uint32_t nfwd = 0;
   for (i = 0; i < n; ++i) {
@@ -47,7 +48,7 @@ void Worker::ipv4_input(rte_mbuf** pkts, uint32_t n) {
     }
     if (dst[i].is_limited_broadcast()) {
       Repr r = *wire::ipv4::parse(ip, rte_pktmbuf_data_len(m) - wire::eth::kHeaderLen, false).repr;
-      local_input(m, r, true);
+      local_input(m, in_ports[i], r, true);
       continue;
     }
     if (dst[i].is_multicast()) {
@@ -56,14 +57,14 @@ void Worker::ipv4_input(rte_mbuf** pkts, uint32_t n) {
     }
     if (hop[i] == ip::RouteTable::kNoRoute) {
       Repr r = *wire::ipv4::parse(ip, rte_pktmbuf_data_len(m) - wire::eth::kHeaderLen, false).repr;
-      send_icmp_error(m, r, {wire::icmp::kDestUnreachable, wire::icmp::kNetUnreachable, 0}, false);
+      send_icmp_error(m, in_ports[i], r, {wire::icmp::kDestUnreachable, wire::icmp::kNetUnreachable, 0}, false);
       drop(m, Counter::ipv4_no_route);
       continue;
     }
     const ip::NextHop& h = s_.routes->hop(hop[i]);
     if (h.kind != ip::NextHop::Kind::kForward) {
       Repr r = *wire::ipv4::parse(ip, rte_pktmbuf_data_len(m) - wire::eth::kHeaderLen, false).repr;
-      local_input(m, r, h.kind == ip::NextHop::Kind::kBroadcast);
+      local_input(m, in_ports[i], r, h.kind == ip::NextHop::Kind::kBroadcast);
       continue;
     }
     // RFC 1812 §5.3.4: a unicast datagram that came in a link-layer broadcast is not forwarded.
@@ -72,13 +73,15 @@ void Worker::ipv4_input(rte_mbuf** pkts, uint32_t n) {
       continue;
     }
     fwd[nfwd] = m;
+    fwd_port[nfwd] = in_ports[i];
     fwd_hop[nfwd++] = hop[i];
   }
-  if (nfwd) forward(fwd, fwd_hop, nfwd);
+  if (nfwd) forward(fwd, fwd_port, fwd_hop, nfwd);
 }
 
-void Worker::forward(rte_mbuf** pkts, const uint32_t* hops, uint32_t n) {
+void Worker::forward(rte_mbuf** pkts, const uint16_t* in_ports, const uint32_t* hops, uint32_t n) {
   net::Ipv4Addr next_hop[kMaxBurst];
+  uint16_t in_port[kMaxBurst];
   uint16_t out_port[kMaxBurst];
   rte_mbuf* ready[kMaxBurst];
   uint32_t nready = 0;
@@ -89,7 +92,7 @@ void Worker::forward(rte_mbuf** pkts, const uint32_t* hops, uint32_t n) {
     // RFC 1812 §5.3.1: a datagram whose TTL would reach zero is discarded with time exceeded.
     if (wire::ipv4::ttl(ip) <= 1) {
       Repr r = *wire::ipv4::parse(ip, rte_pktmbuf_data_len(m) - wire::eth::kHeaderLen, false).repr;
-      send_icmp_error(m, r, {wire::icmp::kTimeExceeded, wire::icmp::kTtlExceededInTransit, 0}, false);
+      send_icmp_error(m, in_ports[i], r, {wire::icmp::kTimeExceeded, wire::icmp::kTtlExceededInTransit, 0}, false);
       drop(m, Counter::ipv4_ttl_expired);
       continue;
     }
@@ -99,7 +102,8 @@ void Worker::forward(rte_mbuf** pkts, const uint32_t* hops, uint32_t n) {
       // fragment (RFC 791 §3.2); redline counts and drops instead (README: Fragments).
       Repr r = *wire::ipv4::parse(ip, rte_pktmbuf_data_len(m) - wire::eth::kHeaderLen, false).repr;
       if (r.dont_fragment())
-        send_icmp_error(m, r, {wire::icmp::kDestUnreachable, wire::icmp::kFragmentationNeeded, s_.ports[h.port].mtu}, false);
+        send_icmp_error(m, in_ports[i], r,
+                        {wire::icmp::kDestUnreachable, wire::icmp::kFragmentationNeeded, s_.ports[h.port].mtu}, false);
       drop(m, Counter::ipv4_mtu_exceeded);
       continue;
     }
@@ -108,6 +112,7 @@ void Worker::forward(rte_mbuf** pkts, const uint32_t* hops, uint32_t n) {
     uint32_t frame_len = wire::eth::kHeaderLen + total_len;
     if (rte_pktmbuf_data_len(m) > frame_len) rte_pktmbuf_trim(m, uint16_t(rte_pktmbuf_data_len(m) - frame_len));
     next_hop[nready] = h.gateway.is_unspecified() ? wire::ipv4::dst(ip) : h.gateway;
+    in_port[nready] = in_ports[i];
     out_port[nready] = h.port;
     ready[nready++] = m;
   }
@@ -133,12 +138,12 @@ void Worker::forward(rte_mbuf** pkts, const uint32_t* hops, uint32_t n) {
       finish_frame(ready[k], out_port[k], neighbor[u].mac);
       transmit(ready[k], out_port[k]);
     } else {
-      resolve_then_send(ready[k], out_port[k], next_hop[k]);
+      resolve_then_send(ready[k], in_port[k], out_port[k], next_hop[k]);
     }
   }
 }
 
-void Worker::local_input(rte_mbuf* m, const Repr& ip, bool broadcast) {
+void Worker::local_input(rte_mbuf* m, uint16_t in_port, const Repr& ip, bool broadcast) {
   count(Counter::ipv4_local);
   // No reassembly: fragments for us are counted and dropped (README: Fragments).
   if (ip.is_fragment()) return drop(m, Counter::ipv4_fragment_local);
@@ -147,13 +152,13 @@ void Worker::local_input(rte_mbuf* m, const Repr& ip, bool broadcast) {
       return icmp_input(m, ip, broadcast);
     case wire::ipv4::kProtoUdp:
       // RFC 1122 §4.1.3.1: no listener -> port unreachable (never for broadcasts).
-      send_icmp_error(m, ip, {wire::icmp::kDestUnreachable, wire::icmp::kPortUnreachable, 0}, broadcast);
+      send_icmp_error(m, in_port, ip, {wire::icmp::kDestUnreachable, wire::icmp::kPortUnreachable, 0}, broadcast);
       return drop(m, Counter::udp_no_listener);
     case wire::ipv4::kProtoTcp:
       return drop(m, Counter::tcp_no_listener);
     default:
       // RFC 1122 §3.2.2.1: protocol unreachable for a transport we do not speak.
-      send_icmp_error(m, ip, {wire::icmp::kDestUnreachable, wire::icmp::kProtocolUnreachable, 0}, broadcast);
+      send_icmp_error(m, in_port, ip, {wire::icmp::kDestUnreachable, wire::icmp::kProtocolUnreachable, 0}, broadcast);
       return drop(m, Counter::ipv4_unsupported_protocol);
   }
 }
@@ -171,7 +176,8 @@ void Worker::output_ipv4(rte_mbuf* m) {
     finish_frame(m, h.port, neighbor->mac);
     return transmit(m, h.port);
   }
-  resolve_then_send(m, h.port, next_hop);
+  // Packets we originate have no ingress port; errors about them are never sent anyway.
+  resolve_then_send(m, h.port, h.port, next_hop);
 }
 
 }  // namespace redline::pipeline

@@ -80,9 +80,8 @@ uint32_t Worker::poll_once(uint64_t now_tsc) {
     uint16_t n = rte_eth_rx_burst(s_.ports[p].dpdk_id, uint16_t(id_), pkts, burst);
     if (n == 0) continue;
     counters_.add(Counter::rx_packets, n);
-    // Not every PMD fills mbuf->port (net_ring does not), so the port is recorded here.
-    for (uint16_t i = 0; i < n; ++i) s_.meta(pkts[i]).in_port = p;
-    process(pkts, n, false);
+    // The port is what we polled: not every PMD fills mbuf->port (net_ring does not).
+    process(pkts, n, p);
     handled += n;
   }
   for (uint32_t src = 0; src < s_.workers; ++src) {
@@ -90,7 +89,7 @@ uint32_t Worker::poll_once(uint64_t now_tsc) {
     unsigned n = rte_ring_sc_dequeue_burst(s_.handoff_ring(src, id_), reinterpret_cast<void**>(pkts), burst, nullptr);
     if (n == 0) continue;
     counters_.add(Counter::handoff_in, n);
-    process(pkts, n, true);
+    process(pkts, n, kFromRing);
     handled += n;
   }
   if (arp_) handled += arp_->poll(now_tsc);
@@ -98,7 +97,8 @@ uint32_t Worker::poll_once(uint64_t now_tsc) {
   return handled;
 }
 
-void Worker::process(rte_mbuf** pkts, uint32_t n, bool from_ring) {
+void Worker::process(rte_mbuf** pkts, uint32_t n, int in_port) {
+  const bool from_ring = in_port == kFromRing;
   // Stage 1: classify every packet of the burst; drops are counted and freed here.
   Next next[kMaxBurst];
   uint32_t owner[kMaxBurst];
@@ -108,30 +108,35 @@ void Worker::process(rte_mbuf** pkts, uint32_t n, bool from_ring) {
   constexpr uint32_t kAhead = 6;
   for (uint32_t i = 0; i < n; ++i) rte_prefetch0(pkts[i]);
   for (uint32_t i = 0; i < n && i < kAhead; ++i) rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
+  uint16_t port[kMaxBurst];
   for (uint32_t i = 0; i < n; ++i) {
     if (i + kAhead < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + kAhead], void*));
-    next[i] = classify(pkts[i], from_ring, &owner[i]);
+    port[i] = from_ring ? s_.meta(pkts[i]).in_port : uint16_t(in_port);
+    next[i] = classify(pkts[i], port[i], from_ring, &owner[i]);
   }
   // Stage 2: each group to its handler.
   rte_mbuf* group[kMaxBurst];
+  uint16_t group_port[kMaxBurst];
   uint32_t count = 0;
   for (uint32_t i = 0; i < n; ++i) {
     if (next[i] == kHandoff) {
+      s_.meta(pkts[i]).in_port = port[i];  // the owner needs it for ICMP errors and ARP
       (*staged_)[owner[i]][staged_count_[owner[i]]++] = pkts[i];
     } else if (next[i] == kArp) {
-      arp_->input(pkts[i]);
+      arp_->input(pkts[i], port[i]);
     } else if (next[i] == kIpv4) {
+      group_port[count] = port[i];
       group[count++] = pkts[i];
     }
   }
-  if (count) ipv4_input(group, count);
+  if (count) ipv4_input(group, group_port, count);
   flush_handoff();
 }
 
-uint32_t Worker::owner_of(rte_mbuf* m, const uint8_t* ip) const {
+uint32_t Worker::owner_of(rte_mbuf* m, uint16_t in_port, const uint8_t* ip) const {
   if (s_.workers == 1) return 0;
   // The NIC's hash is the same Toeplitz with the same key as ours (ports are programmed so).
-  if ((m->ol_flags & RTE_MBUF_F_RX_RSS_HASH) && s_.ports[s_.meta(m).in_port].rss) return s_.reta.owner(m->hash.rss);
+  if ((m->ol_flags & RTE_MBUF_F_RX_RSS_HASH) && s_.ports[in_port].rss) return s_.reta.owner(m->hash.rss);
   uint8_t tuple[rss::Toeplitz::kMaxInput];
   std::memcpy(tuple, ip + wire::ipv4::kSrc, 8);
   size_t len = 8;
@@ -149,8 +154,8 @@ uint32_t Worker::owner_of(rte_mbuf* m, const uint8_t* ip) const {
   return s_.reta.owner(s_.toeplitz.hash(tuple, len));
 }
 
-Worker::Next Worker::classify(rte_mbuf* m, bool from_ring, uint32_t* owner) {
-  const PortInfo& port = s_.ports[s_.meta(m).in_port];
+Worker::Next Worker::classify(rte_mbuf* m, uint16_t in_port, bool from_ring, uint32_t* owner) {
+  const PortInfo& port = s_.ports[in_port];
   const uint8_t* frame = rte_pktmbuf_mtod(m, const uint8_t*);
   uint32_t len = rte_pktmbuf_data_len(m);
   if (len < wire::eth::kHeaderLen) return drop(m, Counter::eth_too_short), kDone;
@@ -176,7 +181,7 @@ Worker::Next Worker::classify(rte_mbuf* m, bool from_ring, uint32_t* owner) {
                                            Counter::ipv4_bad_checksum};
     return drop(m, kReasons[size_t(parsed.error)]), kDone;
   }
-  *owner = owner_of(m, ip);
+  *owner = owner_of(m, in_port, ip);
   return *owner == id_ ? kIpv4 : kHandoff;
 }
 
@@ -206,8 +211,9 @@ void Worker::finish_frame(rte_mbuf* m, uint16_t out_port, const net::MacAddr& ds
   wire::eth::write(rte_pktmbuf_mtod(m, uint8_t*), dst, s_.ports[out_port].mac, wire::eth::kTypeIpv4);
 }
 
-void Worker::resolve_then_send(rte_mbuf* m, uint16_t out_port, net::Ipv4Addr next_hop) {
+void Worker::resolve_then_send(rte_mbuf* m, uint16_t in_port, uint16_t out_port, net::Ipv4Addr next_hop) {
   MbufMeta& meta = s_.meta(m);
+  meta.in_port = in_port;
   meta.out_port = out_port;
   meta.next_hop = next_hop;
   if (arp_) return arp_->resolve(m);

@@ -55,7 +55,7 @@ class alignas(64) Worker {
   void transmit(rte_mbuf* m, uint16_t port_index);
   // Sends an ICMP error about the datagram in `m` (not consumed) if the rules and the rate limit
   // allow (RFC 1812 §4.3.2.7, §4.3.2.8).
-  void send_icmp_error(rte_mbuf* m, const wire::ipv4::Repr& ip, const icmp::ErrorSpec& spec,
+  void send_icmp_error(rte_mbuf* m, uint16_t in_port, const wire::ipv4::Repr& ip, const icmp::ErrorSpec& spec,
                        bool dst_is_broadcast);
   uint64_t now_ns() const;
   Shared& shared() { return s_; }
@@ -63,14 +63,19 @@ class alignas(64) Worker {
  private:
   enum Next : uint8_t { kDone, kArp, kIpv4, kHandoff };
 
-  void process(rte_mbuf** pkts, uint32_t n, bool from_ring);
-  Next classify(rte_mbuf* m, bool from_ring, uint32_t* owner);
-  uint32_t owner_of(rte_mbuf* m, const uint8_t* ip) const;
-  void ipv4_input(rte_mbuf** pkts, uint32_t n);
-  void forward(rte_mbuf** pkts, const uint32_t* hops, uint32_t n);
-  void local_input(rte_mbuf* m, const wire::ipv4::Repr& ip, bool broadcast);
+  // A burst from port index `in_port`, or from handoff rings (kFromRing), where each packet's
+  // MbufMeta names the port it came in by. The fast path keeps the port in a local array rather
+  // than in the mbuf: the dynamic field sits in the mbuf's second cache line.
+  static constexpr int kFromRing = -1;
+  void process(rte_mbuf** pkts, uint32_t n, int in_port);
+  Next classify(rte_mbuf* m, uint16_t in_port, bool from_ring, uint32_t* owner);
+  uint32_t owner_of(rte_mbuf* m, uint16_t in_port, const uint8_t* ip) const;
+  void ipv4_input(rte_mbuf** pkts, const uint16_t* in_ports, uint32_t n);
+  void forward(rte_mbuf** pkts, const uint16_t* in_ports, const uint32_t* hops, uint32_t n);
+  void local_input(rte_mbuf* m, uint16_t in_port, const wire::ipv4::Repr& ip, bool broadcast);
   void icmp_input(rte_mbuf* m, const wire::ipv4::Repr& ip, bool broadcast);
-  void resolve_then_send(rte_mbuf* m, uint16_t out_port, net::Ipv4Addr next_hop);
+  // Cold: records the packet's ports and next hop in its MbufMeta and hands it to ARP.
+  void resolve_then_send(rte_mbuf* m, uint16_t in_port, uint16_t out_port, net::Ipv4Addr next_hop);
   void finish_frame(rte_mbuf* m, uint16_t out_port, const net::MacAddr& dst);
   void flush_handoff();
   void flush_tx();
