@@ -176,7 +176,12 @@ bool App::setup(const Config& config, std::string* error) {
     }
   }
 
-  for (uint32_t w = 0; w < workers; ++w) workers_.push_back(std::make_unique<pipeline::Worker>(s, w));
+  try {
+    for (uint32_t w = 0; w < workers; ++w) workers_.push_back(std::make_unique<pipeline::Worker>(s, w));
+  } catch (const std::exception& e) {
+    *error = e.what();
+    return false;
+  }
   return true;
 }
 

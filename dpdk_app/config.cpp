@@ -148,7 +148,9 @@ Config read_config(const Reader& r, const toml::table& root) {
     r.number(*arp, "reachable_s", "arp.reachable_s", c.arp.reachable_s, 1, 86400);
     r.number(*arp, "retry_ms", "arp.retry_ms", c.arp.retry_ms, 10, 60000);
     r.number(*arp, "retries", "arp.retries", c.arp.retries, 1, 100);
-    r.number(*arp, "queue_per_neighbor", "arp.queue_per_neighbor", c.arp.queue_per_neighbor, 0, 1024);
+    // At least one packet is held while resolving (RFC 1122 §2.3.2.2): the first packet to an
+    // unknown next hop is what starts its resolution.
+    r.number(*arp, "queue_per_neighbor", "arp.queue_per_neighbor", c.arp.queue_per_neighbor, 1, 1024);
     r.number(*arp, "max_resolving", "arp.max_resolving", c.arp.max_resolving, 1, 65536);
     r.number(*arp, "table_size", "arp.table_size", c.arp.table_size, 16, 1 << 20);
   }

@@ -112,7 +112,11 @@ std::optional<PortReady> configure_and_start(uint16_t port, const PortRequest& r
 
   if (int rc = rte_eth_dev_start(port); rc != 0) return fail("cannot start", rc);
 
-  if (ready.rss && info.reta_size > 0) {
+  if (ready.rss && info.reta_size == 0) ready.rss = false;  // the NIC's spread is unknown
+  // With a RETA whose size is a multiple of the worker count's power-of-two part, the NIC and the
+  // 512-entry mirror agree; otherwise some packets land on a core that does not own them and are
+  // handed off (correct, slower). Power-of-two worker counts always agree.
+  if (ready.rss) {
     // Program the NIC's redirection table from the software mirror so both pick the same core.
     std::vector<rte_eth_rss_reta_entry64> table((info.reta_size + RTE_ETH_RETA_GROUP_SIZE - 1) / RTE_ETH_RETA_GROUP_SIZE);
     for (uint32_t i = 0; i < info.reta_size; ++i) {

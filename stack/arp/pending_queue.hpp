@@ -68,9 +68,12 @@ class PendingQueue {
   bool resolving(net::Ipv4Addr ip) const { return waiting_.count(ip.value) != 0; }
 
   // Sends due retries through `retry(ip, port)` and gives up on resolutions that used all their
-  // requests, passing each of their packets to `fail(packet)`.
+  // requests, passing each of their packets to `fail(packet)` once the walk is over: `fail` may
+  // enqueue again (an ICMP error whose own next hop is unknown), which must not rehash the map
+  // under the loop.
   template <typename Retry, typename Fail>
   void tick(uint64_t now_ns, Retry&& retry, Fail&& fail) {
+    std::vector<Packet> failed;
     for (auto it = waiting_.begin(); it != waiting_.end();) {
       Resolution& r = it->second;
       if (now_ns < r.next_retry_ns) {
@@ -79,9 +82,8 @@ class PendingQueue {
       }
       if (r.sent >= timing_.retries) {
         held_ -= r.packets.size();
-        std::deque<Packet> packets = std::move(r.packets);
+        failed.insert(failed.end(), r.packets.begin(), r.packets.end());
         it = waiting_.erase(it);
-        for (Packet& p : packets) fail(p);
         continue;
       }
       ++r.sent;
@@ -89,6 +91,7 @@ class PendingQueue {
       retry(net::Ipv4Addr{it->first}, r.port);
       ++it;
     }
+    for (Packet& p : failed) fail(p);
   }
 
   // Empties everything (shutdown), passing each packet to `drop`.

@@ -62,8 +62,16 @@ void ArpOwner::input(rte_mbuf* m, uint16_t port_index) {
   wire::arp::Repr reply{wire::arp::kOpReply, port.mac, port.address.addr, req.sender_mac, req.sender_ip};
   wire::eth::write(frame, req.sender_mac, port.mac, wire::eth::kTypeArp);
   wire::arp::write(frame + wire::eth::kHeaderLen, reply);
-  uint32_t frame_len = wire::eth::kHeaderLen + wire::arp::kLen;
-  if (rte_pktmbuf_data_len(m) > frame_len) rte_pktmbuf_trim(m, uint16_t(rte_pktmbuf_data_len(m) - frame_len));
+  // 60 bytes, the Ethernet minimum without FCS, as for requests: some PMDs do not pad.
+  constexpr uint16_t kFrameLen = 60;
+  uint16_t len = rte_pktmbuf_data_len(m);
+  if (len > kFrameLen) {
+    rte_pktmbuf_trim(m, uint16_t(len - kFrameLen));
+  } else if (len < kFrameLen) {
+    uint8_t* pad = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, uint16_t(kFrameLen - len)));
+    if (pad) std::memset(pad, 0, kFrameLen - len);
+  }
+  std::memset(frame + wire::eth::kHeaderLen + wire::arp::kLen, 0, kFrameLen - wire::eth::kHeaderLen - wire::arp::kLen);
   w_.count(Counter::arp_replies_sent);
   w_.transmit(m, port_index);
 }

@@ -57,9 +57,14 @@ void Worker::send_icmp_error(rte_mbuf* m, uint16_t in_port, const Repr& ip, cons
     rte_pktmbuf_free(out);
     return count(Counter::mbuf_alloc_failed);
   }
-  // The error's source is the address of the interface the offender came in by, so traceroute
-  // names the hop the probe crossed (RFC 1812 §4.3.2.4).
-  net::Ipv4Addr source = s_.ports[in_port].address.addr;
+  // RFC 1812 §4.3.2.4: the source is an address of the interface the error leaves by, the one
+  // the route back to the offender's source uses (with symmetric routing, the one the probe came
+  // in by, which is the hop traceroute names).
+  uint32_t back = s_.routes->lookup(ip.src);
+  const uint16_t out_port = back != ip::RouteTable::kNoRoute && s_.routes->hop(back).kind == ip::NextHop::Kind::kForward
+                                ? s_.routes->hop(back).port
+                                : in_port;
+  net::Ipv4Addr source = s_.ports[out_port].address.addr;
   size_t len = icmp::build_error(data + wire::eth::kHeaderLen, wire::icmp::kMaxErrorDatagram, offender,
                                  spec, source, ip_ident_++);
   rte_pktmbuf_trim(out, uint16_t(kRoom - wire::eth::kHeaderLen - len));

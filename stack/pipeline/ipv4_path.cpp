@@ -14,9 +14,12 @@ namespace {
 const uint8_t* ip_header(rte_mbuf* m) { return rte_pktmbuf_mtod_offset(m, const uint8_t*, wire::eth::kHeaderLen); }
 uint8_t* ip_header_rw(rte_mbuf* m) { return rte_pktmbuf_mtod_offset(m, uint8_t*, wire::eth::kHeaderLen); }
 
-// RFC 1812 §5.3.7: a source that cannot name a single host is dropped, not answered.
+// RFC 1812 §5.3.7: a source that cannot name a single host is dropped, not answered: broadcast,
+// multicast, loopback, class E, and "this network" 0/8 (0.0.0.0 itself is let through to
+// limited broadcast, for DHCP, by the caller).
 bool martian_source(net::Ipv4Addr s) {
-  return s.is_limited_broadcast() || s.is_multicast() || s.is_loopback() || (s.value >> 28) == 0xf;
+  return s.is_limited_broadcast() || s.is_multicast() || s.is_loopback() || (s.value >> 28) == 0xf ||
+         ((s.value >> 24) == 0 && !s.is_unspecified());
 }
 }  // namespace
 

@@ -29,7 +29,10 @@ Worker::Worker(Shared& shared, uint32_t id)
   for (size_t p = 0; p < s_.ports.size(); ++p) {
     tx_[p] = static_cast<rte_eth_dev_tx_buffer*>(
         rte_zmalloc("redline_txbuf", RTE_ETH_TX_BUFFER_SIZE(kMaxBurst), RTE_CACHE_LINE_SIZE));
-    if (!tx_[p]) throw std::runtime_error("cannot allocate TX buffer");
+    if (!tx_[p]) {
+      for (auto* b : tx_) rte_free(b);  // the destructor does not run for a throwing constructor
+      throw std::runtime_error("cannot allocate a TX buffer for worker " + std::to_string(id));
+    }
     rte_eth_tx_buffer_init(tx_[p], s_.settings.burst);
     rte_eth_tx_buffer_set_err_callback(tx_[p], on_unsent, &counters_);
   }

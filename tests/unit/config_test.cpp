@@ -82,6 +82,8 @@ TEST(Config, WrongTypesAndRangesAreRejected) {
   EXPECT_NE(error_of(with_port("mac = \"01:00:5e:00:00:01\"\n")).find("not a unicast MAC"), std::string::npos);
   EXPECT_NE(error_of("workers = 0\n" + with_port("")).find("key 'workers'"), std::string::npos);
   EXPECT_NE(error_of(with_port("[arp]\nretries = 0\n")).find("key 'arp.retries'"), std::string::npos);
+  EXPECT_NE(error_of(with_port("[arp]\nqueue_per_neighbor = 0\n")).find("key 'arp.queue_per_neighbor'"),
+            std::string::npos);
   EXPECT_NE(error_of(with_port("[pipeline]\nburst = 65\n")).find("key 'pipeline.burst'"), std::string::npos);
 }
 

@@ -55,6 +55,20 @@ TEST(PendingQueue, RetriesOnScheduleThenGivesUp) {
   EXPECT_FALSE(q.resolving(kHop));
 }
 
+TEST(PendingQueue, FailureMayEnqueueAgainWithoutBreakingTheWalk) {
+  // An ICMP error about a failed packet may itself need resolving: enqueue from inside `fail`.
+  Queue q(64, 8, {kSec, 1});
+  for (uint32_t i = 0; i < 20; ++i) q.enqueue(net::Ipv4Addr{0x0a000100u + i}, 0, int(i), 0);
+  int failed = 0;
+  q.tick(kSec, [](net::Ipv4Addr, uint16_t) {}, [&](int p) {
+    ++failed;
+    q.enqueue(net::Ipv4Addr{0x0a000200u + uint32_t(p)}, 0, 100 + p, kSec);
+  });
+  EXPECT_EQ(failed, 20);
+  EXPECT_EQ(q.neighbors(), 20u);  // the 20 new resolutions, none lost or visited twice
+  EXPECT_EQ(q.packets(), 20u);
+}
+
 TEST(PendingQueue, BoundsTheNumberOfResolutions) {
   Queue q(1, 8, {kSec, 3});
   EXPECT_EQ(q.enqueue(kHop, 0, 1, 0), Queue::Result::kQueuedFirst);

@@ -28,9 +28,17 @@ TEST(RateLimiter, SlowTrickleAccumulatesFractions) {
   EXPECT_LE(allowed, 100);
 }
 
-TEST(RateLimiter, ZeroRateOnlySpendsTheBurst) {
-  RateLimiter r(0, 2);
-  EXPECT_TRUE(r.allow(1));
-  EXPECT_TRUE(r.allow(2));
+TEST(RateLimiter, ZeroRateDisablesErrors) {
+  RateLimiter r(0, 50);
+  EXPECT_FALSE(r.allow(1));
   EXPECT_FALSE(r.allow(10'000'000'000ull));
+}
+
+TEST(RateLimiter, LongRunRateMatchesTheConfiguredRate) {
+  RateLimiter r(300, 1);  // a token every 3.33 ms: calls every 2 ms must not lose the fractions
+  uint64_t t = 1'000'000'000;
+  int allowed = 0;
+  for (int i = 1; i <= 5000; ++i) allowed += r.allow(t + uint64_t(i) * 2'000'000);  // 10 s
+  EXPECT_GE(allowed, 2990);
+  EXPECT_LE(allowed, 3001);
 }
