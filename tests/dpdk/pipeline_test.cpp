@@ -268,6 +268,24 @@ TEST_F(PipelineTest, TtlOne_GetsTimeExceededFromIngressAddress) {
   EXPECT_EQ(counter(Counter::ipv4_ttl_expired), 1u);
 }
 
+TEST_F(PipelineTest, IcmpErrorLeavesByTheRouteBackWithThatInterfacesAddress) {
+  // RFC 1812 §4.3.2.4: a probe from 10.0.3.5 (routed via B) that arrives on A with TTL 1 gets its
+  // time exceeded out of B, from B's address.
+  inject(b_, arp_frame(1, kHostB, addr("10.0.2.2"), net::MacAddr::broadcast(), addr("10.0.2.1")));
+  worker_->poll_once();
+  take(b_);
+  inject(a_, ipv4_frame(kMacA, kHostA, addr("10.0.3.5"), addr("10.0.2.2"), 17, Frame(12, 0), 1));
+  worker_->poll_once();
+  EXPECT_TRUE(take(a_).empty());
+  auto out = take(b_);
+  ASSERT_EQ(out.size(), 1u);
+  const uint8_t* iph = out[0].data() + 14;
+  EXPECT_EQ(wire::eth::dst(out[0].data()), kHostB);
+  EXPECT_EQ(wire::ipv4::src(iph), addr("10.0.2.1"));
+  EXPECT_EQ(wire::ipv4::dst(iph), addr("10.0.3.5"));
+  EXPECT_EQ(wire::icmp::type(iph + 20), wire::icmp::kTimeExceeded);
+}
+
 TEST_F(PipelineTest, UnroutedDestination_GetsNetUnreachable) {
   host_a_arps();
   inject(a_, ipv4_frame(kMacA, kHostA, addr("10.0.1.2"), addr("10.9.9.9"), 17, Frame(12, 0)));
