@@ -1,5 +1,6 @@
 // redline [EAL args] -- --config FILE
 #include <rte_eal.h>
+#include <rte_pdump.h>
 
 #include <cstdio>
 #include <cstring>
@@ -65,6 +66,11 @@ int main(int argc, char** argv) {
                  rte_strerror(rte_errno));
     return 1;
   }
+  // Lets dpdk-dumpcap (a secondary process) capture on redline's ports. Needs multi-process, so
+  // it is off under --no-shconf or --in-memory.
+  const bool capture = rte_pdump_init() == 0;
+  if (!capture)
+    std::printf("redline: packet capture (dpdk-dumpcap) unavailable: multi-process is off (--no-shconf/--in-memory)\n");
   int rc = 0;
   {
     redline::app::App app;
@@ -81,6 +87,7 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     if (in_use != 0 && rc == 0) rc = 3;
   }
+  if (capture) rte_pdump_uninit();
   rte_eal_cleanup();
   return rc;
 }
