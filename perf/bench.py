@@ -433,24 +433,18 @@ def main() -> int:
     P = Procs()
     started = time.time()
     try:
-        if "micro" in only:
-            log("bench: microbenchmarks")
-            bench_micro(args)
-        if "memif" in only:
-            log("bench: L3 forwarding over memif (testpmd io, redline)")
-            bench_memif(args, P)
-        if "ring" in only:
-            log("bench: L3 forwarding in-process over ring pairs (io forwarder, redline)")
-            bench_inprocess(args, P)
-        if "scaling" in only:
-            log(f"bench: scaling over memif ({args.workers} workers)")
-            bench_scaling(args, P)
-        if "icmp" in only:
-            log("bench: ICMP echo over memif")
-            bench_icmp(args, P)
-        if "veth" in only:
-            log("bench: L3 forwarding over veth/af_packet (Linux, redline)")
-            bench_veth(args, P)
+        steps = [
+            ("micro", "microbenchmarks", lambda: bench_micro(args)),
+            ("memif", "L3 forwarding over memif (testpmd io, redline)", lambda: bench_memif(args, P)),
+            ("ring", "L3 forwarding in-process over ring pairs (io forwarder, redline)", lambda: bench_inprocess(args, P)),
+            ("scaling", f"scaling over memif ({args.workers} workers)", lambda: bench_scaling(args, P)),
+            ("icmp", "ICMP echo over memif", lambda: bench_icmp(args, P)),
+            ("veth", "L3 forwarding over veth/af_packet (Linux, redline)", lambda: bench_veth(args, P)),
+        ]
+        for name, what, run in steps:
+            if name in only:
+                log(f"bench: {what}")
+                run()
     finally:
         P.close()
     print(f"# redline bench — {time.strftime('%Y-%m-%d %H:%M')} — {os.uname().nodename}, "
