@@ -117,8 +117,6 @@ bool App::setup(const Config& config, std::string* error) {
     if (!ready) return false;
     s.ports.back().mac = ready->mac;
     s.ports.back().rss = ready->rss;
-    s.ports.back().rx_ip_checksum_offload = ready->rx_ip_checksum_offload;
-    s.ports.back().tx_ip_checksum_offload = ready->tx_ip_checksum_offload;
     std::printf("port %s: %s (%s) mac %s address %s mtu %u queues %u rss %s rx-csum %s, %s\n", pc.name.c_str(),
                 pc.device.c_str(), ready->driver.c_str(), ready->mac.to_string().c_str(),
                 pc.address.to_string().c_str(), pc.mtu, workers, ready->rss ? "programmed" : "software",

@@ -35,8 +35,6 @@ struct PortInfo {
   net::Ipv4Prefix address;
   uint16_t mtu = 1500;
   bool rss = false;  // the NIC hashes with our key and RETA, so mbuf->hash.rss names the owner
-  bool rx_ip_checksum_offload = false;  // NIC marks good/bad IPv4 header checksums
-  bool tx_ip_checksum_offload = false;  // NIC fills IPv4 header checksums
 };
 
 struct Settings {

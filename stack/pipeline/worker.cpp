@@ -8,7 +8,6 @@
 
 #include "stack/pipeline/arp_owner.hpp"
 #include "stack/wire/ethernet.hpp"
-#include "stack/wire/udp.hpp"
 
 namespace redline::pipeline {
 

@@ -156,12 +156,14 @@ class PipelineTest : public ::testing::Test {
     return out;
   }
   uint64_t counter(Counter c) const { return worker_->counters().get(c); }
-  // Teaches redline host A's MAC the way a host would: by asking for redline's.
-  void host_a_arps() {
-    inject(a_, arp_frame(1, kHostA, addr("10.0.1.2"), net::MacAddr::broadcast(), addr("10.0.1.1")));
+  // Teaches redline a host's MAC the way a host would: by asking for redline's.
+  void host_arps(RingPort& port, net::MacAddr mac, const char* ip, const char* router_ip) {
+    inject(port, arp_frame(1, mac, addr(ip), net::MacAddr::broadcast(), addr(router_ip)));
     worker_->poll_once();
-    take(a_);
+    take(port);
   }
+  void host_a_arps() { host_arps(a_, kHostA, "10.0.1.2", "10.0.1.1"); }
+  void host_b_arps() { host_arps(b_, kHostB, "10.0.2.2", "10.0.2.1"); }
 
   static inline rte_mempool* pool_ = nullptr;
   static inline RingPort a_, b_;
@@ -243,9 +245,7 @@ TEST_F(PipelineTest, ForwardedPacket_WaitsForArpThenLeavesWithTtlDecremented) {
 
 TEST_F(PipelineTest, StaticRoute_SendsToItsGateway) {
   host_a_arps();
-  inject(b_, arp_frame(1, kHostB, addr("10.0.2.2"), net::MacAddr::broadcast(), addr("10.0.2.1")));
-  worker_->poll_once();
-  take(b_);
+  host_b_arps();
   inject(a_, ipv4_frame(kMacA, kHostA, addr("10.0.1.2"), addr("10.0.3.1"), 17, Frame(12, 0)));
   worker_->poll_once();
   auto out = take(b_);
@@ -271,9 +271,7 @@ TEST_F(PipelineTest, TtlOne_GetsTimeExceededFromIngressAddress) {
 TEST_F(PipelineTest, IcmpErrorLeavesByTheRouteBackWithThatInterfacesAddress) {
   // RFC 1812 §4.3.2.4: a probe from 10.0.3.5 (routed via B) that arrives on A with TTL 1 gets its
   // time exceeded out of B, from B's address.
-  inject(b_, arp_frame(1, kHostB, addr("10.0.2.2"), net::MacAddr::broadcast(), addr("10.0.2.1")));
-  worker_->poll_once();
-  take(b_);
+  host_b_arps();
   inject(a_, ipv4_frame(kMacA, kHostA, addr("10.0.3.5"), addr("10.0.2.2"), 17, Frame(12, 0), 1));
   worker_->poll_once();
   EXPECT_TRUE(take(a_).empty());
