@@ -94,6 +94,13 @@ bool App::setup(const Config& config, std::string* error) {
              " (give EAL more memory: -m MB with --no-huge, or reserve hugepages)";
     return false;
   }
+  // Indirect mbufs (no data room) for fragmenting chained datagrams: only reassembled
+  // datagrams that redline answers are chained, so a small pool serves.
+  s.indirect_pool = rte_pktmbuf_pool_create("redline_indirect", 4096, 64, 0, 0, int(rte_socket_id()));
+  if (!s.indirect_pool) {
+    *error = std::string("cannot create the indirect mbuf pool: ") + rte_strerror(rte_errno);
+    return false;
+  }
   static const rte_mbuf_dynfield meta_field = {"redline_meta", sizeof(pipeline::MbufMeta), alignof(pipeline::MbufMeta), 0};
   s.meta_offset = rte_mbuf_dynfield_register(&meta_field);
   if (s.meta_offset < 0) {
@@ -152,8 +159,9 @@ bool App::setup(const Config& config, std::string* error) {
   if (!neighbors_) return false;
   s.neighbors = neighbors_.get();
 
+  s.index_addresses();
   s.handoff.assign(size_t(workers) * workers, nullptr);
-  s.resolve.assign(workers, nullptr);
+  s.arp_rings.assign(workers, nullptr);
   for (uint32_t src = 0; src < workers; ++src) {
     for (uint32_t dst = 0; dst < workers; ++dst) {
       if (src == dst) continue;
@@ -166,9 +174,9 @@ bool App::setup(const Config& config, std::string* error) {
       }
     }
     if (src == 0) continue;
-    std::string name = "rl_resolve_" + std::to_string(src);
-    s.resolve[src] = rte_ring_create(name.c_str(), kHandoffRingSize, int(rte_socket_id()), RING_F_SP_ENQ | RING_F_SC_DEQ);
-    if (!s.resolve[src]) {
+    std::string name = "rl_arp_" + std::to_string(src);
+    s.arp_rings[src] = rte_ring_create(name.c_str(), kHandoffRingSize, int(rte_socket_id()), RING_F_SP_ENQ | RING_F_SC_DEQ);
+    if (!s.arp_rings[src]) {
       *error = "cannot create ring " + name + ": " + rte_strerror(rte_errno);
       return false;
     }
@@ -212,9 +220,9 @@ unsigned App::shutdown(bool print) {
   if (ports_open_)
     for (auto& p : s.ports) drivers::stop_and_close(p.dpdk_id);
   for (rte_ring* r : s.handoff) rte_ring_free(r);
-  for (rte_ring* r : s.resolve) rte_ring_free(r);
+  for (rte_ring* r : s.arp_rings) rte_ring_free(r);
   s.handoff.clear();
-  s.resolve.clear();
+  s.arp_rings.clear();
   workers_.clear();
   unsigned in_use = s.pool ? rte_mempool_in_use_count(s.pool) : 0;
   return in_use;
@@ -225,6 +233,7 @@ App::~App() {
   routes_.reset();
   rte_free(shared_->qsbr);
   if (shared_->pool) rte_mempool_free(shared_->pool);
+  if (shared_->indirect_pool) rte_mempool_free(shared_->indirect_pool);
 }
 
 }  // namespace redline::app

@@ -63,7 +63,7 @@ static void BM_NeighborLookupBulk32(benchmark::State& state) {
   static int serial = 0;
   auto t = arp::NeighborTable::create("bench_nt_" + std::to_string(serial++), 4096, 0, nullptr, &error);
   const uint32_t entries = uint32_t(state.range(0));
-  for (uint32_t i = 0; i < entries; ++i) t->learn(net::Ipv4Addr{0x0a000000u + i}, {*net::MacAddr::parse("02:00:00:00:00:02"), 1}, 0);
+  for (uint32_t i = 0; i < entries; ++i) t->learn(net::Ipv4Addr{0x0a000000u + i}, {*net::MacAddr::parse("02:00:00:00:00:02"), 1});
   net::Ipv4Addr ips[32];
   for (uint32_t i = 0; i < 32; ++i) ips[i] = net::Ipv4Addr{0x0a000000u + (i * 7) % entries};
   arp::Neighbor out[32];

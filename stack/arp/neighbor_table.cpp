@@ -14,7 +14,7 @@ using Key = uint32_t;  // IPv4 address, host order
 static_assert(sizeof(Key) == 4 && std::is_trivially_copyable_v<Key>);
 
 // Packs MAC (48 bits) and port (16 bits) into the one word rte_hash stores per key. Never zero:
-// we refuse to learn the all-zero MAC.
+// we refuse to learn the all-zero MAC, and the unreachable marker has port 0xffff.
 uintptr_t pack(const Neighbor& n) {
   uint64_t v = 0;
   for (int i = 0; i < 6; ++i) v = (v << 8) | n.mac.bytes[i];
@@ -88,28 +88,36 @@ bool NeighborTable::publish(net::Ipv4Addr ip, const Neighbor& n) {
   return rte_hash_add_key_data(hash_, &key, reinterpret_cast<void*>(pack(n))) == 0;
 }
 
-NeighborTable::Learn NeighborTable::learn(net::Ipv4Addr ip, const Neighbor& n, uint64_t now_ns) {
-  if (n.mac.is_zero() || n.mac.is_multicast()) return Learn::kUnchanged;
+NeighborTable::Learn NeighborTable::learn(net::Ipv4Addr ip, const Neighbor& n) {
+  if (n.mac.is_zero() || n.mac.is_multicast() || n.unreachable()) return Learn::kUnchanged;
   auto it = meta_.find(ip.value);
   if (it == meta_.end()) {
     if (meta_.size() >= capacity_ || !publish(ip, n)) return Learn::kFull;
-    meta_.emplace(ip.value, Meta{n, now_ns, 0, 0});
+    meta_.emplace(ip.value, n);
     return Learn::kCreated;
   }
-  Meta& m = it->second;
-  m.confirmed_ns = now_ns;
-  m.probes_sent = 0;
-  m.next_probe_ns = 0;
-  if (m.neighbor.mac == n.mac && m.neighbor.port == n.port) return Learn::kUnchanged;
-  m.neighbor = n;
+  if (it->second.mac == n.mac && it->second.port == n.port) return Learn::kUnchanged;
+  it->second = n;
   publish(ip, n);
   return Learn::kUpdated;
 }
 
-bool NeighborTable::merge(net::Ipv4Addr ip, const Neighbor& n, uint64_t now_ns) {
+bool NeighborTable::merge(net::Ipv4Addr ip, const Neighbor& n) {
   if (meta_.find(ip.value) == meta_.end()) return false;
-  learn(ip, n, now_ns);
+  learn(ip, n);
   return true;
+}
+
+bool NeighborTable::mark_unreachable(net::Ipv4Addr ip) {
+  const Neighbor n{net::MacAddr{}, Neighbor::kUnreachablePort};
+  auto it = meta_.find(ip.value);
+  if (it == meta_.end()) {
+    if (meta_.size() >= capacity_ || !publish(ip, n)) return false;
+    meta_.emplace(ip.value, n);
+    return true;
+  }
+  it->second = n;
+  return publish(ip, n);
 }
 
 void NeighborTable::remove(net::Ipv4Addr ip) {

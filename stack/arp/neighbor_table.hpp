@@ -7,7 +7,8 @@
 // (MAC + port) is packed into the 64-bit data word, which rte_hash publishes atomically, so a
 // reader sees either the old or the new neighbor, never a torn one. Deleted key slots are
 // recycled only after every worker has passed a quiescent state (rte_hash_rcu_qsbr_add).
-// The owner core (worker 0) keeps the aging bookkeeping in a private map.
+// The owner core (worker 0) keeps the entries' bookkeeping in a private map; when to re-check
+// an entry is neighbor_aging.hpp's business.
 #pragma once
 
 #include <cstdint>
@@ -24,8 +25,13 @@ struct rte_rcu_qsbr;
 namespace redline::arp {
 
 struct Neighbor {
+  // A next hop that did not answer ARP: held for a while so that packets to it are refused at
+  // once (host unreachable) instead of each starting another resolution.
+  static constexpr uint16_t kUnreachablePort = 0xffff;
+
   net::MacAddr mac;
   uint16_t port = 0;  // index into the application's port list
+  bool unreachable() const { return port == kUnreachablePort; }
 };
 
 struct AgingPolicy {
@@ -53,14 +59,12 @@ class NeighborTable {
   // --- owner core only ---
   enum class Learn { kCreated, kUpdated, kUnchanged, kFull };
   // Creates or confirms an entry (a reply or request naming us as target).
-  Learn learn(net::Ipv4Addr ip, const Neighbor& n, uint64_t now_ns);
+  Learn learn(net::Ipv4Addr ip, const Neighbor& n);
   // RFC 826 merge step: updates an entry only if one exists. Returns true if it did.
-  bool merge(net::Ipv4Addr ip, const Neighbor& n, uint64_t now_ns);
+  bool merge(net::Ipv4Addr ip, const Neighbor& n);
+  // Publishes `ip` as unreachable (Neighbor::unreachable()); false if the table is full.
+  bool mark_unreachable(net::Ipv4Addr ip);
   void remove(net::Ipv4Addr ip);
-  // Entries past `reachable_ns` are probed (send_probe(ip, neighbor)) every probe interval; one
-  // that stays silent for `probes` requests is removed.
-  template <typename SendProbe>
-  void age(uint64_t now_ns, const AgingPolicy& policy, SendProbe&& send_probe);
   size_t size() const { return meta_.size(); }
   uint32_t capacity() const { return capacity_; }
 
@@ -68,38 +72,10 @@ class NeighborTable {
   NeighborTable(rte_hash* h, uint32_t capacity, bool rcu) : hash_(h), capacity_(capacity), rcu_(rcu) {}
   bool publish(net::Ipv4Addr ip, const Neighbor& n);
 
-  struct Meta {
-    Neighbor neighbor;
-    uint64_t confirmed_ns = 0;
-    uint64_t next_probe_ns = 0;
-    uint32_t probes_sent = 0;
-  };
-
   rte_hash* hash_;
   uint32_t capacity_;
   bool rcu_;  // key slots are reclaimed by RCU; without it, freed at once
-  std::unordered_map<uint32_t, Meta> meta_;
+  std::unordered_map<uint32_t, Neighbor> meta_;  // what is published, for the owner's reads
 };
-
-template <typename SendProbe>
-void NeighborTable::age(uint64_t now_ns, const AgingPolicy& policy, SendProbe&& send_probe) {
-  for (auto it = meta_.begin(); it != meta_.end();) {
-    Meta& m = it->second;
-    net::Ipv4Addr ip{it->first};
-    if (now_ns - m.confirmed_ns < policy.reachable_ns || now_ns < m.next_probe_ns) {
-      ++it;
-      continue;
-    }
-    if (m.probes_sent >= policy.probes) {
-      ++it;
-      remove(ip);  // erases from meta_; `it` already moved on
-      continue;
-    }
-    ++m.probes_sent;
-    m.next_probe_ns = now_ns + policy.probe_interval_ns;
-    send_probe(ip, m.neighbor);
-    ++it;
-  }
-}
 
 }  // namespace redline::arp

@@ -15,12 +15,15 @@ namespace redline::net {
 #define REDLINE_COUNTERS(X)                                                                   \
   X(rx_packets, "packets taken from RX queues")                                              \
   X(busy_cycles, "TSC cycles of loop iterations that handled packets (cycles/packet)")       \
-  X(tx_packets, "packets handed to TX queues")                                               \
-  X(tx_dropped, "drop: TX queue full after retries")                                         \
+  X(tx_packets, "packets the TX queues accepted")                                            \
+  X(tx_dropped, "drop: TX queue full")                                                       \
   X(handoff_out, "packets handed to the owning core")                                        \
   X(handoff_in, "packets received from another core")                                        \
   X(handoff_ring_full, "drop: handoff ring to the owning core full")                         \
-  X(mbuf_alloc_failed, "drop: no mbuf to build a reply or request")                          \
+  X(mbuf_alloc_failed, "drop: no mbuf to build a reply, request or fragment")                \
+  X(mbuf_chain_unsupported, "drop: chained mbuf whose headers could not be made contiguous") \
+  X(originated_overflow, "drop: more packets originated in one burst than a burst holds")     \
+  X(pipeline_loop, "drop: packet still moving between stages after the per-burst limit")    \
   X(eth_too_short, "drop: frame shorter than an Ethernet header")                            \
   X(eth_not_for_us, "drop: destination MAC neither ours nor broadcast")                      \
   X(eth_unsupported_type, "drop: EtherType other than IPv4 and ARP")                         \
@@ -35,6 +38,10 @@ namespace redline::net {
   X(arp_learned, "neighbor entries created or updated")                                      \
   X(arp_queued, "packets held while their next hop resolves")                                \
   X(arp_queue_full, "drop: resolution queue for a neighbor full")                            \
+  X(arp_resolving_full, "drop: too many neighbors resolving at once (arp.max_resolving)")    \
+  X(arp_ring_full, "drop: ring to the ARP owner core full")                                  \
+  X(arp_unreachable, "drop: next hop recently failed to answer ARP (host unreachable sent)") \
+  X(arp_probes_deferred, "ARP refresh probes held back to pace the TX queue")                \
   X(arp_resolve_failed, "drop: next hop did not answer ARP")                                 \
   X(arp_table_full, "drop: neighbor table full")                                             \
   X(ipv4_truncated, "drop: frame shorter than the IPv4 header")                              \
@@ -43,14 +50,20 @@ namespace redline::net {
   X(ipv4_bad_checksum, "drop: IPv4 header checksum wrong")                                   \
   X(ipv4_bad_total_length, "drop: total length below header or beyond frame")                \
   X(ipv4_bad_source, "drop: source address broadcast, multicast, loopback or ours")          \
-  X(ipv4_bad_destination, "drop: destination loopback or 0.0.0.0")                           \
+  X(ipv4_bad_destination, "drop: destination loopback, 0.0.0.0 or class E")                 \
   X(ipv4_local, "datagrams addressed to us")                                                 \
   X(ipv4_forwarded, "datagrams forwarded")                                                   \
   X(ipv4_ttl_expired, "drop: TTL would reach 0 on forward")                                  \
   X(ipv4_no_route, "drop: no route to destination")                                          \
   X(ipv4_not_forwarded, "drop: broadcast or multicast not forwarded (RFC 1812 5.3.5)")       \
-  X(ipv4_fragment_local, "drop: fragment addressed to us (no reassembly)")                   \
-  X(ipv4_mtu_exceeded, "drop: larger than the egress MTU")                                   \
+  X(ipv4_fragment_local, "fragments addressed to us, taken into reassembly")                 \
+  X(ipv4_reassembled, "datagrams reassembled from fragments")                                \
+  X(ipv4_reassembly_failed, "drop: fragment refused by reassembly (table full, bad, overlap)") \
+  X(ipv4_reassembly_timeout, "fragments dropped when their datagram timed out")             \
+  X(ipv4_fragmented, "datagrams fragmented to fit the egress MTU (RFC 1812 5.2.6)")          \
+  X(ipv4_fragments_created, "fragments sent for fragmented datagrams")                       \
+  X(ipv4_fragmentation_failed, "drop: datagram could not be fragmented (no mbufs)")          \
+  X(ipv4_mtu_exceeded, "drop: larger than the egress MTU with DF set (frag. needed sent)")   \
   X(ipv4_unsupported_protocol, "drop: local protocol neither ICMP, UDP nor TCP")            \
   X(icmp_truncated, "drop: ICMP shorter than its header")                                    \
   X(icmp_bad_checksum, "drop: ICMP checksum wrong")                                          \

@@ -1,6 +1,5 @@
 #include "stack/pipeline/arp_owner.hpp"
 
-#include <rte_cycles.h>
 #include <rte_ring.h>
 
 #include "stack/pipeline/worker.hpp"
@@ -13,16 +12,33 @@ namespace redline::pipeline {
 using net::Counter;
 
 namespace {
-constexpr uint64_t kTickNs = 10'000'000;  // timers run every 10 ms: far finer than ARP needs
+arp::ResolveTiming resolve_ticks(const Worker& w, const Settings& s) {
+  return {std::max<uint64_t>(1, w.ns_to_ticks(s.resolve.retry_ns)), s.resolve.retries};
 }
+arp::AgingTicks aging_ticks(const Worker& w, const Settings& s) {
+  arp::AgingTicks t;
+  t.reachable = std::max<uint64_t>(1, w.ns_to_ticks(s.aging.reachable_ns));
+  t.probe_interval = std::max<uint64_t>(1, w.ns_to_ticks(s.aging.probe_interval_ns));
+  t.probes = s.aging.probes;
+  // As long as one resolution takes (retries × retry interval), so a failed next hop gets a new
+  // try about as often as its packets would otherwise have started one.
+  t.failed_hold = std::max<uint64_t>(1, w.ns_to_ticks(s.resolve.retry_ns * s.resolve.retries));
+  return t;
+}
+}  // namespace
 
 ArpOwner::ArpOwner(Worker& worker)
     : w_(worker),
       pending_(worker.shared().settings.max_resolving, worker.shared().settings.queue_per_neighbor,
-               worker.shared().settings.resolve) {}
+               resolve_ticks(worker, worker.shared().settings), worker.timers(), *this),
+      aging_(worker.timers(), aging_ticks(worker, worker.shared().settings), *this),
+      probe_pace_(worker.shared().settings.arp_probes_per_ms * 1000, worker.shared().settings.arp_probes_per_ms) {}
 
-void ArpOwner::input(rte_mbuf* m, uint16_t port_index) {
+ArpOwner::~ArpOwner() = default;
+
+void ArpOwner::input(rte_mbuf* m) {
   Shared& s = w_.shared();
+  const uint16_t port_index = s.meta(m).in_port;
   const PortInfo& port = s.ports[port_index];
   uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
   auto parsed = wire::arp::parse(frame + wire::eth::kHeaderLen, rte_pktmbuf_data_len(m) - wire::eth::kHeaderLen);
@@ -32,7 +48,6 @@ void ArpOwner::input(rte_mbuf* m, uint16_t port_index) {
     return w_.drop(m, kReasons[size_t(parsed.error)]);
   }
   const wire::arp::Repr& req = *parsed.repr;
-  const uint64_t now = w_.now_ns();
   // Learn only what could be a neighbor on this link: a sender inside the port's network that is
   // not claiming our own address or MAC (RFC 5227 §2.4 would call that a conflict).
   bool plausible = port.address.contains(req.sender_ip) && req.sender_ip != port.address.addr &&
@@ -44,11 +59,13 @@ void ArpOwner::input(rte_mbuf* m, uint16_t port_index) {
   // target.
   if (plausible) {
     if (for_us) {
-      auto result = s.neighbors->learn(req.sender_ip, neighbor, now);
+      auto result = s.neighbors->learn(req.sender_ip, neighbor);
       if (result == arp::NeighborTable::Learn::kFull) w_.count(Counter::arp_table_full);
       else if (result != arp::NeighborTable::Learn::kUnchanged) w_.count(Counter::arp_learned);
+      if (result != arp::NeighborTable::Learn::kFull) aging_.confirmed(req.sender_ip, port_index);
       learned(req.sender_ip);
-    } else if (s.neighbors->merge(req.sender_ip, neighbor, now)) {
+    } else if (s.neighbors->merge(req.sender_ip, neighbor)) {
+      aging_.confirmed(req.sender_ip, port_index);
       learned(req.sender_ip);
     }
   }
@@ -78,33 +95,47 @@ void ArpOwner::input(rte_mbuf* m, uint16_t port_index) {
 
 void ArpOwner::learned(net::Ipv4Addr ip) {
   auto neighbor = w_.shared().neighbors->lookup(ip);
-  if (!neighbor) return;
-  pending_.resolved(ip, [&](rte_mbuf* m) {
-    uint16_t out_port = w_.shared().meta(m).out_port;
-    w_.finish_frame(m, out_port, neighbor->mac);
-    w_.transmit(m, out_port);
-  });
+  if (!neighbor || neighbor->unreachable()) return;
+  pending_.resolved(ip, [&](rte_mbuf* m) { w_.send_resolved(m, w_.shared().meta(m).out_port, neighbor->mac); });
 }
 
 void ArpOwner::resolve(rte_mbuf* m) {
   Shared& s = w_.shared();
   const MbufMeta meta = s.meta(m);
   // It may have been learned while the packet crossed the ring.
-  if (auto neighbor = s.neighbors->lookup(meta.next_hop)) {
-    w_.finish_frame(m, meta.out_port, neighbor->mac);
-    return w_.transmit(m, meta.out_port);
-  }
-  switch (pending_.enqueue(meta.next_hop, meta.out_port, m, w_.now_ns())) {
+  if (auto neighbor = s.neighbors->lookup(meta.next_hop); neighbor && !neighbor->unreachable())
+    return w_.send_resolved(m, meta.out_port, neighbor->mac);
+  switch (pending_.enqueue(meta.next_hop, meta.out_port, m)) {
     case arp::PendingQueue<rte_mbuf*>::Result::kQueuedFirst:
       w_.count(Counter::arp_queued);
       return send_request(meta.out_port, meta.next_hop);
     case arp::PendingQueue<rte_mbuf*>::Result::kQueued:
       return w_.count(Counter::arp_queued);
     case arp::PendingQueue<rte_mbuf*>::Result::kQueueFull:
-    case arp::PendingQueue<rte_mbuf*>::Result::kTooManyNeighbors:
       return w_.drop(m, Counter::arp_queue_full);
+    case arp::PendingQueue<rte_mbuf*>::Result::kTooManyNeighbors:
+      return w_.drop(m, Counter::arp_resolving_full);
   }
 }
+
+void ArpOwner::failed(net::Ipv4Addr ip, uint16_t port, std::deque<rte_mbuf*>& packets) {
+  // Refused at once for a while (output_stage.cpp), so the next packets do not each start
+  // another round of requests.
+  if (w_.shared().neighbors->mark_unreachable(ip)) aging_.failed(ip, port);
+  for (rte_mbuf* m : packets) {
+    // RFC 1812 §5.2.7.1 via RFC 1122 §2.3.2.2: host unreachable when ARP gives up.
+    auto parsed = wire::ipv4::parse(rte_pktmbuf_mtod_offset(m, uint8_t*, wire::eth::kHeaderLen),
+                                    rte_pktmbuf_pkt_len(m) - wire::eth::kHeaderLen, false);
+    if (parsed.repr)
+      w_.send_icmp_error(m, w_.shared().meta(m).in_port, *parsed.repr,
+                         {wire::icmp::kDestUnreachable, wire::icmp::kHostUnreachable, 0}, false);
+    w_.drop(m, Counter::arp_resolve_failed);
+  }
+}
+
+void ArpOwner::probe(net::Ipv4Addr ip, uint16_t port) { probes_.push_back({ip, port, false}); }
+
+void ArpOwner::expired(net::Ipv4Addr ip) { w_.shared().neighbors->remove(ip); }
 
 void ArpOwner::send_request(uint16_t port_index, net::Ipv4Addr target) {
   Shared& s = w_.shared();
@@ -126,7 +157,7 @@ void ArpOwner::send_request(uint16_t port_index, net::Ipv4Addr target) {
   w_.transmit(m, port_index);
 }
 
-uint32_t ArpOwner::poll(uint64_t now_tsc) {
+uint32_t ArpOwner::poll() {
   Shared& s = w_.shared();
   uint32_t work = 0;
   if (!announced_) {
@@ -136,27 +167,30 @@ uint32_t ArpOwner::poll(uint64_t now_tsc) {
     announced_ = true;
   }
   for (uint32_t src = 1; src < s.workers; ++src) {
-    rte_mbuf* pkts[kMaxBurst];
-    unsigned n = rte_ring_sc_dequeue_burst(s.resolve[src], reinterpret_cast<void**>(pkts), kMaxBurst, nullptr);
-    for (unsigned i = 0; i < n; ++i) resolve(pkts[i]);
+    void* entries[kMaxBurst];
+    unsigned n = rte_ring_sc_dequeue_burst(s.arp_rings[src], entries, kMaxBurst, nullptr);
+    for (unsigned i = 0; i < n; ++i) {
+      const auto word = reinterpret_cast<uintptr_t>(entries[i]);
+      auto* m = reinterpret_cast<rte_mbuf*>(word & ~uintptr_t(1));
+      if (ArpWork(word & 1) == ArpWork::kFrame) input(m);
+      else resolve(m);
+    }
     work += n;
   }
-  // Checked every loop, so compared in TSC ticks; converted to ns only when timers run.
-  if (now_tsc < next_tick_tsc_) return work;
-  next_tick_tsc_ = now_tsc + s.tsc_hz / (1'000'000'000 / kTickNs);
-  uint64_t now = w_.now_ns();
-  pending_.tick(
-      now, [&](net::Ipv4Addr ip, uint16_t port) { send_request(port, ip); },
-      [&](rte_mbuf* m) {
-        // RFC 1812 §5.2.7.1 via RFC 1122 §2.3.2.2: host unreachable when ARP gives up.
-        auto parsed = wire::ipv4::parse(rte_pktmbuf_mtod_offset(m, uint8_t*, wire::eth::kHeaderLen),
-                                        rte_pktmbuf_data_len(m) - wire::eth::kHeaderLen, false);
-        if (parsed.repr)
-          w_.send_icmp_error(m, w_.shared().meta(m).in_port, *parsed.repr,
-                             {wire::icmp::kDestUnreachable, wire::icmp::kHostUnreachable, 0}, false);
-        w_.drop(m, Counter::arp_resolve_failed);
-      });
-  s.neighbors->age(now, s.settings.aging, [&](net::Ipv4Addr ip, const arp::Neighbor& n) { send_request(n.port, ip); });
+  // Refresh probes, paced: a table learned at once comes due at once.
+  while (!probes_.empty()) {
+    if (!probe_pace_.allow(w_.now_ns())) {
+      // Each probe counted once: the uncounted ones are the newest, at the back.
+      for (auto p = probes_.rbegin(); p != probes_.rend() && !p->counted; ++p) {
+        p->counted = true;
+        w_.count(Counter::arp_probes_deferred);
+      }
+      break;
+    }
+    send_request(probes_.front().port, probes_.front().ip);
+    probes_.pop_front();
+    ++work;
+  }
   return work;
 }
 
@@ -165,7 +199,8 @@ void ArpOwner::release() {
   pending_.drain([](rte_mbuf* m) { rte_pktmbuf_free(m); });
   for (uint32_t src = 1; src < s.workers; ++src) {
     void* m;
-    while (rte_ring_sc_dequeue(s.resolve[src], &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+    while (rte_ring_sc_dequeue(s.arp_rings[src], &m) == 0)
+      rte_pktmbuf_free(reinterpret_cast<rte_mbuf*>(reinterpret_cast<uintptr_t>(m) & ~uintptr_t(1)));
   }
 }
 

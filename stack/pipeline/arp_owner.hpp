@@ -2,39 +2,68 @@
 //
 // Problem: the neighbor table needs one writer, and packets whose next hop is unknown must
 // wait somewhere bounded while a request is out. Choice: worker 0 owns both. Other workers hand
-// it ARP frames and unresolved packets over SPSC rings; it answers, learns (publishing to the
-// lock-free table every worker reads), retries, ages entries and gives up with ICMP host
-// unreachable (RFC 1812 §4.3.3.1 via RFC 1122 §2.3.2.2).
+// it ARP frames and unresolved packets over their ARP rings (apart from the data handoff rings,
+// so ARP never waits behind data); it answers, learns (publishing to the lock-free table every
+// worker reads), retries, ages entries and gives up with ICMP host unreachable (RFC 1812
+// §4.3.3.1 via RFC 1122 §2.3.2.2), marking the next hop unreachable for a while.
+//
+// Why worker 0 and not the control thread (as DESIGN.md suggests for rarely written state):
+// resolution sends and receives packets, and only workers own TX queues; a resolved packet must
+// leave within microseconds, and the control thread sleeps between polls so it leaves a CPU of
+// these small machines to the workers. Writes are rare either way (one per new neighbor). The
+// control plane will reach the owner through a command ring to change the table.
 #pragma once
 
 #include <rte_mbuf.h>
 
+#include <deque>
+
+#include "stack/arp/neighbor_aging.hpp"
 #include "stack/arp/pending_queue.hpp"
+#include "stack/icmp/rate_limiter.hpp"
 #include "stack/net/types.hpp"
 
 namespace redline::pipeline {
 
 class Worker;
 
-class ArpOwner {
+class ArpOwner final : private arp::PendingQueue<rte_mbuf*>::Events, private arp::NeighborAging::Events {
  public:
   explicit ArpOwner(Worker& worker);
-  // An ARP frame (Ethernet header validated) that arrived on port index `in_port`.
-  void input(rte_mbuf* m, uint16_t in_port);
+  ~ArpOwner();
+  // An ARP frame (Ethernet header validated); its MbufMeta names the port it came in by.
+  void input(rte_mbuf* m);
   // A packet that leaves by meta.out_port to meta.next_hop, whose MAC was not in the table.
   void resolve(rte_mbuf* m);
-  // Announces at start, takes packets from the other workers, runs timers when due (`now_tsc` is
-  // the loop's TSC). Returns work done.
-  uint32_t poll(uint64_t now_tsc);
+  // Announces at start, takes work from the other workers' ARP rings, sends paced probes.
+  // Timers run from the worker's wheel. Returns work done.
+  uint32_t poll();
   void release();
+
+  size_t resolving() const { return pending_.neighbors(); }
+  size_t probes_waiting() const { return probes_.size(); }
 
  private:
   void send_request(uint16_t port, net::Ipv4Addr target);
   void learned(net::Ipv4Addr ip);
+  // PendingQueue::Events
+  void retry(net::Ipv4Addr ip, uint16_t port) override { send_request(port, ip); }
+  void failed(net::Ipv4Addr ip, uint16_t port, std::deque<rte_mbuf*>& packets) override;
+  // NeighborAging::Events
+  void probe(net::Ipv4Addr ip, uint16_t port) override;
+  void expired(net::Ipv4Addr ip) override;
 
   Worker& w_;
   arp::PendingQueue<rte_mbuf*> pending_;
-  uint64_t next_tick_tsc_ = 0;
+  arp::NeighborAging aging_;
+  // Refresh probes wait here and leave at most settings.arp_probes_per_ms per millisecond.
+  struct Probe {
+    net::Ipv4Addr ip;
+    uint16_t port;
+    bool counted;  // already counted as deferred
+  };
+  std::deque<Probe> probes_;
+  icmp::RateLimiter probe_pace_;
   bool announced_ = false;
 };
 

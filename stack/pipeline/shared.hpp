@@ -9,6 +9,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -26,7 +27,9 @@ namespace redline::pipeline {
 
 constexpr uint32_t kMaxPorts = 32;
 constexpr uint32_t kMaxWorkers = 64;
-constexpr uint32_t kMaxBurst = 64;
+
+class StageGraph;
+class Worker;
 
 struct PortInfo {
   uint16_t dpdk_id = 0;
@@ -35,6 +38,7 @@ struct PortInfo {
   net::Ipv4Prefix address;
   uint16_t mtu = 1500;
   bool rss = false;  // the NIC hashes with our key and RETA, so mbuf->hash.rss names the owner
+  bool tx_multi_segs = false;  // the PMD sends chained mbufs (else they are linearized first)
 };
 
 struct Settings {
@@ -43,18 +47,61 @@ struct Settings {
   uint32_t icmp_error_rate = 100;
   uint32_t icmp_error_burst = 50;
   arp::AgingPolicy aging;
-  arp::ResolveTiming resolve;
+  struct {
+    uint64_t retry_ns = 1'000'000'000;
+    uint32_t retries = 3;  // requests sent in all before giving up
+  } resolve;
   uint32_t queue_per_neighbor = 16;
   uint32_t max_resolving = 256;
+  uint32_t arp_probes_per_ms = 64;         // refresh probes sent at most, per worker
+  uint32_t reassembly_datagrams = 4096;    // datagrams being reassembled at once, per worker
+  uint32_t reassembly_timeout_ms = 1000;   // a datagram's fragments are kept this long
 };
 
-// Per-packet metadata carried in an mbuf dynamic field between stages and across cores.
+// Our interface addresses, asked for on every packet (martian sources, local delivery): an
+// open-addressed table of 64 slots instead of a scan of the ports.
+class LocalAddresses {
+ public:
+  void add(net::Ipv4Addr a, uint16_t port) {
+    for (uint32_t i = slot(a);; i = (i + 1) % kSlots)
+      if (port_[i] < 0 || addr_[i] == a) {
+        addr_[i] = a;
+        port_[i] = int16_t(port);
+        return;
+      }
+  }
+  // The port index that owns `a`, or -1.
+  int port_of(net::Ipv4Addr a) const {
+    for (uint32_t i = slot(a);; i = (i + 1) % kSlots) {
+      if (port_[i] < 0) return -1;
+      if (addr_[i] == a) return port_[i];
+    }
+  }
+
+ private:
+  static constexpr uint32_t kSlots = 64;  // kMaxPorts addresses at most: never more than half full
+  static uint32_t slot(net::Ipv4Addr a) { return (a.value * 2654435761u) >> 26; }
+  std::array<net::Ipv4Addr, kSlots> addr_{};
+  std::array<int16_t, kSlots> port_ = [] {
+    std::array<int16_t, kSlots> p{};
+    p.fill(-1);
+    return p;
+  }();
+};
+
+// What a packet carries in an mbuf dynamic field when it crosses cores (handoff, the ARP ring)
+// or waits for ARP; within a burst the same facts live in PacketMeta.
 struct MbufMeta {
   net::Ipv4Addr next_hop;  // set when the packet waits for ARP
   uint16_t out_port = 0;   // port index the packet leaves by
   uint16_t in_port = 0;    // port index the packet arrived on
 };
 static_assert(sizeof(MbufMeta) == 8);
+
+// What crosses the ARP ring: an ARP frame, or a packet whose next hop needs resolving. The
+// kind is carried in the ring entry's low pointer bit (mbufs are cache-line aligned), so the
+// ring needs no second word.
+enum class ArpWork : uintptr_t { kFrame = 0, kResolve = 1 };
 
 struct Shared {
   std::vector<PortInfo> ports;
@@ -63,10 +110,15 @@ struct Shared {
   rss::Toeplitz toeplitz{rss::symmetric_key()};
   rss::RetaMirror reta{1};
   rte_mempool* pool = nullptr;
+  rte_mempool* indirect_pool = nullptr;  // fragmenting chained datagrams (rte_ipv4_fragment_packet)
   rte_rcu_qsbr* qsbr = nullptr;
   uint32_t workers = 1;
   std::vector<rte_ring*> handoff;  // [src * workers + dst], single producer, single consumer
-  std::vector<rte_ring*> resolve;  // [src]: packets whose next hop needs ARP, to worker 0
+  // [src]: ARP frames and packets whose next hop needs ARP, from worker src to the ARP owner
+  // (worker 0). Apart from the data handoff rings, so a full data ring never holds up ARP.
+  std::vector<rte_ring*> arp_rings;
+  LocalAddresses local;       // our interface addresses -> port index
+  LocalAddresses broadcasts;  // the directed broadcast of each connected network -> port index
   Settings settings;
   int meta_offset = -1;            // rte_mbuf_dynfield offset of MbufMeta
   uint64_t tsc_hz = 1;
@@ -74,13 +126,22 @@ struct Shared {
   // flag orders nothing else: workers only need to see it eventually.
   std::atomic<bool> quit{false};
 
+  // Features (NAT, TCP, LB ...) add their stages to each worker's graph here, before the
+  // workers are built: each is called once per worker with that worker's graph.
+  std::vector<std::function<void(StageGraph&, Worker&)>> features;
+
   rte_ring* handoff_ring(uint32_t src, uint32_t dst) const { return handoff[src * workers + dst]; }
   MbufMeta& meta(rte_mbuf* m) const { return *RTE_MBUF_DYNFIELD(m, meta_offset, MbufMeta*); }
-  // True if `a` is one of our interface addresses.
-  int port_owning_address(net::Ipv4Addr a) const {
-    for (size_t i = 0; i < ports.size(); ++i)
-      if (ports[i].address.addr == a) return int(i);
-    return -1;
+  // The port index whose address `a` is, or -1.
+  int port_owning_address(net::Ipv4Addr a) const { return local.port_of(a); }
+  // Fills `local` from the ports (after they are all known).
+  void index_addresses() {
+    local = LocalAddresses{};
+    broadcasts = LocalAddresses{};
+    for (size_t i = 0; i < ports.size(); ++i) {
+      local.add(ports[i].address.addr, uint16_t(i));
+      broadcasts.add(ports[i].address.directed_broadcast(), uint16_t(i));
+    }
   }
 };
 

@@ -2,50 +2,86 @@
 
 #include <rte_cycles.h>
 #include <rte_malloc.h>
+#include <rte_prefetch.h>
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 #include <unistd.h>
 
 #include "stack/pipeline/arp_owner.hpp"
+#include "stack/pipeline/builtin_stages.hpp"
+#include "stack/pipeline/reassembly.hpp"
 #include "stack/wire/ethernet.hpp"
+#include "stack/wire/icmp.hpp"
 
 namespace redline::pipeline {
 
 using net::Counter;
 
 namespace {
-// TX buffer overflow: the queue stayed full. Count and free rather than spin: a stalled port
-// must not stall the other ports of this core.
-void on_unsent(rte_mbuf** pkts, uint16_t unsent, void* userdata) {
-  auto* counters = static_cast<net::CounterSet*>(userdata);
-  counters->add(Counter::tx_dropped, unsent);
-  for (uint16_t i = 0; i < unsent; ++i) rte_pktmbuf_free(pkts[i]);
+// A timer tick is the power of two of TSC cycles nearest below 100 µs: converting the loop's
+// TSC to ticks is then a shift. Fine enough for every protocol timer (TCP's minimum RTO is
+// 200 ms by default; delayed ACKs 40 ms).
+unsigned tick_shift_for(uint64_t tsc_hz) {
+  unsigned shift = 0;
+  while ((uint64_t(1) << (shift + 1)) <= tsc_hz / 10'000) ++shift;
+  return shift;
 }
 }  // namespace
 
 Worker::Worker(Shared& shared, uint32_t id)
-    : s_(shared), id_(id), icmp_limit_(shared.settings.icmp_error_rate, shared.settings.icmp_error_burst) {
-  for (size_t p = 0; p < s_.ports.size(); ++p) {
-    tx_[p] = static_cast<rte_eth_dev_tx_buffer*>(
-        rte_zmalloc("redline_txbuf", RTE_ETH_TX_BUFFER_SIZE(kMaxBurst), RTE_CACHE_LINE_SIZE));
-    if (!tx_[p]) {
-      for (auto* b : tx_) rte_free(b);  // the destructor does not run for a throwing constructor
-      throw std::runtime_error("cannot allocate a TX buffer for worker " + std::to_string(id));
-    }
-    rte_eth_tx_buffer_init(tx_[p], s_.settings.burst);
-    rte_eth_tx_buffer_set_err_callback(tx_[p], on_unsent, &counters_);
+    : s_(shared),
+      id_(id),
+      ns_per_tsc_q32_(uint64_t((1e9 / double(shared.tsc_hz)) * 4294967296.0)),
+      tick_shift_(tick_shift_for(shared.tsc_hz)),
+      icmp_limit_(shared.settings.icmp_error_rate, shared.settings.icmp_error_burst),
+      wheel_(rte_rdtsc() >> tick_shift_),
+      originated_(std::make_unique<Burst>()),
+      rx_burst_(std::make_unique<Burst>()) {
+  now_tsc_ = rte_rdtsc();
+  tx_storage_ = static_cast<std::array<TxQueue, kMaxPorts>*>(
+      rte_zmalloc("redline_txq", sizeof(std::array<TxQueue, kMaxPorts>), RTE_CACHE_LINE_SIZE));
+  if (!tx_storage_) throw std::runtime_error("cannot allocate TX queues for worker " + std::to_string(id));
+  tx_ = tx_storage_->data();
+  try {
+    build_graph();
+    if (id_ == 0) arp_ = std::make_unique<ArpOwner>(*this);
+  } catch (...) {
+    rte_free(tx_storage_);  // the destructor does not run for a throwing constructor
+    throw;
   }
-  staged_ = new std::array<std::array<rte_mbuf*, kMaxBurst>, kMaxWorkers>();
-  if (id_ == 0) arp_ = std::make_unique<ArpOwner>(*this);
 }
 
-Worker::~Worker() {
-  for (auto* b : tx_) rte_free(b);
-  delete staged_;
+Worker::~Worker() { rte_free(tx_storage_); }
+
+void Worker::build_graph() {
+  StageGraph& g = graph_;
+  g.set(kNextDrop, std::make_unique<DropStage>(*this));
+  g.set(kNextHandoff, std::make_unique<HandoffStage>(*this));
+  // Registration order is run order within a burst (stage_graph.hpp).
+  BuiltinStages& b = builtin_;
+  b.classify = g.add(std::make_unique<ClassifyStage>(*this));
+  b.arp = g.add(std::make_unique<ArpStage>(*this));
+  b.route = g.add(std::make_unique<RouteStage>(*this));
+  std::string error;
+  auto reassembly = Reassembly::create(s_.settings.reassembly_datagrams,
+                                       s_.tsc_hz / 1000 * s_.settings.reassembly_timeout_ms, int(rte_socket_id()), &error);
+  if (!reassembly) throw std::runtime_error(error);
+  auto local = std::make_unique<LocalStage>(*this, std::move(reassembly));
+  reassembly_ = &local->reassembly();
+  b.local = g.add(std::move(local));
+  g.set_local(wire::ipv4::kProtoIcmp, g.add(std::make_unique<IcmpStage>(*this)));
+  g.set_local(wire::ipv4::kProtoUdp, g.add(std::make_unique<NoListenerStage>(*this, wire::ipv4::kProtoUdp)));
+  g.set_local(wire::ipv4::kProtoTcp, g.add(std::make_unique<NoListenerStage>(*this, wire::ipv4::kProtoTcp)));
+  b.local_out = g.add(std::make_unique<LocalOutStage>(*this));
+  b.forward = g.add(std::make_unique<ForwardStage>(*this));
+  b.output = g.add(std::make_unique<OutputStage>(*this));
+  g.set_hook_target(Hook::kPreRouting, b.route);
+  g.set_hook_target(Hook::kPostRouting, b.output);
+  for (auto& feature : s_.features) feature(g, *this);
 }
 
-uint64_t Worker::now_ns() const {
-  return uint64_t(double(rte_get_tsc_cycles()) * (1e9 / double(s_.tsc_hz)));
+uint64_t Worker::ns_to_ticks(uint64_t ns) const {
+  return uint64_t((unsigned __int128)ns * s_.tsc_hz / 1'000'000'000u) >> tick_shift_;
 }
 
 void Worker::run() {
@@ -75,6 +111,8 @@ void Worker::run() {
 }
 
 uint32_t Worker::poll_once(uint64_t now_tsc) {
+  const uint64_t last_tick = now_tick();
+  now_tsc_ = now_tsc;
   rte_mbuf* pkts[kMaxBurst];
   uint32_t handled = 0;
   const uint16_t burst = uint16_t(s_.settings.burst);
@@ -91,138 +129,140 @@ uint32_t Worker::poll_once(uint64_t now_tsc) {
     unsigned n = rte_ring_sc_dequeue_burst(s_.handoff_ring(src, id_), reinterpret_cast<void**>(pkts), burst, nullptr);
     if (n == 0) continue;
     counters_.add(Counter::handoff_in, n);
-    process(pkts, n, kFromRing);
+    Burst& b = *rx_burst_;
+    for (unsigned i = 0; i < n; ++i) rte_prefetch0(pkts[i]);
+    for (unsigned i = 0; i < n; ++i) {
+      b.pkts[i] = pkts[i];
+      b.meta[i].in_port = s_.meta(pkts[i]).in_port;
+      b.meta[i].flags = kFlagFromRing;
+      b.meta[i].owner = uint8_t(id_);
+      b.next[i] = builtin_.classify;
+    }
+    b.n = n;
+    run_graph(b);
     handled += n;
   }
-  if (arp_) handled += arp_->poll(now_tsc);
+  if (arp_) handled += arp_->poll();
+  // Timers and reassembly time-outs move once per tick, in bounded steps.
+  if (now_tick() != last_tick || wheel_.size()) wheel_.advance(now_tick(), kTimerBudget);
+  if (now_tick() != last_tick)
+    if (uint32_t expired = reassembly_->expire(now_tsc_)) count(Counter::ipv4_reassembly_timeout, expired);
+  run_originated();
+  flush_arp_ring();
   flush_tx();
   return handled;
 }
 
-void Worker::process(rte_mbuf** pkts, uint32_t n, int in_port) {
-  const bool from_ring = in_port == kFromRing;
-  // Stage 1: classify every packet of the burst; drops are counted and freed here.
-  Next next[kMaxBurst];
-  uint32_t owner[kMaxBurst];
-  // Two-level prefetch, as l3fwd does: every mbuf header of the burst first (a PMD that does
-  // not write them on this core, or a handoff ring, leaves them in another core's cache), then
-  // packet data a few packets ahead, whose address needs the header.
-  constexpr uint32_t kAhead = 6;
+void Worker::process(rte_mbuf** pkts, uint32_t n, uint16_t in_port) {
+  Burst& b = *rx_burst_;
+  // Every mbuf header first (a PMD that does not write them on this core leaves them in
+  // another core's cache); classify prefetches packet data a few packets ahead.
   for (uint32_t i = 0; i < n; ++i) rte_prefetch0(pkts[i]);
-  for (uint32_t i = 0; i < n && i < kAhead; ++i) rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
-  uint16_t port[kMaxBurst];
   for (uint32_t i = 0; i < n; ++i) {
-    if (i + kAhead < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + kAhead], void*));
-    port[i] = from_ring ? s_.meta(pkts[i]).in_port : uint16_t(in_port);
-    next[i] = classify(pkts[i], port[i], from_ring, &owner[i]);
+    b.pkts[i] = pkts[i];
+    b.meta[i].in_port = in_port;
+    b.meta[i].flags = 0;
+    b.next[i] = builtin_.classify;
   }
-  // Stage 2: each group to its handler.
-  rte_mbuf* group[kMaxBurst];
-  uint16_t group_port[kMaxBurst];
-  uint32_t count = 0;
-  for (uint32_t i = 0; i < n; ++i) {
-    if (next[i] == kHandoff) {
-      s_.meta(pkts[i]).in_port = port[i];  // the owner needs it for ICMP errors and ARP
-      (*staged_)[owner[i]][staged_count_[owner[i]]++] = pkts[i];
-    } else if (next[i] == kArp) {
-      arp_->input(pkts[i], port[i]);
-    } else if (next[i] == kIpv4) {
-      group_port[count] = port[i];
-      group[count++] = pkts[i];
-    }
-  }
-  if (count) ipv4_input(group, group_port, count);
-  flush_handoff();
+  b.n = n;
+  run_graph(b);
 }
 
-uint32_t Worker::owner_of(rte_mbuf* m, uint16_t in_port, const uint8_t* ip) const {
-  if (s_.workers == 1) return 0;
-  // The NIC's hash is the same Toeplitz with the same key as ours (ports are programmed so).
-  if ((m->ol_flags & RTE_MBUF_F_RX_RSS_HASH) && s_.ports[in_port].rss) return s_.reta.owner(m->hash.rss);
-  uint8_t tuple[rss::Toeplitz::kMaxInput];
-  std::memcpy(tuple, ip + wire::ipv4::kSrc, 8);
-  size_t len = 8;
-  uint8_t proto = ip[wire::ipv4::kProtocol];
-  uint16_t frag = wire::load16(ip, wire::ipv4::kFlagsFragment);
-  size_t ihl = wire::ipv4::header_len(ip);
-  // As the NIC does: TCP and UDP that are not fragments hash the ports too, the rest only the
-  // addresses (so all fragments of a datagram meet on one core).
-  if ((proto == wire::ipv4::kProtoTcp || proto == wire::ipv4::kProtoUdp) &&
-      (frag & (wire::ipv4::kFlagMoreFragments | wire::ipv4::kFragmentOffsetMask)) == 0 &&
-      rte_pktmbuf_data_len(m) >= wire::eth::kHeaderLen + ihl + 4) {
-    std::memcpy(tuple + 8, ip + ihl, 4);
-    len = 12;
+void Worker::originate(rte_mbuf* m, uint16_t in_port) {
+  Burst& b = *originated_;
+  if (b.n == kBurstSlots) {
+    if (in_graph_) return drop(m, Counter::originated_overflow);
+    run_originated();
   }
-  return s_.reta.owner(s_.toeplitz.hash(tuple, len));
+  b.pkts[b.n] = m;
+  b.meta[b.n].in_port = in_port;
+  b.meta[b.n].flags = kFlagOriginated;
+  b.next[b.n] = builtin_.local_out;
+  ++b.n;
 }
 
-Worker::Next Worker::classify(rte_mbuf* m, uint16_t in_port, bool from_ring, uint32_t* owner) {
-  const PortInfo& port = s_.ports[in_port];
+void Worker::run_originated() {
+  Burst& b = *originated_;
+  if (b.n == 0) return;
+  // Called between graph runs only: originated packets go through the graph on their own.
+  run_graph(b);
+  b.n = 0;
+}
+
+void Worker::send_icmp_error(rte_mbuf* m, uint16_t in_port, const wire::ipv4::Repr& ip, const icmp::ErrorSpec& spec,
+                             bool dst_is_broadcast) {
   const uint8_t* frame = rte_pktmbuf_mtod(m, const uint8_t*);
-  uint32_t len = rte_pktmbuf_data_len(m);
-  if (len < wire::eth::kHeaderLen) return drop(m, Counter::eth_too_short), kDone;
-  net::MacAddr dst = wire::eth::dst(frame);
-  if (dst != port.mac && !dst.is_broadcast()) return drop(m, Counter::eth_not_for_us), kDone;
+  // Quote only what lies in the first segment (a reassembled datagram is chained).
+  wire::ipv4::Repr quoted = ip;
+  quoted.total_len = uint16_t(std::min<uint32_t>(ip.total_len, rte_pktmbuf_data_len(m) - wire::eth::kHeaderLen));
+  icmp::Offender offender;
+  offender.ip = &quoted;
+  offender.datagram = frame + wire::eth::kHeaderLen;
+  offender.link_broadcast = wire::eth::dst(frame).is_multicast();
+  offender.dst_is_broadcast = dst_is_broadcast;
+  // Never about a datagram we originated ourselves (an error about our own reply would loop).
+  if (!icmp::error_allowed(offender) || s_.local.port_of(ip.src) >= 0) return count(Counter::icmp_error_suppressed);
+  if (!icmp_limit_.allow(now_ns())) return count(Counter::icmp_rate_limited);
 
-  uint16_t type = wire::eth::type(frame);
-  if (type == wire::eth::kTypeArp) {
-    if (id_ == 0) return kArp;
-    *owner = 0;
-    return kHandoff;
+  rte_mbuf* out = rte_pktmbuf_alloc(s_.pool);
+  if (!out) return count(Counter::mbuf_alloc_failed);
+  constexpr size_t kRoom = wire::eth::kHeaderLen + wire::icmp::kMaxErrorDatagram;
+  uint8_t* data = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(out, kRoom));
+  if (!data) {
+    rte_pktmbuf_free(out);
+    return count(Counter::mbuf_alloc_failed);
   }
-  if (type != wire::eth::kTypeIpv4) return drop(m, Counter::eth_unsupported_type), kDone;
-  if (from_ring) return kIpv4;  // validated by the core that received it
-
-  const uint8_t* ip = frame + wire::eth::kHeaderLen;
-  uint64_t csum_flags = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
-  if (csum_flags == RTE_MBUF_F_RX_IP_CKSUM_BAD) return drop(m, Counter::ipv4_bad_checksum), kDone;
-  auto parsed = wire::ipv4::parse(ip, len - wire::eth::kHeaderLen, csum_flags != RTE_MBUF_F_RX_IP_CKSUM_GOOD);
-  if (!parsed.repr) {
-    static constexpr Counter kReasons[] = {Counter::ipv4_truncated, Counter::ipv4_bad_version,
-                                           Counter::ipv4_bad_ihl, Counter::ipv4_bad_total_length,
-                                           Counter::ipv4_bad_checksum};
-    return drop(m, kReasons[size_t(parsed.error)]), kDone;
-  }
-  *owner = owner_of(m, in_port, ip);
-  return *owner == id_ ? kIpv4 : kHandoff;
+  // RFC 1812 §4.3.2.4: the source is an address of the interface the error leaves by, the one
+  // the route back to the offender's source uses (with symmetric routing, the one the probe came
+  // in by, which is the hop traceroute names).
+  const uint32_t back = s_.routes->lookup(ip.src);
+  const uint16_t out_port = back != ip::RouteTable::kNoRoute && s_.routes->hop(back).kind == ip::NextHop::Kind::kForward
+                                ? s_.routes->hop(back).port
+                                : in_port;
+  const net::Ipv4Addr source = s_.ports[out_port].address.addr;
+  const size_t len = icmp::build_error(data + wire::eth::kHeaderLen, wire::icmp::kMaxErrorDatagram, offender, spec,
+                                       source, ip_ident_++);
+  rte_pktmbuf_trim(out, uint16_t(kRoom - wire::eth::kHeaderLen - len));
+  count(Counter::icmp_errors_sent);
+  originate(out, in_port);
 }
 
-void Worker::flush_handoff() {
-  for (uint32_t dst = 0; dst < s_.workers; ++dst) {
-    uint16_t n = staged_count_[dst];
-    if (n == 0) continue;
-    staged_count_[dst] = 0;
-    rte_mbuf** pkts = (*staged_)[dst].data();
-    unsigned sent = rte_ring_sp_enqueue_burst(s_.handoff_ring(id_, dst), reinterpret_cast<void**>(pkts), n, nullptr);
-    counters_.add(Counter::handoff_out, sent);
-    for (unsigned i = sent; i < n; ++i) drop(pkts[i], Counter::handoff_ring_full);
-  }
+void Worker::to_arp_owner(rte_mbuf* m, ArpWork kind) {
+  if (arp_) return kind == ArpWork::kFrame ? arp_->input(m) : arp_->resolve(m);
+  arp_out_[arp_out_n_++] = reinterpret_cast<rte_mbuf*>(reinterpret_cast<uintptr_t>(m) | uintptr_t(kind));
+  if (arp_out_n_ == kMaxBurst) flush_arp_ring();
 }
 
-void Worker::transmit(rte_mbuf* m, uint16_t port_index) {
-  counters_.add(Counter::tx_packets);
-  rte_eth_tx_buffer(s_.ports[port_index].dpdk_id, uint16_t(id_), tx_[port_index], m);
+void Worker::flush_arp_ring() {
+  if (arp_out_n_ == 0) return;
+  const unsigned n = arp_out_n_;
+  arp_out_n_ = 0;
+  const unsigned sent = rte_ring_sp_enqueue_burst(s_.arp_rings[id_], reinterpret_cast<void**>(arp_out_), n, nullptr);
+  for (unsigned i = sent; i < n; ++i)
+    drop(reinterpret_cast<rte_mbuf*>(reinterpret_cast<uintptr_t>(arp_out_[i]) & ~uintptr_t(1)), Counter::arp_ring_full);
+}
+
+void Worker::flush_tx(uint16_t p) {
+  TxQueue& q = tx_[p];
+  if (q.n == 0) return;
+  const uint16_t sent = rte_eth_tx_burst(s_.ports[p].dpdk_id, uint16_t(id_), q.pkts, q.n);
+  counters_.add(Counter::tx_packets, sent);
+  if (sent < q.n) {
+    // The queue stayed full: count and free rather than spin, so a stalled port does not stall
+    // the other ports of this core.
+    counters_.add(Counter::tx_dropped, q.n - sent);
+    rte_pktmbuf_free_bulk(q.pkts + sent, q.n - sent);
+  }
+  q.n = 0;
 }
 
 void Worker::flush_tx() {
-  for (size_t p = 0; p < s_.ports.size(); ++p)
-    rte_eth_tx_buffer_flush(s_.ports[p].dpdk_id, uint16_t(id_), tx_[p]);
-}
-
-void Worker::finish_frame(rte_mbuf* m, uint16_t out_port, const net::MacAddr& dst) {
-  wire::eth::write(rte_pktmbuf_mtod(m, uint8_t*), dst, s_.ports[out_port].mac, wire::eth::kTypeIpv4);
-}
-
-void Worker::resolve_then_send(rte_mbuf* m, uint16_t in_port, uint16_t out_port, net::Ipv4Addr next_hop) {
-  MbufMeta& meta = s_.meta(m);
-  meta.in_port = in_port;
-  meta.out_port = out_port;
-  meta.next_hop = next_hop;
-  if (arp_) return arp_->resolve(m);
-  if (rte_ring_sp_enqueue(s_.resolve[id_], m) != 0) drop(m, Counter::handoff_ring_full);
+  for (uint16_t p = 0; p < s_.ports.size(); ++p) flush_tx(p);
 }
 
 void Worker::release() {
+  run_originated();
+  flush_arp_ring();
   flush_tx();
   if (arp_) arp_->release();
   // Packets other cores handed to us after we stopped polling.
@@ -231,6 +271,7 @@ void Worker::release() {
     void* m;
     while (rte_ring_sc_dequeue(s_.handoff_ring(src, id_), &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
   }
+  flush_tx();
 }
 
 }  // namespace redline::pipeline

@@ -1,9 +1,10 @@
-// One worker: the per-core run-to-completion loop and everything it owns.
+// One worker: the per-core run-to-completion loop, its queues and the state the core owns.
 //
-// Packet flow (DESIGN.md): rx_burst -> classify (writes next[i], counts drops) -> each stage on
-// its group of packets -> TX buffers flushed once per loop. Only worker 0 runs the ARP stage and
-// owns the resolution queue: other workers hand it ARP packets and packets whose next hop is
-// unknown, over single-producer/single-consumer rings.
+// The loop: rx_burst from each port and each handoff ring -> the stage graph (stage_graph.hpp
+// draws the path) -> TX queues flushed once per iteration; the ARP ring (worker 0), the timer
+// wheel and packets redline originated are served in the same iteration. Stages reach the core's
+// services (TX, ICMP errors, the ARP owner, counters, time) through this class; everything here
+// is touched by this core only, except the counters, which the control thread reads.
 #pragma once
 
 #include <rte_cycles.h>
@@ -17,11 +18,19 @@
 #include "stack/icmp/rate_limiter.hpp"
 #include "stack/net/counters.hpp"
 #include "stack/pipeline/shared.hpp"
+#include "stack/pipeline/stage_graph.hpp"
+#include "stack/timer/timer_wheel.hpp"
 #include "stack/wire/ipv4.hpp"
 
 namespace redline::pipeline {
 
 class ArpOwner;
+class Reassembly;
+
+// The ids of the built-in stages, for stages that send packets to them.
+struct BuiltinStages {
+  NextId classify = 0, arp = 0, route = 0, local = 0, local_out = 0, forward = 0, output = 0;
+};
 
 class alignas(64) Worker {
  public:
@@ -36,61 +45,94 @@ class alignas(64) Worker {
   // drive this directly).
   uint32_t poll_once(uint64_t now_tsc);
   uint32_t poll_once() { return poll_once(rte_rdtsc()); }
+  // Runs a burst of received packets through the graph, as poll_once does for each rx_burst
+  // (benchmarks push prepared bursts through here). `in_port` is the port index they came by.
+  void process(rte_mbuf** pkts, uint32_t n, uint16_t in_port);
   // Frees everything the worker still holds (after run() returned, before ports stop).
   void release();
 
   uint32_t id() const { return id_; }
   const net::CounterSet& counters() const { return counters_; }
+  StageGraph& graph() { return graph_; }
+  const BuiltinStages& stages() const { return builtin_; }
 
-  // --- used by the stages (ipv4/icmp/arp paths) ---
+  // --- services for stages ---
+  Shared& shared() { return s_; }
   void count(net::Counter c, uint64_t n = 1) { counters_.add(c, n); }
+  // Cold paths only: the fast path drops through the drop stage, in bulk.
   void drop(rte_mbuf* m, net::Counter reason) {
     counters_.add(reason);
     rte_pktmbuf_free(m);
   }
-  // Sends an IPv4 datagram (its Ethernet header space already present) towards `dst` through the
-  // routing table and the neighbor table; used for everything redline originates or answers.
-  void output_ipv4(rte_mbuf* m);
-  // Queues a finished frame on a port's TX buffer.
-  void transmit(rte_mbuf* m, uint16_t port_index);
-  // Sends an ICMP error about the datagram in `m` (not consumed) if the rules and the rate limit
-  // allow (RFC 1812 §4.3.2.7, §4.3.2.8).
+  // Queues a finished frame on a port's TX queue.
+  void transmit(rte_mbuf* m, uint16_t port_index) {
+    TxQueue& q = tx_[port_index];
+    q.pkts[q.n++] = m;
+    if (q.n == kTxQueueLen) flush_tx(port_index);
+  }
+  // Sends an IPv4 datagram that is routed and resolved: fragments it if it exceeds the port's
+  // MTU, makes it one segment if the port cannot send chains, writes the Ethernet header.
+  void send_resolved(rte_mbuf* m, uint16_t out_port, const net::MacAddr& dst);
+  // A datagram redline made (its Ethernet header space already present): routed from
+  // local-out at the end of this iteration. `in_port` names where its cause came from.
+  void originate(rte_mbuf* m, uint16_t in_port);
+  // Sends an ICMP error about the datagram in `m` (not consumed) if the rules and the rate
+  // limit allow (RFC 1812 §4.3.2.7, §4.3.2.8).
   void send_icmp_error(rte_mbuf* m, uint16_t in_port, const wire::ipv4::Repr& ip, const icmp::ErrorSpec& spec,
                        bool dst_is_broadcast);
-  uint64_t now_ns() const;
-  Shared& shared() { return s_; }
+  // Hands ARP work to the ARP owner: directly on worker 0, over this core's ARP ring elsewhere.
+  void to_arp_owner(rte_mbuf* m, ArpWork kind);
+  // The loop's clock: TSC of this iteration, and the same in ns and in timer ticks.
+  uint64_t now_tsc() const { return now_tsc_; }
+  uint64_t now_ns() const { return uint64_t((unsigned __int128)now_tsc_ * ns_per_tsc_q32_ >> 32); }
+  uint64_t now_tick() const { return now_tsc_ >> tick_shift_; }
+  uint64_t ns_to_ticks(uint64_t ns) const;
+  timer::Wheel& timers() { return wheel_; }
+  ArpOwner* arp_owner() { return arp_.get(); }
+  uint16_t next_ip_ident() { return ip_ident_++; }
+
+  // Expired timers run per loop iteration at most this many: bounded work per iteration.
+  static constexpr size_t kTimerBudget = 64;
 
  private:
-  enum Next : uint8_t { kDone, kArp, kIpv4, kHandoff };
-
-  // A burst from port index `in_port`, or from handoff rings (kFromRing), where each packet's
-  // MbufMeta names the port it came in by. The fast path keeps the port in a local array rather
-  // than in the mbuf: the dynamic field sits in the mbuf's second cache line.
-  static constexpr int kFromRing = -1;
-  void process(rte_mbuf** pkts, uint32_t n, int in_port);
-  Next classify(rte_mbuf* m, uint16_t in_port, bool from_ring, uint32_t* owner);
-  uint32_t owner_of(rte_mbuf* m, uint16_t in_port, const uint8_t* ip) const;
-  void ipv4_input(rte_mbuf** pkts, const uint16_t* in_ports, uint32_t n);
-  void forward(rte_mbuf** pkts, const uint16_t* in_ports, const uint32_t* hops, uint32_t n);
-  void local_input(rte_mbuf* m, uint16_t in_port, const wire::ipv4::Repr& ip, bool broadcast);
-  void icmp_input(rte_mbuf* m, const wire::ipv4::Repr& ip, bool broadcast);
-  // Cold: records the packet's ports and next hop in its MbufMeta and hands it to ARP.
-  void resolve_then_send(rte_mbuf* m, uint16_t in_port, uint16_t out_port, net::Ipv4Addr next_hop);
-  void finish_frame(rte_mbuf* m, uint16_t out_port, const net::MacAddr& dst);
-  void flush_handoff();
+  static constexpr uint32_t kTxQueueLen = 2 * kMaxBurst;
+  struct TxQueue {
+    rte_mbuf* pkts[kTxQueueLen];
+    uint16_t n = 0;
+  };
+  void build_graph();
+  void flush_tx(uint16_t port_index);
   void flush_tx();
+  void flush_arp_ring();
+  void run_originated();
+  // Every graph run goes through here, so originate() knows whether the graph is busy.
+  void run_graph(Burst& b) {
+    in_graph_ = true;
+    graph_.run(b);
+    in_graph_ = false;
+  }
 
   Shared& s_;
   uint32_t id_;
   net::CounterSet counters_;
-  icmp::RateLimiter icmp_limit_;
+  uint64_t now_tsc_ = 0;
+  uint64_t ns_per_tsc_q32_ = 0;  // ns per TSC cycle, 32.32 fixed point
+  unsigned tick_shift_ = 0;      // a timer tick is 2^tick_shift_ TSC cycles (~100 µs)
   uint16_t ip_ident_ = 0;
-  std::array<rte_eth_dev_tx_buffer*, kMaxPorts> tx_{};
-  // Packets staged for each destination core during one burst, enqueued in bulk.
-  std::array<std::array<rte_mbuf*, kMaxBurst>, kMaxWorkers>* staged_ = nullptr;
-  std::array<uint16_t, kMaxWorkers> staged_count_{};
+  icmp::RateLimiter icmp_limit_;
+  timer::Wheel wheel_;
+  StageGraph graph_;
+  BuiltinStages builtin_;
+  std::array<TxQueue, kMaxPorts>* tx_storage_ = nullptr;
+  TxQueue* tx_ = nullptr;
+  // Burst-sized batches: what goes to the ARP owner, and what redline originated.
+  rte_mbuf* arp_out_[kMaxBurst];
+  uint32_t arp_out_n_ = 0;
+  std::unique_ptr<Burst> originated_;
+  std::unique_ptr<Burst> rx_burst_;
   std::unique_ptr<ArpOwner> arp_;  // worker 0 only
-  friend class ArpOwner;
+  Reassembly* reassembly_ = nullptr;  // the local stage's
+  bool in_graph_ = false;
 };
 
 }  // namespace redline::pipeline

@@ -19,39 +19,39 @@ TEST(NeighborTable, LearnThenLookupGivesMacAndPort) {
   auto t = NeighborTable::create("nt_learn", 64, 0, nullptr, &error);
   ASSERT_TRUE(t) << error;
   EXPECT_FALSE(t->lookup(addr("10.0.0.2")));
-  EXPECT_EQ(t->learn(addr("10.0.0.2"), {mac("02:00:00:00:00:02"), 3}, 0), NeighborTable::Learn::kCreated);
+  EXPECT_EQ(t->learn(addr("10.0.0.2"), {mac("02:00:00:00:00:02"), 3}), NeighborTable::Learn::kCreated);
   auto n = t->lookup(addr("10.0.0.2"));
   ASSERT_TRUE(n);
   EXPECT_EQ(n->mac, mac("02:00:00:00:00:02"));
   EXPECT_EQ(n->port, 3);
-  EXPECT_EQ(t->learn(addr("10.0.0.2"), {mac("02:00:00:00:00:02"), 3}, 1), NeighborTable::Learn::kUnchanged);
-  EXPECT_EQ(t->learn(addr("10.0.0.2"), {mac("02:00:00:00:00:09"), 3}, 2), NeighborTable::Learn::kUpdated);
+  EXPECT_EQ(t->learn(addr("10.0.0.2"), {mac("02:00:00:00:00:02"), 3}), NeighborTable::Learn::kUnchanged);
+  EXPECT_EQ(t->learn(addr("10.0.0.2"), {mac("02:00:00:00:00:09"), 3}), NeighborTable::Learn::kUpdated);
   EXPECT_EQ(t->lookup(addr("10.0.0.2"))->mac, mac("02:00:00:00:00:09"));
 }
 
 TEST(NeighborTable, MergeOnlyUpdatesKnownEntries) {
   std::string error;
   auto t = NeighborTable::create("nt_merge", 64, 0, nullptr, &error);
-  EXPECT_FALSE(t->merge(addr("10.0.0.2"), {mac("02:00:00:00:00:02"), 0}, 0));
+  EXPECT_FALSE(t->merge(addr("10.0.0.2"), {mac("02:00:00:00:00:02"), 0}));
   EXPECT_FALSE(t->lookup(addr("10.0.0.2")));
-  t->learn(addr("10.0.0.2"), {mac("02:00:00:00:00:02"), 0}, 0);
-  EXPECT_TRUE(t->merge(addr("10.0.0.2"), {mac("02:00:00:00:00:03"), 0}, 0));
+  t->learn(addr("10.0.0.2"), {mac("02:00:00:00:00:02"), 0});
+  EXPECT_TRUE(t->merge(addr("10.0.0.2"), {mac("02:00:00:00:00:03"), 0}));
   EXPECT_EQ(t->lookup(addr("10.0.0.2"))->mac, mac("02:00:00:00:00:03"));
 }
 
 TEST(NeighborTable, RefusesMulticastAndZeroMacs) {
   std::string error;
   auto t = NeighborTable::create("nt_refuse", 64, 0, nullptr, &error);
-  EXPECT_EQ(t->learn(addr("10.0.0.2"), {mac("01:00:5e:00:00:01"), 0}, 0), NeighborTable::Learn::kUnchanged);
-  EXPECT_EQ(t->learn(addr("10.0.0.3"), {net::MacAddr{}, 0}, 0), NeighborTable::Learn::kUnchanged);
+  EXPECT_EQ(t->learn(addr("10.0.0.2"), {mac("01:00:5e:00:00:01"), 0}), NeighborTable::Learn::kUnchanged);
+  EXPECT_EQ(t->learn(addr("10.0.0.3"), {net::MacAddr{}, 0}), NeighborTable::Learn::kUnchanged);
   EXPECT_EQ(t->size(), 0u);
 }
 
 TEST(NeighborTable, BulkLookupReportsHitsByBit) {
   std::string error;
   auto t = NeighborTable::create("nt_bulk", 64, 0, nullptr, &error);
-  t->learn(addr("10.0.0.2"), {mac("02:00:00:00:00:02"), 1}, 0);
-  t->learn(addr("10.0.0.4"), {mac("02:00:00:00:00:04"), 2}, 0);
+  t->learn(addr("10.0.0.2"), {mac("02:00:00:00:00:02"), 1});
+  t->learn(addr("10.0.0.4"), {mac("02:00:00:00:00:04"), 2});
   net::Ipv4Addr ips[4] = {addr("10.0.0.1"), addr("10.0.0.2"), addr("10.0.0.3"), addr("10.0.0.4")};
   Neighbor out[4];
   uint64_t hits = t->lookup_bulk(ips, 4, out);
@@ -65,7 +65,7 @@ TEST(NeighborTable, FullTableRefusesNewEntries) {
   auto t = NeighborTable::create("nt_full", 16, 0, nullptr, &error);
   int created = 0, full = 0;
   for (uint32_t i = 1; i <= 40; ++i) {
-    auto r = t->learn(net::Ipv4Addr{0x0a000000u + i}, {mac("02:00:00:00:00:02"), 0}, 0);
+    auto r = t->learn(net::Ipv4Addr{0x0a000000u + i}, {mac("02:00:00:00:00:02"), 0});
     created += r == NeighborTable::Learn::kCreated;
     full += r == NeighborTable::Learn::kFull;
   }
@@ -73,37 +73,18 @@ TEST(NeighborTable, FullTableRefusesNewEntries) {
   EXPECT_EQ(full, 24);
 }
 
-TEST(NeighborTable, StaleEntriesAreProbedThenRemoved) {
+TEST(NeighborTable, UnreachableMarkIsSeenByReadersAndReplacedByAnAnswer) {
   std::string error;
-  auto t = NeighborTable::create("nt_age", 64, 0, nullptr, &error);
-  t->learn(addr("10.0.0.2"), {mac("02:00:00:00:00:02"), 0}, 0);
-  arp::AgingPolicy policy{10 * kSec, kSec, 2};
-  int probes = 0;
-  auto probe = [&](net::Ipv4Addr, const Neighbor&) { ++probes; };
-  t->age(5 * kSec, policy, probe);
-  EXPECT_EQ(probes, 0);
-  t->age(10 * kSec, policy, probe);
-  EXPECT_EQ(probes, 1);
-  EXPECT_TRUE(t->lookup(addr("10.0.0.2")));  // still usable while being refreshed
-  t->age(11 * kSec, policy, probe);
-  EXPECT_EQ(probes, 2);
-  t->age(12 * kSec, policy, probe);
-  EXPECT_FALSE(t->lookup(addr("10.0.0.2")));
-  EXPECT_EQ(t->size(), 0u);
-}
-
-TEST(NeighborTable, AnswerDuringRefreshKeepsTheEntry) {
-  std::string error;
-  auto t = NeighborTable::create("nt_refresh", 64, 0, nullptr, &error);
-  t->learn(addr("10.0.0.2"), {mac("02:00:00:00:00:02"), 0}, 0);
-  arp::AgingPolicy policy{10 * kSec, kSec, 2};
-  int probes = 0;
-  auto probe = [&](net::Ipv4Addr, const Neighbor&) { ++probes; };
-  t->age(10 * kSec, policy, probe);
-  t->learn(addr("10.0.0.2"), {mac("02:00:00:00:00:02"), 0}, 10 * kSec + 1);
-  t->age(13 * kSec, policy, probe);
-  EXPECT_EQ(probes, 1);
-  EXPECT_TRUE(t->lookup(addr("10.0.0.2")));
+  auto t = NeighborTable::create("nt_unreach", 64, 0, nullptr, &error);
+  ASSERT_TRUE(t->mark_unreachable(addr("10.0.0.2")));
+  auto n = t->lookup(addr("10.0.0.2"));
+  ASSERT_TRUE(n);
+  EXPECT_TRUE(n->unreachable());
+  EXPECT_EQ(t->learn(addr("10.0.0.2"), {mac("02:00:00:00:00:02"), 1}), NeighborTable::Learn::kUpdated);
+  n = t->lookup(addr("10.0.0.2"));
+  ASSERT_TRUE(n);
+  EXPECT_FALSE(n->unreachable());
+  EXPECT_EQ(n->port, 1);
 }
 
 TEST(NeighborTable, DeletedSlotsAreReusedAfterRcuGracePeriod) {
@@ -119,7 +100,7 @@ TEST(NeighborTable, DeletedSlotsAreReusedAfterRcuGracePeriod) {
   // thread) reports quiescent.
   for (int round = 0; round < 20; ++round) {
     for (uint32_t i = 1; i <= 16; ++i)
-      ASSERT_NE(t->learn(net::Ipv4Addr{0x0a000000u + i}, {mac("02:00:00:00:00:02"), 0}, 0), NeighborTable::Learn::kFull)
+      ASSERT_NE(t->learn(net::Ipv4Addr{0x0a000000u + i}, {mac("02:00:00:00:00:02"), 0}), NeighborTable::Learn::kFull)
           << "round " << round << " entry " << i;
     for (uint32_t i = 1; i <= 16; ++i) t->remove(net::Ipv4Addr{0x0a000000u + i});
     rte_rcu_qsbr_quiescent(qsbr, 0);

@@ -233,16 +233,20 @@ def t_frag_forward(t: Topology) -> None:
     check(n == 2, f"{n}/2 replies to a 3000-byte (fragmented) ping:\n{r.brief()}")
 
 
-@test("local_fragments_dropped")
+@test("ping_4000_reassembled")
 def t_frag_local(t: Topology) -> None:
-    """Contract: fragments addressed to redline itself are counted and dropped."""
+    """A 4000-byte ping to redline arrives in 3 fragments, is reassembled, and the 4028-byte
+    reply leaves fragmented to the 1500-byte MTU; the Linux host reassembles it."""
     s0 = t.stats()
-    n, r = ping(t, "a", RA_IP, 2, ["-s", "3000", "-W", "1"])
-    check(n == 0, f"redline answered a fragmented ping ({n} replies): contract says local fragments are dropped")
+    n, r = ping(t, "a", RA_IP, 3, ["-s", "4000"])
+    check(n == 3, f"{n}/3 replies to a 4000-byte ping to redline:\n{r.brief()}")
+    check("4008 bytes from" in r.out, f"reply is not the whole 4000-byte echo:\n{r.out}")
     s1 = t.stats()
-    check(s1.delta(s0, "icmp_echo_replied") == 0, "icmp_echo_replied rose for fragments")
-    d = s1.delta(s0, "ipv4_fragment_local")
-    check(d >= 2, f"ipv4_fragment_local +{d}, want >= 2 (2 pings of 3 fragments)")
+    for counter, want in (("ipv4_fragment_local", 9), ("ipv4_reassembled", 3), ("icmp_echo_replied", 3),
+                          ("ipv4_fragmented", 3), ("ipv4_fragments_created", 9)):
+        d = s1.delta(s0, counter)
+        check(d >= want, f"{counter} +{d}, want >= {want}")
+    check(s1.delta(s0, "ipv4_reassembly_failed") == 0, "reassembly refused fragments")
     still_answers(t)
 
 

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include "stack/arp/pending_queue.hpp"
 
 using namespace redline;
@@ -8,79 +10,106 @@ using Queue = arp::PendingQueue<int>;
 namespace {
 const net::Ipv4Addr kHop = *net::Ipv4Addr::parse("10.0.0.9");
 const net::Ipv4Addr kOther = *net::Ipv4Addr::parse("10.0.0.10");
-constexpr uint64_t kSec = 1'000'000'000;
+constexpr uint64_t kRetry = 100;  // ticks
+
+// Records what the queue asks its owner to do; `on_failed` may act on the queue.
+struct Recorder : Queue::Events {
+  int retries = 0;
+  std::vector<int> failed_packets;
+  std::function<void(int)> on_failed;
+  void retry(net::Ipv4Addr, uint16_t) override { ++retries; }
+  void failed(net::Ipv4Addr, uint16_t, std::deque<int>& packets) override {
+    for (int p : packets) {
+      failed_packets.push_back(p);
+      if (on_failed) on_failed(p);
+    }
+  }
+};
+
+struct Fixture {
+  timer::Wheel wheel{0};
+  Recorder events;
+  Queue q;
+  Fixture(size_t max_neighbors, size_t per_neighbor, uint32_t retries)
+      : q(max_neighbors, per_neighbor, {kRetry, retries}, wheel, events) {}
+  void at(uint64_t tick) { wheel.advance(tick, timer::Wheel::kUnlimited); }
+};
 }  // namespace
 
 TEST(PendingQueue, FirstPacketStartsResolutionOthersJoin) {
-  Queue q(4, 3, {kSec, 3});
-  EXPECT_EQ(q.enqueue(kHop, 1, 100, 0), Queue::Result::kQueuedFirst);
-  EXPECT_EQ(q.enqueue(kHop, 1, 101, 0), Queue::Result::kQueued);
-  EXPECT_EQ(q.enqueue(kHop, 1, 102, 0), Queue::Result::kQueued);
-  EXPECT_EQ(q.enqueue(kHop, 1, 103, 0), Queue::Result::kQueueFull);
-  EXPECT_EQ(q.packets(), 3u);
+  Fixture f(4, 3, 3);
+  EXPECT_EQ(f.q.enqueue(kHop, 1, 100), Queue::Result::kQueuedFirst);
+  EXPECT_EQ(f.q.enqueue(kHop, 1, 101), Queue::Result::kQueued);
+  EXPECT_EQ(f.q.enqueue(kHop, 1, 102), Queue::Result::kQueued);
+  EXPECT_EQ(f.q.enqueue(kHop, 1, 103), Queue::Result::kQueueFull);
+  EXPECT_EQ(f.q.packets(), 3u);
 }
 
-TEST(PendingQueue, ResolvedReleasesPacketsInOrder) {
-  Queue q(4, 8, {kSec, 3});
-  for (int i = 0; i < 5; ++i) q.enqueue(kHop, 0, i, 0);
+TEST(PendingQueue, ResolvedReleasesPacketsInOrderAndStopsTheTimer) {
+  Fixture f(4, 8, 3);
+  for (int i = 0; i < 5; ++i) f.q.enqueue(kHop, 0, i);
   std::vector<int> sent;
-  q.resolved(kHop, [&](int p) { sent.push_back(p); });
+  f.q.resolved(kHop, [&](int p) { sent.push_back(p); });
   EXPECT_EQ(sent, (std::vector<int>{0, 1, 2, 3, 4}));
-  EXPECT_EQ(q.neighbors(), 0u);
-  EXPECT_EQ(q.packets(), 0u);
+  EXPECT_EQ(f.q.neighbors(), 0u);
+  EXPECT_EQ(f.q.packets(), 0u);
+  EXPECT_EQ(f.wheel.size(), 0u);
+  f.at(10 * kRetry);
+  EXPECT_EQ(f.events.retries, 0);
 }
 
 TEST(PendingQueue, RetriesOnScheduleThenGivesUp) {
-  Queue q(4, 8, {kSec, 3});
-  q.enqueue(kHop, 2, 7, 0);
-  q.enqueue(kHop, 2, 8, 0);
-  int retries = 0;
-  std::vector<int> failed;
-  auto retry = [&](net::Ipv4Addr ip, uint16_t port) {
-    EXPECT_EQ(ip, kHop);
-    EXPECT_EQ(port, 2);
-    ++retries;
-  };
-  auto fail = [&](int p) { failed.push_back(p); };
-  q.tick(kSec / 2, retry, fail);
-  EXPECT_EQ(retries, 0);
-  q.tick(kSec, retry, fail);
-  EXPECT_EQ(retries, 1);
-  q.tick(2 * kSec, retry, fail);
-  EXPECT_EQ(retries, 2);
-  EXPECT_TRUE(failed.empty());
-  q.tick(3 * kSec, retry, fail);  // three requests sent and a full interval of silence
-  EXPECT_EQ(retries, 2);
-  EXPECT_EQ(failed, (std::vector<int>{7, 8}));
-  EXPECT_FALSE(q.resolving(kHop));
+  Fixture f(4, 8, 3);
+  f.q.enqueue(kHop, 2, 7);
+  f.q.enqueue(kHop, 2, 8);
+  f.at(kRetry - 1);
+  EXPECT_EQ(f.events.retries, 0);
+  f.at(kRetry);
+  EXPECT_EQ(f.events.retries, 1);
+  f.at(2 * kRetry);
+  EXPECT_EQ(f.events.retries, 2);
+  EXPECT_TRUE(f.events.failed_packets.empty());
+  f.at(3 * kRetry);  // three requests sent and a full interval of silence
+  EXPECT_EQ(f.events.retries, 2);
+  EXPECT_EQ(f.events.failed_packets, (std::vector<int>{7, 8}));
+  EXPECT_FALSE(f.q.resolving(kHop));
+  EXPECT_EQ(f.wheel.size(), 0u);
 }
 
-TEST(PendingQueue, FailureMayEnqueueAgainWithoutBreakingTheWalk) {
-  // An ICMP error about a failed packet may itself need resolving: enqueue from inside `fail`.
-  Queue q(64, 8, {kSec, 1});
-  for (uint32_t i = 0; i < 20; ++i) q.enqueue(net::Ipv4Addr{0x0a000100u + i}, 0, int(i), 0);
-  int failed = 0;
-  q.tick(kSec, [](net::Ipv4Addr, uint16_t) {}, [&](int p) {
-    ++failed;
-    q.enqueue(net::Ipv4Addr{0x0a000200u + uint32_t(p)}, 0, 100 + p, kSec);
-  });
-  EXPECT_EQ(failed, 20);
-  EXPECT_EQ(q.neighbors(), 20u);  // the 20 new resolutions, none lost or visited twice
-  EXPECT_EQ(q.packets(), 20u);
+TEST(PendingQueue, FailureMayEnqueueAgain) {
+  // An ICMP error about a failed packet may itself need resolving: enqueue from inside `failed`.
+  Fixture f(64, 8, 1);
+  for (uint32_t i = 0; i < 20; ++i) f.q.enqueue(net::Ipv4Addr{0x0a000100u + i}, 0, int(i));
+  f.events.on_failed = [&](int p) { f.q.enqueue(net::Ipv4Addr{0x0a000200u + uint32_t(p)}, 0, 100 + p); };
+  f.at(kRetry);
+  EXPECT_EQ(f.events.failed_packets.size(), 20u);
+  EXPECT_EQ(f.q.neighbors(), 20u);  // the 20 new resolutions, none lost
+  EXPECT_EQ(f.q.packets(), 20u);
+}
+
+TEST(PendingQueue, ManyUnresolvedAddressesCostOneTimerEach) {
+  // A scan of unknown addresses: each resolution has its own timer, so a retry round touches
+  // only the resolutions that are due, never every one.
+  Fixture f(4096, 1, 3);
+  for (uint32_t i = 0; i < 4096; ++i) f.q.enqueue(net::Ipv4Addr{0x0a010000u + i}, 0, int(i));
+  EXPECT_EQ(f.wheel.size(), 4096u);
+  EXPECT_EQ(f.wheel.advance(kRetry, 64), 64u);  // bounded work per call
+  EXPECT_EQ(f.events.retries, 64);
 }
 
 TEST(PendingQueue, BoundsTheNumberOfResolutions) {
-  Queue q(1, 8, {kSec, 3});
-  EXPECT_EQ(q.enqueue(kHop, 0, 1, 0), Queue::Result::kQueuedFirst);
-  EXPECT_EQ(q.enqueue(kOther, 0, 2, 0), Queue::Result::kTooManyNeighbors);
+  Fixture f(1, 8, 3);
+  EXPECT_EQ(f.q.enqueue(kHop, 0, 1), Queue::Result::kQueuedFirst);
+  EXPECT_EQ(f.q.enqueue(kOther, 0, 2), Queue::Result::kTooManyNeighbors);
 }
 
 TEST(PendingQueue, DrainHandsBackEverything) {
-  Queue q(4, 8, {kSec, 3});
-  q.enqueue(kHop, 0, 1, 0);
-  q.enqueue(kOther, 0, 2, 0);
+  Fixture f(4, 8, 3);
+  f.q.enqueue(kHop, 0, 1);
+  f.q.enqueue(kOther, 0, 2);
   int dropped = 0;
-  q.drain([&](int) { ++dropped; });
+  f.q.drain([&](int) { ++dropped; });
   EXPECT_EQ(dropped, 2);
-  EXPECT_EQ(q.packets(), 0u);
+  EXPECT_EQ(f.q.packets(), 0u);
+  EXPECT_EQ(f.wheel.size(), 0u);
 }

@@ -1,0 +1,65 @@
+#include "stack/pipeline/stage_graph.hpp"
+
+#include <stdexcept>
+
+namespace redline::pipeline {
+
+StageGraph::StageGraph() { local_.fill(kNextDrop); }
+
+NextId StageGraph::add(std::unique_ptr<Stage> stage) {
+  if (next_id_ >= kNextHandoff) throw std::runtime_error("too many pipeline stages");
+  stages_[next_id_] = std::move(stage);
+  return next_id_++;
+}
+
+void StageGraph::set(NextId id, std::unique_ptr<Stage> stage) { stages_.at(id) = std::move(stage); }
+
+void StageGraph::set_hook_target(Hook h, NextId target) {
+  target_[size_t(h)] = target;
+  link(h);
+}
+
+void StageGraph::add_hook(Hook h, NextId stage) {
+  hooks_[size_t(h)].push_back(stage);
+  link(h);
+}
+
+void StageGraph::link(Hook h) {
+  const auto& chain = hooks_[size_t(h)];
+  NextId after = target_[size_t(h)];
+  for (size_t i = chain.size(); i-- > 0;) {
+    stages_[chain[i]]->proceed = after;
+    after = chain[i];
+  }
+  entry_[size_t(h)] = after;
+}
+
+void StageGraph::run(Burst& b) {
+  for (uint32_t i = 0; i < b.n; ++i) enqueue(uint8_t(i), b.next[i]);
+  uint8_t idx[kBurstSlots];
+  for (uint32_t runs = 0; pending_; ++runs) {
+    const NextId id = NextId(__builtin_ctzll(pending_));
+    Frame& f = frames_[id];
+    if (runs >= kMaxRunsPerBurst && id != kNextDrop) {
+      // Never expected: a cycle between stages. Everything left becomes a counted drop.
+      for (NextId s = 1; s < kNextDrop; ++s) {
+        for (uint32_t k = 0; k < frames_[s].n; ++k) {
+          b.drop(frames_[s].idx[k], net::Counter::pipeline_loop);
+          enqueue(frames_[s].idx[k], kNextDrop);
+        }
+        frames_[s].n = 0;
+      }
+      pending_ = uint64_t(1) << kNextDrop;
+      continue;
+    }
+    // Copied out so the stage may send packets back to itself.
+    const uint32_t n = f.n;
+    std::copy(f.idx, f.idx + n, idx);
+    f.n = 0;
+    pending_ &= ~(uint64_t(1) << id);
+    stages_[id]->run(b, idx, n);
+    for (uint32_t k = 0; k < n; ++k) enqueue(idx[k], b.next[idx[k]]);
+  }
+}
+
+}  // namespace redline::pipeline
