@@ -49,7 +49,8 @@ struct Harness {
 
   Timer& operator[](size_t i) { return nodes[i].timer; }
   size_t count(size_t id) const {
-    return size_t(std::count_if(log.begin(), log.end(), [&](const Fired& f) { return f.id == id; }));
+    auto is = [&](const Fired& f) { return f.id == id; };
+    return size_t(std::count_if(log.begin(), log.end(), is));
   }
 
   std::unique_ptr<Node[]> nodes;
@@ -209,10 +210,12 @@ TEST(TimerWheel, RandomScheduleCancelRearm_MatchesAReferenceTickByTick) {
 // Starting just before a 2^32 boundary, so every level's slot index wraps on the way.
 TEST(TimerWheel, FarTimers_FireOnTimeAcrossTheWrapOfEveryLevelAndBeyondTheRange) {
   const uint64_t start = 5 * Wheel::kRange - 3;
-  const std::vector<uint64_t> offsets = {1,       2,       3,       4,       255,     256,
-                                         257,     65'535,  65'536,  65'537,  1 << 24, (1 << 24) + 1,
-                                         5 << 24, 1ull << 32,        (1ull << 32) - 1, (1ull << 32) + 1,
-                                         (1ull << 32) + 12'345'678,  3ull << 33,       1ull << 40};
+  const std::vector<uint64_t> offsets = {
+      1, 2, 3, 4, 255, 256, 257,                           // level 0 and its wrap
+      65'535, 65'536, 65'537,                              // level 1's wrap
+      1 << 24, (1 << 24) + 1, 5 << 24,                     // level 2's wrap, level 3
+      (1ull << 32) - 1, 1ull << 32, (1ull << 32) + 1,      // the edge of the range
+      (1ull << 32) + 12'345'678, 3ull << 33, 1ull << 40};  // beyond it: clamped, re-filed
   Harness h(offsets.size(), start);
   for (size_t i = 0; i < offsets.size(); ++i) h.wheel.schedule(h[i], start + offsets[i]);
   std::vector<uint64_t> sorted = offsets;
@@ -338,7 +341,7 @@ TEST(TimerWheel, LargeJump_FiresEverythingInOrderAtTheirTicks) {
   EXPECT_EQ(h.wheel.now(), 1'000'000'000u);
 }
 
-// 10^12 ticks of idle time walked in 1000 calls: finishes only if empty time is skipped, not walked.
+// 10^12 ticks of idle time in 1000 calls: this finishes only if empty ticks are skipped, not walked.
 TEST(TimerWheel, LargeJump_SkipsIdleTimeWithoutWalkingIt) {
   Harness h(1);
   const uint64_t far = 1'000'000'000'000;
