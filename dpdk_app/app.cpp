@@ -60,7 +60,6 @@ bool App::setup(const Config& config, std::string* error) {
   }
   lcores_.resize(workers);
   s.workers = workers;
-  s.reta = rss::RetaMirror(workers);
   s.tsc_hz = rte_get_tsc_hz();
 
   s.settings.burst = config.pipeline.burst;
@@ -108,26 +107,48 @@ bool App::setup(const Config& config, std::string* error) {
     return false;
   }
 
-  for (size_t i = 0; i < config.ports.size(); ++i) {
-    const PortConfig& pc = config.ports[i];
+  // Attach and probe every port before configuring any: the RSS plan (one mirror size, the port
+  // fields all RSS ports hash) depends on all of them (drivers/rss_plan.hpp).
+  std::vector<drivers::RssCaps> caps;
+  for (const PortConfig& pc : config.ports) {
     auto id = drivers::attach(pc.device, error);
     if (!id) return false;
-    drivers::PortRequest req{pc.name, pc.device, pc.mac, pc.mtu, uint16_t(workers), pc.rx_descriptors, pc.tx_descriptors};
-    auto ready = drivers::configure_and_start(*id, req, s.pool, s.reta, error);
-    ports_open_ = true;
     pipeline::PortInfo info;
     info.dpdk_id = *id;
     info.name = pc.name;
     info.address = pc.address;
     info.mtu = pc.mtu;
     s.ports.push_back(info);
+    ports_open_ = true;  // attached: closed at shutdown
+    auto probe = drivers::probe(*id, error);
+    if (!probe) return false;
+    caps.push_back(probe->rss);
+  }
+  const drivers::RssPlan plan = drivers::plan_rss(caps, uint16_t(workers));
+  s.reta = rss::RetaMirror(workers, plan.reta_size);
+  s.hash_fields = plan.fields;
+  std::printf("rss: %u-entry mirror, hashing addresses%s%s\n", plan.reta_size,
+              plan.fields.tcp_ports ? ", TCP ports" : "", plan.fields.udp_ports ? ", UDP ports" : "");
+
+  for (size_t i = 0; i < config.ports.size(); ++i) {
+    const PortConfig& pc = config.ports[i];
+    pipeline::PortInfo& info = s.ports[i];
+    drivers::PortRequest req{pc.name,          pc.device,         pc.mac,         pc.mtu, uint16_t(workers),
+                             pc.rx_descriptors, pc.tx_descriptors, plan.rss_hf[i]};
+    auto ready = drivers::configure_and_start(info.dpdk_id, req, s.pool, s.reta, error);
     if (!ready) return false;
-    s.ports.back().mac = ready->mac;
-    s.ports.back().rss = ready->rss;
+    info.mac = ready->mac;
+    // Trust the NIC's hash only if it hashes the fields software hashes (plan_rss makes it so for
+    // every port it did not refuse; checked here so a mismatch can only cost a handoff).
+    info.rss = ready->rss && ready->hash_fields == plan.fields;
+    std::string why = !plan.software[i].empty() ? plan.software[i]
+                      : !ready->rss_note.empty() ? ready->rss_note
+                                                 : "hashes other fields than software";
+    std::string rss = info.rss ? "programmed (RETA " + std::to_string(ready->reta_size) + ")" : "software (" + why + ")";
     std::printf("port %s: %s (%s) mac %s address %s mtu %u queues %u rss %s rx-csum %s, %s\n", pc.name.c_str(),
                 pc.device.c_str(), ready->driver.c_str(), ready->mac.to_string().c_str(),
-                pc.address.to_string().c_str(), pc.mtu, workers, ready->rss ? "programmed" : "software",
-                ready->rx_ip_checksum_offload ? "offload" : "software", drivers::link_summary(*id).c_str());
+                pc.address.to_string().c_str(), pc.mtu, workers, rss.c_str(),
+                ready->rx_ip_checksum_offload ? "offload" : "software", drivers::link_summary(info.dpdk_id).c_str());
   }
 
   routes_ = ip::RouteTable::create("redline_routes", 1024, int(rte_socket_id()), error);

@@ -94,6 +94,37 @@ PortConfig read_port(const Reader& r, const toml::table& t, size_t index) {
   return p;
 }
 
+// The route table is one rte_lpm, and rte_lpm_add with a prefix already there replaces its next
+// hop (ip::RouteTable::add: "adds or replaces"). The application adds each port's connected
+// network, its own address /32 (local delivery) and its directed broadcast /32 first, then the
+// static routes, so a static route with the same prefix would silently replace one of them:
+// traffic for redline itself or for the whole connected network would be sent to a gateway.
+// Alternatives: let static routes win (a footgun with no use), or skip them at start-up (the
+// config says one thing and the router does another). Choice: refuse such a config, naming
+// the key; and, for the same reason, refuse a second static route with the same prefix (no
+// ECMP: only the last one would be kept). Prefixes compare by network and length, since
+// address bits beyond the length are ignored by the table.
+void check_route_prefix(const Reader& r, const toml::node* at, const std::string& key, net::Ipv4Prefix prefix,
+                        const Config& c) {
+  const net::Ipv4Prefix normal{prefix.network(), prefix.length};
+  for (const PortConfig& p : c.ports) {
+    const net::Ipv4Prefix connected{p.address.network(), p.address.length};
+    if (prefix.length == 32 && prefix.addr == p.address.addr)
+      r.fail(at, key, prefix.to_string() + " is the address of port '" + p.name +
+                          "': a static route cannot replace a local address");
+    if (prefix.length == 32 && prefix.addr == p.address.directed_broadcast())
+      r.fail(at, key, prefix.to_string() + " is the broadcast address of port '" + p.name +
+                          "': a static route cannot replace a broadcast address");
+    if (normal == connected)
+      r.fail(at, key, prefix.to_string() + " is the connected network of port '" + p.name +
+                          "': a static route cannot replace a connected route");
+  }
+  for (size_t k = 0; k < c.routes.size(); ++k)
+    if (net::Ipv4Prefix{c.routes[k].prefix.network(), c.routes[k].prefix.length} == normal)
+      r.fail(at, key, prefix.to_string() + " is already routed by routes[" + std::to_string(k) +
+                          "]: one route per prefix");
+}
+
 Config read_config(const Reader& r, const toml::table& root) {
   r.only_keys(root, "", {"workers", "ports", "routes", "arp", "icmp", "pipeline"});
   Config c;
@@ -132,6 +163,7 @@ Config read_config(const Reader& r, const toml::table& root) {
       auto prefix = net::Ipv4Prefix::parse(prefix_text);
       if (!prefix || prefix_text.find('/') == std::string::npos)
         r.fail(t.get("prefix"), at + ".prefix", "'" + prefix_text + "' is not a prefix like 10.1.0.0/16");
+      check_route_prefix(r, t.get("prefix"), at + ".prefix", *prefix, c);
       std::string via_text = r.string(t, "via", at + ".via", true);
       auto via = net::Ipv4Addr::parse(via_text);
       if (!via) r.fail(t.get("via"), at + ".via", "'" + via_text + "' is not an IPv4 address");
@@ -161,7 +193,8 @@ Config read_config(const Reader& r, const toml::table& root) {
   }
   if (const toml::table* pl = r.table(root, "pipeline")) {
     r.only_keys(*pl, "pipeline", {"burst", "idle_sleep_us", "mbufs"});
-    r.number(*pl, "burst", "pipeline.burst", c.pipeline.burst, 1, 64);
+    // Vector PMDs (i40e, ixgbe, mlx5 vectorised RX) return nothing for bursts under 4.
+    r.number(*pl, "burst", "pipeline.burst", c.pipeline.burst, 4, 64);
     r.number(*pl, "idle_sleep_us", "pipeline.idle_sleep_us", c.pipeline.idle_sleep_us, 0, 100000);
     r.number(*pl, "mbufs", "pipeline.mbufs", c.pipeline.mbufs, 0, 16 << 20);
   }

@@ -3,6 +3,7 @@
 #include <rte_dev.h>
 #include <rte_ethdev.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -36,6 +37,55 @@ std::optional<uint16_t> attach(const std::string& device, std::string* error) {
   return id;
 }
 
+std::optional<PortProbe> probe(uint16_t port, std::string* error) {
+  rte_eth_dev_info info{};
+  if (int rc = rte_eth_dev_info_get(port, &info); rc != 0) {
+    *error = "port " + std::to_string(port) + ": cannot read device info: " + err_text(rc);
+    return std::nullopt;
+  }
+  PortProbe p;
+  p.driver = info.driver_name ? info.driver_name : "";
+  p.max_rx_queues = info.max_rx_queues;
+  p.max_tx_queues = info.max_tx_queues;
+  p.rss = RssCaps{info.reta_size, info.hash_key_size, info.flow_type_rss_offloads};
+  return p;
+}
+
+namespace {
+// Programs the NIC's RETA with the mirror repeated (rss::nic_reta), so the NIC's queue for a hash
+// is the mirror's owner. Returns why not, or empty.
+std::string program_reta(uint16_t port, uint16_t reta_size, const rss::RetaMirror& reta) {
+  std::vector<uint16_t> entries = rss::nic_reta(reta, reta_size);
+  std::vector<rte_eth_rss_reta_entry64> table((reta_size + RTE_ETH_RETA_GROUP_SIZE - 1) / RTE_ETH_RETA_GROUP_SIZE);
+  for (uint32_t i = 0; i < reta_size; ++i) {
+    auto& group = table[i / RTE_ETH_RETA_GROUP_SIZE];
+    group.mask |= uint64_t(1) << (i % RTE_ETH_RETA_GROUP_SIZE);
+    group.reta[i % RTE_ETH_RETA_GROUP_SIZE] = entries[i];
+  }
+  if (int rc = rte_eth_dev_rss_reta_update(port, table.data(), reta_size); rc != 0)
+    return "cannot program the RETA: " + err_text(rc);
+  return {};
+}
+
+// Reads the hash configuration back: a driver may drop or add hash types, or keep its own key,
+// and then its hash is not software's. Returns why, or empty.
+std::string check_hash_conf(uint16_t port, uint64_t asked_rss_hf, const std::vector<uint8_t>& key) {
+  std::vector<uint8_t> got(key.size(), 0);
+  rte_eth_rss_conf conf{};
+  conf.rss_key = got.data();
+  conf.rss_key_len = uint8_t(got.size());
+  if (int rc = rte_eth_dev_rss_hash_conf_get(port, &conf); rc != 0)
+    return "cannot read the hash configuration back: " + err_text(rc);
+  if (std::string why = rss_hf_mismatch(asked_rss_hf, conf.rss_hf); !why.empty()) return why;
+  // A driver that does not report its key leaves the buffer zeroed: nothing to compare then.
+  size_t n = std::min<size_t>(conf.rss_key_len, got.size());
+  bool reported = std::any_of(got.begin(), got.begin() + long(n), [](uint8_t b) { return b != 0; });
+  if (reported && !std::equal(got.begin(), got.begin() + long(n), key.begin()))
+    return "the device reports a hash key other than the symmetric one";
+  return {};
+}
+}  // namespace
+
 std::optional<PortReady> configure_and_start(uint16_t port, const PortRequest& req, rte_mempool* pool,
                                              const rss::RetaMirror& reta, std::string* error) {
   auto fail = [&](const std::string& what, int rc) -> std::optional<PortReady> {
@@ -54,13 +104,14 @@ std::optional<PortReady> configure_and_start(uint16_t port, const PortRequest& r
   ready.id = port;
   ready.driver = info.driver_name;
   rte_eth_conf conf{};
-  // Symmetric Toeplitz over IPv4 addresses and TCP/UDP ports, where the NIC can and there is
-  // more than one queue to spread over.
-  const uint64_t wanted_rss = RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_TCP | RTE_ETH_RSS_NONFRAG_IPV4_UDP |
-                              RTE_ETH_RSS_FRAG_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_OTHER;
-  uint64_t rss_hf = info.flow_type_rss_offloads & wanted_rss;
+  ready.reta_size = info.reta_size;
+  // Symmetric Toeplitz by the asked hash types wherever the NIC can spread over more than one
+  // queue, even where its hash will not be trusted (ready.rss false): spreading the receive work
+  // and handing packets off still beats one queue taking everything.
+  const RssCaps caps{info.reta_size, info.hash_key_size, info.flow_type_rss_offloads};
+  const uint64_t rss_hf = req.rss_hf & info.flow_type_rss_offloads;
   std::vector<uint8_t> key;
-  if (req.queues > 1 && rss_hf != 0 && info.hash_key_size >= 40) {
+  if (req.queues > 1 && rss_hf != 0 && info.hash_key_size >= kMinKeyLen) {
     // 0x6d5a repeated stays symmetric at any key length.
     key.resize(info.hash_key_size);
     for (size_t i = 0; i < key.size(); ++i) key[i] = (i % 2 == 0) ? 0x6d : 0x5a;
@@ -68,8 +119,12 @@ std::optional<PortReady> configure_and_start(uint16_t port, const PortRequest& r
     conf.rx_adv_conf.rss_conf.rss_key = key.data();
     conf.rx_adv_conf.rss_conf.rss_key_len = uint8_t(key.size());
     conf.rx_adv_conf.rss_conf.rss_hf = rss_hf;
-    ready.rss = true;
+    ready.rss_hf = rss_hf;
+    ready.hash_fields = hash_fields_for(rss_hf);
   }
+  // Trusted only if the NIC hashes exactly the asked types with a RETA repeating the mirror.
+  ready.rss_note = rss_refusal(caps, req.queues, req.rss_hf, reta.size());
+  ready.rss = ready.rss_note.empty();
   if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM) {
     conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
     ready.rx_ip_checksum_offload = true;
@@ -112,23 +167,10 @@ std::optional<PortReady> configure_and_start(uint16_t port, const PortRequest& r
 
   if (int rc = rte_eth_dev_start(port); rc != 0) return fail("cannot start", rc);
 
-  if (ready.rss && info.reta_size == 0) ready.rss = false;  // the NIC's spread is unknown
-  // With a RETA whose size is a multiple of the worker count's power-of-two part, the NIC and the
-  // 512-entry mirror agree; otherwise some packets land on a core that does not own them and are
-  // handed off (correct, slower). Power-of-two worker counts always agree.
-  if (ready.rss) {
-    // Program the NIC's redirection table from the software mirror so both pick the same core.
-    std::vector<rte_eth_rss_reta_entry64> table((info.reta_size + RTE_ETH_RETA_GROUP_SIZE - 1) / RTE_ETH_RETA_GROUP_SIZE);
-    for (uint32_t i = 0; i < info.reta_size; ++i) {
-      auto& group = table[i / RTE_ETH_RETA_GROUP_SIZE];
-      group.mask |= uint64_t(1) << (i % RTE_ETH_RETA_GROUP_SIZE);
-      group.reta[i % RTE_ETH_RETA_GROUP_SIZE] = uint16_t(reta.entry(i));
-    }
-    if (int rc = rte_eth_dev_rss_reta_update(port, table.data(), info.reta_size); rc != 0) {
-      // Without our RETA the NIC's spread is unknown: fall back to software ownership.
-      ready.rss = false;
-    }
-  }
+  // After start: some drivers apply their RSS set-up only when the port starts.
+  if (ready.rss) ready.rss_note = program_reta(port, info.reta_size, reta);
+  if (ready.rss_note.empty() && ready.rss) ready.rss_note = check_hash_conf(port, rss_hf, key);
+  ready.rss = ready.rss_note.empty();
 
   rte_ether_addr mac;
   rte_eth_macaddr_get(port, &mac);

@@ -22,6 +22,7 @@
 #include "perf/gen/inprocess.hpp"
 #include "perf/gen/latency_histogram.hpp"
 #include "perf/gen/traffic.hpp"
+#include "stack/rss/toeplitz.hpp"
 #include "stack/wire/arp.hpp"
 #include "stack/wire/checksum.hpp"
 #include "stack/wire/ethernet.hpp"

@@ -20,21 +20,12 @@ inline uint32_t owner_of(const Shared& s, const rte_mbuf* m, uint16_t in_port, c
     *hash = m->hash.rss;
     return s.reta.owner(*hash);
   }
-  uint8_t tuple[rss::Toeplitz::kMaxInput];
-  std::memcpy(tuple, ip + wire::ipv4::kSrc, 8);
-  size_t len = 8;
-  const uint8_t proto = ip[wire::ipv4::kProtocol];
-  const uint16_t frag = wire::load16(ip, wire::ipv4::kFlagsFragment);
-  const size_t ihl = wire::ipv4::header_len(ip);
-  // As the NIC does: TCP and UDP that are not fragments hash the ports too, the rest only the
-  // addresses (so all fragments of a datagram meet on one core).
-  if ((proto == wire::ipv4::kProtoTcp || proto == wire::ipv4::kProtoUdp) &&
-      (frag & (wire::ipv4::kFlagMoreFragments | wire::ipv4::kFragmentOffsetMask)) == 0 &&
-      rte_pktmbuf_data_len(m) >= wire::eth::kHeaderLen + ihl + 4) {
-    std::memcpy(tuple + 8, ip + ihl, 4);
-    len = 12;
-  }
-  *hash = s.toeplitz.hash(tuple, len);
+  // The fields the NICs hash (addresses; TCP/UDP ports of unfragmented segments where the ports'
+  // NICs hash them), so a flow has one owner whichever port it arrives on, and all fragments of
+  // a datagram meet on one core.
+  uint8_t input[rss::kMaxHashInput];
+  const size_t len = rss::hash_input(ip, rte_pktmbuf_data_len(m) - wire::eth::kHeaderLen, s.hash_fields, input);
+  *hash = s.toeplitz.hash(input, len);
   return s.reta.owner(*hash);
 }
 

@@ -17,6 +17,7 @@
 #include "stack/arp/pending_queue.hpp"
 #include "stack/ip/route_table.hpp"
 #include "stack/net/types.hpp"
+#include "stack/rss/hash_input.hpp"
 #include "stack/rss/toeplitz.hpp"
 
 struct rte_ring;
@@ -109,6 +110,7 @@ struct Shared {
   arp::NeighborTable* neighbors = nullptr;
   rss::Toeplitz toeplitz{rss::symmetric_key()};
   rss::RetaMirror reta{1};
+  rss::HashFields hash_fields;  // what the RSS ports hash, so software hashes the same (hash_input.hpp)
   rte_mempool* pool = nullptr;
   rte_mempool* indirect_pool = nullptr;  // fragmenting chained datagrams (rte_ipv4_fragment_packet)
   rte_rcu_qsbr* qsbr = nullptr;

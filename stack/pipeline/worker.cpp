@@ -144,7 +144,8 @@ uint32_t Worker::poll_once(uint64_t now_tsc) {
   }
   if (arp_) handled += arp_->poll();
   // Timers and reassembly time-outs move once per tick, in bounded steps.
-  if (now_tick() != last_tick || wheel_.size()) wheel_.advance(now_tick(), kTimerBudget);
+  // Moves from outer levels are bounded too: at a million timers one outer slot holds many.
+  if (now_tick() != last_tick || wheel_.size()) wheel_.advance(now_tick(), kTimerBudget, 4 * kTimerBudget);
   if (now_tick() != last_tick)
     if (uint32_t expired = reassembly_->expire(now_tsc_)) count(Counter::ipv4_reassembly_timeout, expired);
   run_originated();

@@ -32,8 +32,4 @@ Toeplitz::Toeplitz(const Key& key) {
     }
 }
 
-RetaMirror::RetaMirror(uint32_t workers) : workers_(workers == 0 ? 1 : workers) {
-  for (uint32_t i = 0; i < kSize; ++i) table_[i] = uint16_t(i % workers_);
-}
-
 }  // namespace redline::rss

@@ -1,5 +1,6 @@
-// Software Toeplitz hash, bit-for-bit the NIC's (Microsoft RSS spec) and rte_softrss's, and the
-// owner-core mirror of the NIC's redirection table.
+// Software Toeplitz hash, bit-for-bit the NIC's (Microsoft RSS spec) and rte_softrss's. The
+// owner-core mirror of the NIC's redirection table is in reta.hpp, what is hashed in
+// hash_input.hpp.
 //
 // Problem: a flow must be handled by one core, and that core must be known before the packet is
 // touched (ports without RSS, handoff) and before a flow exists (choosing local ports).
@@ -12,7 +13,9 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <vector>
+
+// RetaMirror used to live here; the pipeline still reaches it through this header.
+#include "stack/rss/reta.hpp"
 
 namespace redline::rss {
 
@@ -34,7 +37,7 @@ constexpr Key symmetric_key() {
 // Toeplitz over inputs of up to kMaxInput bytes, one 256-entry table per input byte.
 class Toeplitz {
  public:
-  static constexpr size_t kMaxInput = 12;  // IPv4 src, dst, src port, dst port
+  static constexpr size_t kMaxInput = 12;  // IPv4 src, dst, src port, dst port (hash_input.hpp)
   explicit Toeplitz(const Key& key);
 
   // `input` in network byte order, exactly as the fields sit in the packet.
@@ -49,21 +52,6 @@ class Toeplitz {
 
  private:
   std::array<std::array<uint32_t, 256>, kMaxInput> table_;
-};
-
-// Software mirror of a redirection table: hash -> worker. Ports with RSS are programmed from
-// the same mirror so the NIC and software agree.
-class RetaMirror {
- public:
-  static constexpr uint32_t kSize = 512;  // power of two; the NIC's table repeats it modulo its size
-  explicit RetaMirror(uint32_t workers);
-  uint32_t owner(uint32_t hash) const { return table_[hash & (kSize - 1)]; }
-  uint32_t entry(uint32_t index) const { return table_[index & (kSize - 1)]; }
-  uint32_t workers() const { return workers_; }
-
- private:
-  uint32_t workers_;
-  std::array<uint16_t, kSize> table_;
 };
 
 }  // namespace redline::rss

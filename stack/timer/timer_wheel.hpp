@@ -117,10 +117,9 @@ class Wheel {
   }
 
   // Fires, in non-decreasing expiry order, the timers due by `now_tick`, at most `max_expiries` of
-  // them, re-filing at most `max_moves` timers from outer levels on the way. Returns the number
-  // fired.
-  // A budget that runs out leaves the rest due (or unfiled) for the next call: nothing is lost or
-  // fired twice, only late. During a callback now() is the tick being fired. Callbacks may
+  // them, re-filing at most `max_moves` timers from outer levels on the way; returns the number
+  // fired. A budget that runs out leaves the rest due (or unfiled) for the next call: nothing is
+  // lost or fired twice, only late. During a callback now() is the tick being fired. Callbacks may
   // schedule and cancel any timer, themselves included, and free their owner; a timer scheduled
   // at or before now() fires in this same call, budget permitting. Not reentrant.
   size_t advance(uint64_t now_tick, size_t max_expiries, size_t max_moves = kUnlimited) {

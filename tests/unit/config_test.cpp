@@ -100,3 +100,65 @@ TEST(Config, DuplicateNamesDevicesAndOverlapsAreRejected) {
   std::string overlap = with_port("") + "[[ports]]\nname = \"b\"\ndevice = \"net_ring1\"\naddress = \"10.0.0.2/16\"\n";
   EXPECT_NE(error_of(overlap).find("overlaps"), std::string::npos);
 }
+
+TEST(Config, BurstBelowFour_IsRejectedNamingTheKey) {
+  // Vector PMDs return nothing from rx_burst for fewer than 4 packets.
+  for (int burst : {0, 1, 3}) {
+    std::string e = error_of(with_port("[pipeline]\nburst = " + std::to_string(burst) + "\n"));
+    EXPECT_NE(e.find("test.toml:6: key 'pipeline.burst': must be between 4 and 64"), std::string::npos) << e;
+  }
+  auto ok = parse_config(with_port("[pipeline]\nburst = 4\n"), "test.toml");
+  ASSERT_TRUE(ok.config) << ok.error;
+  EXPECT_EQ(ok.config->pipeline.burst, 4u);
+}
+
+namespace {
+// Port a: 10.0.0.1/24 (broadcast 10.0.0.255); port b: 10.1.0.1/16 (broadcast 10.1.255.255).
+std::string two_ports_with_route(const std::string& prefix) {
+  return with_port("") + "[[ports]]\nname = \"b\"\ndevice = \"net_ring1\"\naddress = \"10.1.0.1/16\"\n" +
+         "[[routes]]\nprefix = \"10.9.0.0/16\"\nvia = \"10.0.0.2\"\n" +
+         "[[routes]]\nprefix = \"" + prefix + "\"\nvia = \"10.0.0.2\"\n";
+}
+constexpr const char* kSecondRoutePrefixLine = "test.toml:13: key 'routes[1].prefix': ";
+}  // namespace
+
+TEST(Config, StaticRouteToAPortAddress_IsRejected) {
+  for (const char* p : {"10.0.0.1/32", "10.1.0.1/32"}) {
+    std::string e = error_of(two_ports_with_route(p));
+    EXPECT_NE(e.find(kSecondRoutePrefixLine), std::string::npos) << e;
+    EXPECT_NE(e.find("cannot replace a local address"), std::string::npos) << e;
+  }
+}
+
+TEST(Config, StaticRouteToADirectedBroadcast_IsRejected) {
+  for (const char* p : {"10.0.0.255/32", "10.1.255.255/32"}) {
+    std::string e = error_of(two_ports_with_route(p));
+    EXPECT_NE(e.find(kSecondRoutePrefixLine), std::string::npos) << e;
+    EXPECT_NE(e.find("cannot replace a broadcast address"), std::string::npos) << e;
+  }
+}
+
+TEST(Config, StaticRouteEqualToAConnectedNetwork_IsRejected) {
+  // Host bits beyond the length do not matter: 10.0.0.7/24 is the network 10.0.0.0/24.
+  for (const char* p : {"10.0.0.0/24", "10.0.0.7/24", "10.1.0.0/16"}) {
+    std::string e = error_of(two_ports_with_route(p));
+    EXPECT_NE(e.find(kSecondRoutePrefixLine), std::string::npos) << e;
+    EXPECT_NE(e.find("cannot replace a connected route"), std::string::npos) << e;
+  }
+}
+
+TEST(Config, SecondStaticRouteForTheSamePrefix_IsRejected) {
+  std::string e = error_of(two_ports_with_route("10.9.1.1/16"));
+  EXPECT_NE(e.find(kSecondRoutePrefixLine), std::string::npos) << e;
+  EXPECT_NE(e.find("already routed by routes[0]"), std::string::npos) << e;
+}
+
+TEST(Config, StaticRoutesInsideOrAroundConnectedNetworks_AreAccepted) {
+  // More specific than a connected network, a host /32 on it, the network address, and prefixes
+  // covering a port's network: none replaces a connected, local or broadcast entry.
+  for (const char* p : {"10.0.0.128/25", "10.0.0.9/32", "10.0.0.0/32", "10.0.0.0/23", "10.0.0.0/8", "0.0.0.0/0",
+                        "10.1.255.254/32"}) {
+    auto r = parse_config(two_ports_with_route(p), "test.toml");
+    EXPECT_TRUE(r.config) << p << ": " << r.error;
+  }
+}

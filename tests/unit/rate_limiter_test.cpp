@@ -42,3 +42,46 @@ TEST(RateLimiter, LongRunRateMatchesTheConfiguredRate) {
   EXPECT_GE(allowed, 2990);
   EXPECT_LE(allowed, 3001);
 }
+
+// Before the fix, elapsed * rate wrapped past 2^64: at 1'000'000/s a gap of 18'446'744'073'710 ns
+// (about 5.1 hours) wrapped to under one token, and the bucket stayed empty after the pause.
+TEST(RateLimiter, LongIdleGapAtHighRate_RefillsToBurstWithoutOverflow) {
+  constexpr uint64_t kHour = 3600ull * 1'000'000'000;
+  constexpr uint64_t kWrapGap = 18'446'744'073'710;  // ceil(2^64 / 1e6)
+  for (uint32_t burst : {1u, 50u, 1'000'000u}) {
+    RateLimiter r(1'000'000, burst);
+    uint64_t t = 1'000'000'000;
+    while (r.allow(t)) {}  // empty the bucket
+    for (uint64_t gap : {kWrapGap, 6 * kHour, 2 * kWrapGap, 1'000'000 * kHour}) {
+      t += gap;
+      uint32_t allowed = 0;
+      while (allowed <= burst && r.allow(t)) ++allowed;
+      EXPECT_EQ(allowed, burst) << "burst " << burst << " gap " << gap;
+    }
+  }
+}
+
+TEST(RateLimiter, IdleFromZeroToClockNear2Pow63_RefillsToBurstWithoutOverflow) {
+  // 2^63 * 1'000'000 is 0 modulo 2^64: the old arithmetic earned nothing over that gap.
+  for (uint64_t now : {uint64_t(1) << 63, (uint64_t(1) << 63) + 12345, (uint64_t(1) << 63) - 1, ~uint64_t(0)}) {
+    RateLimiter r(1'000'000, 10);
+    uint32_t allowed = 0;
+    while (allowed <= 10 && r.allow(0)) ++allowed;  // the bucket's clock starts at 0
+    ASSERT_EQ(allowed, 10u);
+    allowed = 0;
+    while (allowed <= 10 && r.allow(now)) ++allowed;
+    EXPECT_EQ(allowed, 10u) << now;
+  }
+}
+
+TEST(RateLimiter, HighRateNearClockTop_KeepsFractions) {
+  // 1'000'000/s: one token per microsecond; calls every 0.75 us just below 2^63 must not lose
+  // the fractions (3 tokens per 4 calls).
+  RateLimiter r(1'000'000, 1);
+  uint64_t t = (uint64_t(1) << 63) - 1'000'000'000;
+  EXPECT_TRUE(r.allow(t));
+  int allowed = 0;
+  for (int i = 1; i <= 20'000; ++i) allowed += r.allow(t + uint64_t(i) * 750);  // 15 ms
+  EXPECT_GE(allowed, 14'990);
+  EXPECT_LE(allowed, 15'001);
+}

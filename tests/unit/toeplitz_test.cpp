@@ -48,12 +48,3 @@ TEST(Toeplitz, SymmetricKeyGivesBothDirectionsOneHash) {
     ASSERT_EQ(t.hash(fwd, 12), t.hash(rev, 12));
   }
 }
-
-TEST(RetaMirror, SpreadsEntriesRoundRobinOverWorkers) {
-  RetaMirror r(4);
-  EXPECT_EQ(r.owner(0), 0u);
-  EXPECT_EQ(r.owner(5), 1u);
-  EXPECT_EQ(r.owner(RetaMirror::kSize + 3), 3u);  // the table repeats modulo its size
-  RetaMirror one(1);
-  for (uint32_t h : {0u, 7u, 0xffffffffu}) EXPECT_EQ(one.owner(h), 0u);
-}
