@@ -86,7 +86,10 @@ bool App::setup(const Config& config, std::string* error) {
   if (mbufs == 0)
     mbufs = descriptors + workers * (kPoolCache * 2 + pipeline::kMaxBurst * uint32_t(config.ports.size() + 1)) +
             workers * workers * kHandoffRingSize + config.arp.max_resolving * config.arp.queue_per_neighbor + 4096;
-  uint32_t data_room = RTE_PKTMBUF_HEADROOM + std::max<uint32_t>(drivers::frame_len_for_mtu(max_mtu), 2048);
+  // A whole frame per mbuf (received frames are never chained), in whole KB since some PMDs round
+  // the buffer size down to that (drivers/port.cpp checks).
+  const uint32_t frame_room = (drivers::frame_len_for_mtu(max_mtu) + 1023) & ~1023u;
+  uint32_t data_room = RTE_PKTMBUF_HEADROOM + std::max<uint32_t>(frame_room, 2048);
   s.pool = rte_pktmbuf_pool_create("redline_mbufs", mbufs, kPoolCache, 0, uint16_t(data_room), int(rte_socket_id()));
   if (!s.pool) {
     *error = "cannot create a pool of " + std::to_string(mbufs) + " mbufs: " + rte_strerror(rte_errno) +
@@ -145,10 +148,11 @@ bool App::setup(const Config& config, std::string* error) {
                       : !ready->rss_note.empty() ? ready->rss_note
                                                  : "hashes other fields than software";
     std::string rss = info.rss ? "programmed (RETA " + std::to_string(ready->reta_size) + ")" : "software (" + why + ")";
-    std::printf("port %s: %s (%s) mac %s address %s mtu %u queues %u rss %s rx-csum %s, %s\n", pc.name.c_str(),
-                pc.device.c_str(), ready->driver.c_str(), ready->mac.to_string().c_str(),
+    std::printf("port %s: %s (%s) mac %s address %s mtu %u queues %u rss %s rx-csum %s tx-fast-free %s, %s\n",
+                pc.name.c_str(), pc.device.c_str(), ready->driver.c_str(), ready->mac.to_string().c_str(),
                 pc.address.to_string().c_str(), pc.mtu, workers, rss.c_str(),
-                ready->rx_ip_checksum_offload ? "offload" : "software", drivers::link_summary(info.dpdk_id).c_str());
+                ready->rx_ip_checksum_offload ? "offload" : "software", ready->tx_fast_free ? "on" : "off",
+                drivers::link_summary(info.dpdk_id).c_str());
   }
 
   routes_ = ip::RouteTable::create("redline_routes", 1024, int(rte_socket_id()), error);

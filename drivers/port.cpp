@@ -129,10 +129,22 @@ std::optional<PortReady> configure_and_start(uint16_t port, const PortRequest& r
     conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
     ready.rx_ip_checksum_offload = true;
   }
-  if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM) {
-    conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;
-    ready.tx_ip_checksum_offload = true;
+  ready.tx_ip_checksum_offload = info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;  // reported, not asked:
+  // forwarded headers get an incremental update and the few we build are summed in software.
+  // Fast free: every mbuf redline sends is direct, one segment, refcount 1 and from `pool`
+  // (output_stage.cpp keeps it so), which is what the offload asks of the application.
+  if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE) {
+    conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
+    ready.tx_fast_free = true;
   }
+  // Received frames are never chained: the pool's data room must hold a whole frame, after the
+  // rounding down some PMDs apply to the buffer size (1 KB granularity on ixgbe, for one).
+  const uint32_t room = rte_pktmbuf_data_room_size(pool) - RTE_PKTMBUF_HEADROOM;
+  const uint32_t frame = frame_len_for_mtu(req.mtu);
+  if ((room & ~1023u) < frame || room < info.min_rx_bufsize)
+    return fail("mbuf data room of " + std::to_string(room) + " bytes cannot take a whole frame of MTU " +
+                    std::to_string(req.mtu) + " (" + std::to_string(frame) + " bytes, rounded to 1 KB; driver minimum " +
+                    std::to_string(info.min_rx_bufsize) + ")", 0);
   if (int rc = rte_eth_dev_configure(port, req.queues, req.queues, &conf); rc != 0)
     return fail("rte_eth_dev_configure failed", rc);
 

@@ -51,7 +51,8 @@ struct PortReady {
   rss::HashFields hash_fields;         // what the NIC hashes, when rss is true
   uint16_t reta_size = 0;              // the NIC's RETA size (0: none)
   bool rx_ip_checksum_offload = false;
-  bool tx_ip_checksum_offload = false;
+  bool tx_ip_checksum_offload = false;  // offered by the NIC (not used: see port.cpp)
+  bool tx_fast_free = false;            // RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE on every TX queue
   std::string driver;
 };
 

@@ -39,7 +39,6 @@ struct PortInfo {
   net::Ipv4Prefix address;
   uint16_t mtu = 1500;
   bool rss = false;  // the NIC hashes with our key and RETA, so mbuf->hash.rss names the owner
-  bool tx_multi_segs = false;  // the PMD sends chained mbufs (else they are linearized first)
 };
 
 struct Settings {

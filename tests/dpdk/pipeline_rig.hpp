@@ -199,7 +199,7 @@ class Rig {
     for (auto [port, mac_addr, address, mtu] : {std::tuple{&a_, kMacA, opts_.address_a, opts_.mtu_a},
                                                 std::tuple{&b_, kMacB, "10.0.2.1/24", opts_.mtu_b}}) {
       drivers::PortRequest req{"p", "", std::nullopt, mtu, uint16_t(workers), 256, 256};  // net_ring cannot set a MAC
-      auto ready = drivers::configure_and_start(port->id, req, pool_, s.reta, &error);
+      auto ready = drivers::configure_and_start(port->id, req, mtu > 1500 ? jumbo_ : pool_, s.reta, &error);
       ASSERT_TRUE(ready) << error;
       pipeline::PortInfo info;
       info.dpdk_id = port->id;

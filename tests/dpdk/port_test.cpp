@@ -49,3 +49,18 @@ TEST(Port, RingPortWithTwoQueues_IsProbedPlannedAndStartedAsSoftwareOwned) {
   EXPECT_EQ(ready->rss_hf, 0u);
   drivers::stop_and_close(id);
 }
+
+TEST(Port, MtuLargerThanTheMbufDataRoom_IsRefusedWithTheReason) {
+  // Received frames are never chained (classify_stage.cpp): a pool that cannot hold a whole
+  // 9000-byte frame is a set-up error, not a silent drop later.
+  static rte_mempool* pool = rte_pktmbuf_pool_create("port_small_pool", 512, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+  ASSERT_NE(pool, nullptr);
+  uint16_t id = two_queue_ring_port("port_test_jumbo");
+  std::string error;
+  rss::RetaMirror mirror(1);
+  drivers::PortRequest req{"j", "", std::nullopt, 9000, 1, 256, 256};
+  EXPECT_FALSE(drivers::configure_and_start(id, req, pool, mirror, &error));
+  EXPECT_NE(error.find("data room"), std::string::npos) << error;
+  EXPECT_NE(error.find("MTU 9000"), std::string::npos) << error;
+  drivers::stop_and_close(id);
+}

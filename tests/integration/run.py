@@ -22,6 +22,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import sys
 import time
 import traceback
@@ -164,6 +165,62 @@ def t_startup_bad_config(workers: int, log) -> None:
         topo.remove_runtime_dir(ns)
         import shutil
         shutil.rmtree(d, ignore_errors=True)
+
+
+UDP_RECEIVER = r"""
+import hashlib, socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 9999))
+s.settimeout(8)
+print("ready", flush=True)
+for _ in range(int(sys.argv[2])):
+    try:
+        data = s.recv(65535)
+    except socket.timeout:
+        break
+    print(len(data), hashlib.sha256(data).hexdigest(), flush=True)
+"""
+
+UDP_SENDER = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IP, 10, 0)  # IP_MTU_DISCOVER = IP_PMTUDISC_DONT: DF clear
+for i in range(int(sys.argv[2])):
+    s.sendto(bytes((i + k) % 251 for k in range(4000)), (sys.argv[1], 9999))
+"""
+
+
+@test("transit_fragmentation", fresh=True)
+def t_transit_fragmentation(workers: int, log) -> None:
+    """4000-byte UDP datagrams without DF, which host A sends as 1500-byte fragments, forwarded
+    onto a 1000-MTU link: redline fragments each again (RFC 1812 5.2.6; net_tap tops out at a
+    1500 MTU, so the larger link is the sender's own) and host B reassembles them intact."""
+    import hashlib
+    import tempfile
+    sfx = os.urandom(3).hex()
+    text = topo.render_config(f"rl-a-{sfx}", f"rl-b-{sfx}", workers=workers, mtu_b=1000)
+    count = 5
+    with Topology(workers=workers, config_text=text, log=log) as t:
+        receiver = t.popen_in("b", [PY, "-c", UDP_RECEIVER, B_IP, str(count)], stdout=subprocess.PIPE, text=True)
+        check(receiver.stdout.readline().strip() == "ready", "receiver did not start")
+        n, r = ping(t, "a", B_IP, 1)  # ARP both ways first
+        check(n == 1, f"no ping A->B before the test:\n{r.brief()}")
+        s0 = t.stats()
+        sent = t.run_in("a", [PY, "-c", UDP_SENDER, B_IP, str(count)], timeout=20)
+        check(sent.rc == 0, f"sender failed:\n{sent.brief()}")
+        out, _ = receiver.communicate(timeout=20)
+        got = [line.split() for line in out.splitlines() if line.strip()]
+        want = [hashlib.sha256(bytes((i + k) % 251 for k in range(4000))).hexdigest() for i in range(count)]
+        check(len(got) == count, f"B received {len(got)}/{count} datagrams: {out!r}")
+        check(all(g[0] == "4000" for g in got), f"sizes: {[g[0] for g in got]}")
+        check(sorted(g[1] for g in got) == sorted(want), "datagram contents differ after fragmentation")
+        s1 = t.stats()
+        # 3 fragments of up to 1500 bytes from A, each cut in two for the 1000-byte link.
+        check(s1.delta(s0, "ipv4_fragmented") >= 3 * count, f"ipv4_fragmented +{s1.delta(s0, 'ipv4_fragmented')}")
+        check(s1.delta(s0, "ipv4_fragments_created") >= 5 * count, "fewer than 5 fragments per datagram")
+        res = t.stop()
+        check(res.returncode == 0 and res.mbufs_in_use == 0,
+              f"exit code {res.returncode}, mbufs in use {res.mbufs_in_use}")
 
 
 def _ping_router(t: Topology, host: str, router_ip: str) -> None:

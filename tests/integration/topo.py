@@ -102,7 +102,7 @@ def remove_runtime_dir(file_prefix: str) -> None:
 
 def render_config(tap_a: str, tap_b: str, *, arp_retry_ms: int = 1000, arp_retries: int = 3,
                   error_rate: int = 100, error_burst: int = 50, idle_sleep_us: int = 20,
-                  workers: int | None = None) -> str:
+                  workers: int | None = None, mtu_b: int = 1500) -> str:
     """The test config: examples/demo.toml's topology with caller-chosen tap names."""
     for t in (tap_a, tap_b):
         if len(t) > 15:
@@ -123,6 +123,7 @@ name = "b"
 device = "net_tap1,iface={tap_b}"
 address = "10.77.2.1/24"
 mac = "02:00:00:77:02:01"
+mtu = {mtu_b}
 
 [[routes]]
 prefix = "10.77.3.0/24"
@@ -176,6 +177,7 @@ class Port:
     host_ip: ipaddress.IPv4Interface | None = None
     host_mac: str = ""
     lo_addrs: list[str] = field(default_factory=list)  # extra /32s on the host's lo
+    mtu: int = 1500               # [[ports]].mtu: the host's side of the link gets the same
 
     @property
     def router_ip(self) -> str:
@@ -191,7 +193,7 @@ def ports_from_config(text: str) -> tuple[list[Port], list[dict]]:
             raise ValueError(f"port {p.get('name')!r}: topology needs a net_tap vdev with iface=, "
                              f"got {p['device']!r}")
         iface = ipaddress.IPv4Interface(p["address"])
-        port = Port(name=p["name"], tap=dev["iface"], iface=iface, router_mac=p.get("mac"))
+        port = Port(name=p["name"], tap=dev["iface"], iface=iface, router_mac=p.get("mac"), mtu=p.get("mtu", 1500))
         host = next(h for h in iface.network.hosts() if h != iface.ip)
         port.host_ip = ipaddress.IPv4Interface(f"{host}/{iface.network.prefixlen}")
         port.host_mac = _mac_plus_one(port.router_mac) if port.router_mac else _random_mac()
@@ -589,6 +591,7 @@ class Topology:
             sh(["ip", "-n", R, "link", "set", p.tap, "netns", H], check=True)
             sh(["ip", "-n", H, "link", "set", p.tap, "down"], check=True)
             sh(["ip", "-n", H, "link", "set", p.tap, "address", p.host_mac], check=True)
+            sh(["ip", "-n", H, "link", "set", p.tap, "mtu", str(p.mtu)], check=True)
             sh(["ip", "-n", H, "addr", "add", str(p.host_ip), "dev", p.tap], check=True)
             sh(["ip", "-n", H, "link", "set", p.tap, "up"], check=True)
             sh(["ip", "-n", H, "route", "add", "default", "via", p.router_ip], check=True)
