@@ -6,10 +6,13 @@
 Paths (each a row of the table):
   micro/*          Google Benchmark stage costs (ns/op, TSC cycles/op)
   l3fwd/memif      redline-gen -> memif -> {testpmd io | redline} -> memif -> redline-gen
-  l3fwd/ring       redline-gen and {an io forwarder | redline} in one process over rte_ring pairs
+  l3fwd/ring       redline-gen and {testpmd io's loop | testpmd macswap's loop | redline} in one
+                   process over rte_ring pairs; redline's ratio is to macswap, io is the ceiling
+  latency          l3fwd/memif and l3fwd/ring paced at half the saturation rate this run measured:
+                   p50/p99/p99.9 latency of redline next to its baseline at the same offered load
   l3fwd/af_packet  redline-gen -> veth -> {Linux ip_forward | redline on net_af_packet} -> veth -> redline-gen
   icmp/memif       redline-gen echo requests to redline's address over memif
-  scaling          l3fwd/memif with 1 and 2 workers (efficiency per worker)
+  scaling          l3fwd/memif with 1, 2 and 4 workers (efficiency per worker)
 Rates are medians of --runs runs. Everything runs between processes on this machine or between
 network namespaces this script creates; it removes them, the sockets and the EAL runtime
 directories it made, and kills what it started by PID.
@@ -188,14 +191,31 @@ def row(path: str, system: str, mpps: float | None, cycles: float | None, ratio:
                  "note": note, **extra})
 
 
+def rounds_of(runs: int, *fns) -> list[list[dict]]:
+    """Every system once per round, in turn, so all meet the same phases of a noisy VM."""
+    return [[fn(i) for fn in fns] for i in range(runs)]
+
+
+def median_of(results: list[dict], key: str = "rx_pps") -> dict:
+    return sorted(results, key=lambda r: r[key])[len(results) // 2]
+
+
+def median_ratio(rounds: list[list[dict]], num: int, den: int, key: str = "rx_pps") -> float:
+    """Median over rounds of system `num`'s figure over system `den`'s, measured moments apart."""
+    ratios = sorted(r[num][key] / r[den][key] for r in rounds if r[den][key] > 0)
+    return ratios[len(ratios) // 2] if ratios else 0.0
+
+
 def paired_runs(runs: int, base_fn, dut_fn) -> tuple[dict, dict, float]:
     """Baseline and device alternately, run by run, so both meet the same phases of a noisy VM;
     returns their medians and the median of the per-pair ratios."""
-    pairs = [(base_fn(i), dut_fn(i)) for i in range(runs)]
-    ratios = sorted(d["rx_pps"] / b["rx_pps"] for b, d in pairs if b["rx_pps"] > 0)
-    base = sorted((b for b, _ in pairs), key=lambda r: r["rx_pps"])[runs // 2]
-    dut = sorted((d for _, d in pairs), key=lambda r: r["rx_pps"])[runs // 2]
-    return base, dut, (ratios[len(ratios) // 2] if ratios else 0.0)
+    rounds = rounds_of(runs, base_fn, dut_fn)
+    return median_of([r[0] for r in rounds]), median_of([r[1] for r in rounds]), median_ratio(rounds, 1, 0)
+
+
+# Saturation rates (rx_pps medians) the throughput steps measured, by path and system: the
+# latency step paces at half of them.
+SATURATION: dict[str, dict[str, float]] = {}
 
 
 def median_runs(runs: int, fn, key: str = "rx_pps"):
@@ -224,7 +244,6 @@ GEN_FLOWS = ["--src-ip", "10.88.1.2", "--dst-ip", "10.88.2.2", "--rx-ip", "10.88
 
 
 def bench_memif(args, P: Procs) -> None:
-    sock = P.tmp
     # The generator's own ceiling: sending into net_null (no device under test, nothing back).
     ceiling = median_runs(args.runs, lambda i: run_gen(
         P, None, ["--tx", "net_null0", "--rx", "none", "--dst-mac", "02:00:00:00:00:01", *GEN_FLOWS], args.seconds,
@@ -234,22 +253,27 @@ def bench_memif(args, P: Procs) -> None:
         None, "send only, into net_null; receiving on the same lcore costs more: see the testpmd row")
 
     # Baseline: testpmd io forwarding on the same memif path.
-    def testpmd_run(i: int) -> dict:
-        name = f"tp{i}"
-        s0, s1 = memif_devices(sock, name, "server")
-        p = P.start(["dpdk-testpmd", *P.eal(name, "-l 0,1"), "--vdev", s0, "--vdev", s1, "--",
-                     "--forward-mode=io", "--nb-cores=1", "--auto-start", "--stats-period=3600",
-                     "--total-num-mbufs=16384"], f"{name}.log")
-        P.wait_for(f"{name}.log", r"Start automatic packet forwarding|io packet forwarding")
-        time.sleep(1)
-        c0, c1 = memif_devices(sock, name, "client")
-        return run_gen(P, None, ["--tx", c0, "--rx", c1, "--dst-mac", "02:00:00:00:00:01", *GEN_FLOWS], args.seconds,
-                       f"g{name}", before_exit=lambda: P.stop(p))
-    tp, rl, ratio = paired_runs(args.runs, testpmd_run, lambda i: redline_memif(args, P, f"rl{i}", workers=1))
+    tp, rl, ratio = paired_runs(args.runs, lambda i: testpmd_memif(args, P, f"tp{i}"),
+                                lambda i: redline_memif(args, P, f"rl{i}", workers=1))
+    SATURATION["memif"] = {"baseline": tp["rx_pps"], "redline": rl["rx_pps"]}
     row("l3fwd/memif", "testpmd io (baseline)", tp["rx_pps"] / 1e6, None, None,
         f"loss {tp['loss_pct']:.2f}%, p50 {tp['lat_p50_ns']/1000:.0f} us")
     row("l3fwd/memif", "redline, 1 worker", rl["rx_pps"] / 1e6, rl["cycles"], ratio,
         f"loss {rl['loss_pct']:.2f}%, p50 {rl['lat_p50_ns']/1000:.0f} us")
+
+
+def testpmd_memif(args, P: Procs, name: str, pps: int = 0) -> dict:
+    """`dpdk-testpmd --forward-mode=io` between the generator's two memif ports."""
+    s0, s1 = memif_devices(P.tmp, name, "server")
+    p = P.start(["dpdk-testpmd", *P.eal(name, "-l 0,1"), "--vdev", s0, "--vdev", s1, "--",
+                 "--forward-mode=io", "--nb-cores=1", "--auto-start", "--stats-period=3600",
+                 "--total-num-mbufs=16384"], f"{name}.log")
+    P.wait_for(f"{name}.log", r"Start automatic packet forwarding|io packet forwarding")
+    time.sleep(1)
+    c0, c1 = memif_devices(P.tmp, name, "client")
+    rate = ["--pps", str(pps)] if pps else []
+    return run_gen(P, None, ["--tx", c0, "--rx", c1, "--dst-mac", "02:00:00:00:00:01", *rate, *GEN_FLOWS],
+                   args.seconds, f"g{name}", before_exit=lambda: P.stop(p))
 
 
 def redline_memif(args, P: Procs, name: str, workers: int, pps: int = 0, idle_sleep_us: int = 0,
@@ -292,23 +316,81 @@ def bench_scaling(args, P: Procs) -> None:
                 f"efficiency {eff[len(eff) // 2]:.2f}; {100 * mid['handoff']:.0f}% handed off")
 
 
+INPROCESS_REDLINE = str(ROOT / "perf" / "inprocess.toml")
+
+
+def inprocess_run(args, P: Procs, name: str, device: str, pps: int = 0) -> dict:
+    """redline-gen --inprocess DEVICE: "io", "macswap" (testpmd's loops) or a redline config."""
+    rate = ["--pps", str(pps)] if pps else []
+    cmd = [str(GEN), *P.eal(name, "-l 0,1", 1024), "--", "--inprocess", device, *rate, *GEN_FLOWS,
+           "--seconds", str(args.seconds), "--warmup", "1"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=args.seconds + 60, stdin=subprocess.DEVNULL)
+    shutil.rmtree(RUNTIME / f"{TAG}-{name}", ignore_errors=True)
+    res = parse_result(r.stdout + r.stderr)
+    m = re.search(r"dut_cycles_per_pkt=([\d.]+)", r.stdout)
+    res["cycles"] = float(m.group(1)) if m and device not in ("io", "macswap") else None
+    return res
+
+
 def bench_inprocess(args, P: Procs) -> None:
-    """Generator and device in one process over rte_ring pairs: no PMD copies, no system calls."""
-    def run(i: int, device: str) -> dict:
-        name = f"ip{i}{'io' if device == 'io' else 'rl'}"
-        cmd = [str(GEN), *P.eal(name, "-l 0,1", 1024), "--", "--inprocess", device, *GEN_FLOWS,
-               "--seconds", str(args.seconds), "--warmup", "1"]
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=args.seconds + 60, stdin=subprocess.DEVNULL)
-        shutil.rmtree(RUNTIME / f"{TAG}-{name}", ignore_errors=True)
-        res = parse_result(r.stdout + r.stderr)
-        m = re.search(r"dut_cycles_per_pkt=([\d.]+)", r.stdout)
-        res["cycles"] = float(m.group(1)) if m else None
-        return res
-    io, rl, ratio = paired_runs(args.runs, lambda i: run(i, "io"), lambda i: run(i, str(ROOT / "perf" / "inprocess.toml")))
-    row("l3fwd/ring in-process", "io forwarder (testpmd io's loop, baseline)", io["rx_pps"] / 1e6, None, None,
-        f"loss {io['loss_pct']:.2f}%")
-    row("l3fwd/ring in-process", "redline, 1 worker", rl["rx_pps"] / 1e6, rl["cycles"], ratio,
-        f"loss {rl['loss_pct']:.2f}%, p50 {rl['lat_p50_ns']/1000:.0f} us; mbufs cross cores cold")
+    """Generator and device in one process over rte_ring pairs: no PMD copies, no system calls.
+
+    Two baselines: testpmd's io loop moves pointers only and is the path's ceiling; its macswap
+    loop reads and writes every Ethernet header, so it meets the same cold mbufs and frames from
+    the generator's core that any forwarder reading headers meets. redline's ratio is to macswap;
+    the ratio to io stays beside it."""
+    rounds = rounds_of(args.runs, lambda i: inprocess_run(args, P, f"ip{i}io", "io"),
+                       lambda i: inprocess_run(args, P, f"ip{i}ms", "macswap"),
+                       lambda i: inprocess_run(args, P, f"ip{i}rl", INPROCESS_REDLINE))
+    io, ms, rl = (median_of([r[k] for r in rounds]) for k in range(3))
+    SATURATION["ring"] = {"baseline": ms["rx_pps"], "redline": rl["rx_pps"]}
+    row("l3fwd/ring in-process", "io forwarder (testpmd io's loop, ceiling)", io["rx_pps"] / 1e6, None, None,
+        f"loss {io['loss_pct']:.2f}%; touches no packet data")
+    row("l3fwd/ring in-process", "macswap forwarder (testpmd macswap's loop, baseline)", ms["rx_pps"] / 1e6, None,
+        None, f"loss {ms['loss_pct']:.2f}%; {median_ratio(rounds, 1, 0):.2f} of io")
+    row("l3fwd/ring in-process", "redline, 1 worker", rl["rx_pps"] / 1e6, rl["cycles"], median_ratio(rounds, 2, 1),
+        f"{median_ratio(rounds, 2, 0):.2f} of io; loss {rl['loss_pct']:.2f}%, p50 {rl['lat_p50_ns']/1000:.0f} us; "
+        "mbufs cross cores cold", ratio_to_io=median_ratio(rounds, 2, 0))
+
+
+def bench_latency(args, P: Procs) -> None:
+    """Latency at half the saturation rate, redline next to its baseline at the same offered load.
+
+    At saturation the generator's latency is queueing in the rings in front of the slowest stage;
+    at half load it is what a packet costs on its way through. Both systems get the same rate,
+    half the lower of the two saturation rates this run measured (the memif and ring steps'
+    medians; measured here, one run each, when those steps did not run), so each is at most half
+    loaded. Medians over --runs alternating rounds, each quantile on its own."""
+    def saturation(path: str, base_fn, dut_fn) -> dict[str, float]:
+        if path not in SATURATION:
+            log(f"bench: latency: measuring {path}'s saturation rate first (one run each)")
+            b, d = base_fn(), dut_fn()
+            SATURATION[path] = {"baseline": b["rx_pps"], "redline": d["rx_pps"]}
+        return SATURATION[path]
+
+    paths = [
+        ("memif", "l3fwd/memif @ half rate", "testpmd io (baseline)",
+         lambda name, pps: testpmd_memif(args, P, name, pps),
+         lambda name, pps: redline_memif(args, P, name, 1, pps)),
+        ("ring", "l3fwd/ring in-process @ half rate", "macswap forwarder (baseline)",
+         lambda name, pps: inprocess_run(args, P, name, "macswap", pps),
+         lambda name, pps: inprocess_run(args, P, name, INPROCESS_REDLINE, pps)),
+    ]
+    for key, path, base_name, base_fn, dut_fn in paths:
+        sat = saturation(key, lambda: base_fn(f"ls{key}b", 0), lambda: dut_fn(f"ls{key}r", 0))
+        pps = int(min(sat.values()) / 2)
+        rounds = rounds_of(args.runs, lambda i: base_fn(f"lt{key}b{i}", pps), lambda i: dut_fn(f"lt{key}r{i}", pps))
+        for k, system in ((0, base_name), (1, "redline, 1 worker")):
+            runs = [r[k] for r in rounds]
+            med = {q: median_of(runs, q)[q] for q in ("rx_pps", "lat_p50_ns", "lat_p99_ns", "lat_p999_ns", "loss_pct")}
+            cycles = median_of(runs, "cycles")["cycles"] if runs[0].get("cycles") is not None else None
+            note = (f"half of {min(sat.values()) / 1e6:.2f} Mpps, the lower saturation rate "
+                    f"(baseline {sat['baseline'] / 1e6:.2f}, redline {sat['redline'] / 1e6:.2f})" if k == 0 else
+                    f"p50 {median_ratio(rounds, 1, 0, 'lat_p50_ns'):.2f}x, p99 {median_ratio(rounds, 1, 0, 'lat_p99_ns'):.2f}x "
+                    f"the baseline's" + (f"; {cycles:.0f} cycles/packet at this load" if cycles else ""))
+            row(path, system, med["rx_pps"] / 1e6, cycles, None, note, kind="latency", offered_mpps=pps / 1e6,
+                p50_us=med["lat_p50_ns"] / 1000, p99_us=med["lat_p99_ns"] / 1000, p999_us=med["lat_p999_ns"] / 1000,
+                loss_pct=med["loss_pct"])
 
 
 def bench_icmp(args, P: Procs) -> None:
@@ -374,17 +456,28 @@ def bench_veth(args, P: Procs) -> None:
 
 
 def print_table(out=sys.stdout) -> None:
-    print("| path | system | Mpps per core | cycles/packet | ratio to baseline | notes |", file=out)
-    print("|---|---|---:|---:|---:|---|", file=out)
-    for r in ROWS:
-        if r["path"].startswith("micro/"):
-            continue
-        f = lambda v, fmt: (fmt % v) if v is not None else "—"
+    f = lambda v, fmt: (fmt % v) if v is not None else "—"
+    paths = [r for r in ROWS if not r["path"].startswith("micro/") and r.get("kind") != "latency"]
+    if paths:
+        print("| path | system | Mpps per core | cycles/packet | ratio to baseline | notes |", file=out)
+        print("|---|---|---:|---:|---:|---|", file=out)
+    for r in paths:
         print(f"| {r['path']} | {r['system']} | {f(r['mpps'], '%.2f')} | {f(r['cycles_per_pkt'], '%.0f')} | "
               f"{f(r['ratio'], '%.2f')} | {r['note']} |", file=out)
+    latency = [r for r in ROWS if r.get("kind") == "latency"]
+    if latency:
+        print("\n" if paths else "", end="", file=out)
+        print("| latency at half the saturation rate | system | offered Mpps | received Mpps | loss | p50 us | p99 us "
+              "| p99.9 us | notes |", file=out)
+        print("|---|---|---:|---:|---:|---:|---:|---:|---|", file=out)
+        for r in latency:
+            print(f"| {r['path']} | {r['system']} | {r['offered_mpps']:.2f} | {f(r['mpps'], '%.2f')} | "
+                  f"{r['loss_pct']:.2f}% | {r['p50_us']:.1f} | {r['p99_us']:.1f} | {r['p999_us']:.1f} | {r['note']} |",
+                  file=out)
     micro = [r for r in ROWS if r["path"].startswith("micro/")]
     if micro:
-        print("\n| stage (Google Benchmark) | ns/op | TSC cycles/op |", file=out)
+        print("\n" if paths or latency else "", end="", file=out)
+        print("| stage (Google Benchmark) | ns/op | TSC cycles/op |", file=out)
         print("|---|---:|---:|", file=out)
         for r in micro:
             cyc = r.get("cycles_per_op")
@@ -409,12 +502,16 @@ def write_results(header: str) -> None:
     log(f"bench: wrote {path}")
 
 
+# The steps in the order they run (--only picks some).
+STEPS = ("micro", "memif", "ring", "latency", "scaling", "icmp", "veth")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--smoke", action="store_true", help="a short run that checks the generator and the table work")
     ap.add_argument("--seconds", type=float, default=None, help="measured seconds per run (default 4; smoke 1)")
     ap.add_argument("--runs", type=int, default=None, help="runs per figure, median reported (default 3; smoke 1)")
-    ap.add_argument("--only", default="", help="comma list of: micro,memif,ring,icmp,veth,scaling")
+    ap.add_argument("--only", default="", help="comma list of: " + ",".join(STEPS))
     ap.add_argument("--json", help="also write the rows as JSON to this file")
     ap.add_argument("--write-results", action="store_true",
                     help="replace the tables in perf/RESULTS.md (between its table markers) with this run's")
@@ -424,7 +521,9 @@ def main() -> int:
     args.seconds = args.seconds or (1 if args.smoke else 4)
     args.runs = args.runs or (1 if args.smoke else 3)
     args.workers = [int(w) for w in args.workers.split(",")]
-    only = set(filter(None, args.only.split(","))) or {"micro", "memif", "ring", "icmp", "veth", "scaling"}
+    only = set(filter(None, args.only.split(","))) or set(STEPS)
+    if only - set(STEPS):
+        ap.error(f"--only: no step {','.join(sorted(only - set(STEPS)))}; the steps are {','.join(STEPS)}")
     if args.smoke:
         only -= {"scaling"}
     if os.geteuid() != 0:
@@ -436,11 +535,13 @@ def main() -> int:
         steps = [
             ("micro", "microbenchmarks", lambda: bench_micro(args)),
             ("memif", "L3 forwarding over memif (testpmd io, redline)", lambda: bench_memif(args, P)),
-            ("ring", "L3 forwarding in-process over ring pairs (io forwarder, redline)", lambda: bench_inprocess(args, P)),
+            ("ring", "L3 forwarding in-process over ring pairs (io, macswap, redline)", lambda: bench_inprocess(args, P)),
+            ("latency", "latency at half the saturation rate (memif, in-process)", lambda: bench_latency(args, P)),
             ("scaling", f"scaling over memif ({args.workers} workers)", lambda: bench_scaling(args, P)),
             ("icmp", "ICMP echo over memif", lambda: bench_icmp(args, P)),
             ("veth", "L3 forwarding over veth/af_packet (Linux, redline)", lambda: bench_veth(args, P)),
         ]
+        assert [name for name, _, _ in steps] == list(STEPS)
         for name, what, run in steps:
             if name in only:
                 log(f"bench: {what}")

@@ -47,7 +47,7 @@ struct Options {
   uint64_t new_flows_per_s = 0;
   uint32_t burst = 32;
   uint16_t queues = 1;                 // queue pairs per port; TX rotates over them, RX polls all
-  std::optional<std::string> inprocess; // "io" or a redline config: the device runs in this process
+  std::optional<std::string> inprocess; // "io", "macswap" or a redline config: the device runs in this process
   double hold = 0;                     // after the result, keep the ports up (draining) this long
   bool rss_steer = false;              // send each flow on the queue a NIC's symmetric RSS would pick
 };
@@ -60,8 +60,9 @@ struct Options {
                "  [--proto udp|tcp|icmp] [--size 64] [--flows 1024] [--pps 0] [--seconds 5] [--warmup 1]\n"
                "  [--new-flows-per-s 0] [--tx-ip IP] [--rx-ip IP] [--burst 32] [--mac MAC] [--queues 1]\n"
                "  [--rss-steer on]   put each flow on the queue symmetric Toeplitz RSS picks (ports without RSS)\n"
-               "  [--inprocess io|CONFIG]  run the device in this process over ring pairs: an io forwarder\n"
-               "                     (baseline) or redline with CONFIG (two ports; --tx/--rx/--dst-mac implied)\n"
+               "  [--inprocess io|macswap|CONFIG]  run the device in this process over ring pairs: testpmd's\n"
+               "                     io or macswap forwarding (baselines) or redline with CONFIG (two ports;\n"
+               "                     --tx/--rx/--dst-mac implied)\n"
                "  [--hold S]         after printing the result keep the ports up, draining, for S seconds\n"
                "                     or until SIGINT/SIGTERM (stop a memif peer before this side goes)\n",
                why);
@@ -170,7 +171,7 @@ int main(int argc, char** argv) {
   std::string error;
   std::unique_ptr<gen::InProcessDut> dut;
   if (opt.inprocess) {
-    dut = gen::InProcessDut::start(*opt.inprocess == "io" ? "" : *opt.inprocess, pool, &error);
+    dut = gen::InProcessDut::start(*opt.inprocess, pool, &error);
     if (!dut) {
       std::fprintf(stderr, "redline-gen: in-process device: %s\n", error.c_str());
       return 1;
