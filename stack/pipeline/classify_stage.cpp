@@ -80,7 +80,7 @@ NextId ClassifyStage::classify(Burst& b, uint8_t slot) {
   pm.l4_offset = uint8_t(wire::eth::kHeaderLen + r.header_len);
   // RFC 1812 §5.3.7: martians, our own addresses and (RFC 1812 §4.2.3.1) the directed broadcast
   // of a network we are on are not valid sources.
-  if (martian_source(r.src) || s.local.port_of(r.src) >= 0 || s.broadcasts.port_of(r.src) >= 0 ||
+  if (martian_source(r.src) || s.local.find(r.src).kind != LocalAddresses::Kind::kNone ||
       (r.src.is_unspecified() && !r.dst.is_limited_broadcast())) [[unlikely]]
     return b.drop(slot, Counter::ipv4_bad_source), kNextDrop;
 

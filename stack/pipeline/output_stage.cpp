@@ -97,13 +97,9 @@ namespace {
 }
 }  // namespace
 
-void Worker::send_resolved(rte_mbuf* m, uint16_t out_port, const net::MacAddr& dst) {
+void Worker::send_large(rte_mbuf* m, uint16_t out_port, const net::MacAddr& dst) {
   const PortInfo& port = s_.ports[out_port];
   const uint32_t ip_len = rte_pktmbuf_pkt_len(m) - wire::eth::kHeaderLen;
-  if (ip_len <= port.mtu && m->nb_segs == 1) [[likely]] {
-    wire::eth::write(rte_pktmbuf_mtod(m, uint8_t*), dst, port.mac, wire::eth::kTypeIpv4);
-    return transmit(m, out_port);
-  }
   if (ip_len <= port.mtu) {
     // A chain that fits: one segment for the TX queue (module comment).
     if (rte_pktmbuf_linearize(m) != 0) return drop(m, Counter::mbuf_chain_unsupported);

@@ -58,35 +58,41 @@ struct Settings {
   uint32_t reassembly_timeout_ms = 1000;   // a datagram's fragments are kept this long
 };
 
-// Our interface addresses, asked for on every packet (martian sources, local delivery): an
-// open-addressed table of 64 slots instead of a scan of the ports.
+// Our interface addresses and the directed broadcasts of our networks, asked about on every
+// packet (martian sources, local delivery): one open-addressed table of 128 slots, one probe in
+// the common case, instead of scans of the ports.
 class LocalAddresses {
  public:
-  void add(net::Ipv4Addr a, uint16_t port) {
+  enum class Kind : uint8_t { kNone, kAddress, kBroadcast };
+  struct Entry {
+    Kind kind = Kind::kNone;
+    uint16_t port = 0;
+  };
+  void add(net::Ipv4Addr a, Kind kind, uint16_t port) {
     for (uint32_t i = slot(a);; i = (i + 1) % kSlots)
-      if (port_[i] < 0 || addr_[i] == a) {
+      if (entry_[i].kind == Kind::kNone || addr_[i] == a) {
         addr_[i] = a;
-        port_[i] = int16_t(port);
+        entry_[i] = {kind, port};
         return;
       }
   }
-  // The port index that owns `a`, or -1.
-  int port_of(net::Ipv4Addr a) const {
+  Entry find(net::Ipv4Addr a) const {
     for (uint32_t i = slot(a);; i = (i + 1) % kSlots) {
-      if (port_[i] < 0) return -1;
-      if (addr_[i] == a) return port_[i];
+      if (entry_[i].kind == Kind::kNone || addr_[i] == a) return entry_[i];
     }
+  }
+  // The port index whose address `a` is, or -1.
+  int port_of(net::Ipv4Addr a) const {
+    Entry e = find(a);
+    return e.kind == Kind::kAddress ? e.port : -1;
   }
 
  private:
-  static constexpr uint32_t kSlots = 64;  // kMaxPorts addresses at most: never more than half full
-  static uint32_t slot(net::Ipv4Addr a) { return (a.value * 2654435761u) >> 26; }
+  // 2 entries per port, kMaxPorts ports: never more than half full, so probes stay short.
+  static constexpr uint32_t kSlots = 128;
+  static uint32_t slot(net::Ipv4Addr a) { return (a.value * 2654435761u) >> 25; }
   std::array<net::Ipv4Addr, kSlots> addr_{};
-  std::array<int16_t, kSlots> port_ = [] {
-    std::array<int16_t, kSlots> p{};
-    p.fill(-1);
-    return p;
-  }();
+  std::array<Entry, kSlots> entry_{};
 };
 
 // What a packet carries in an mbuf dynamic field when it crosses cores (handoff, the ARP ring)
@@ -118,8 +124,7 @@ struct Shared {
   // [src]: ARP frames and packets whose next hop needs ARP, from worker src to the ARP owner
   // (worker 0). Apart from the data handoff rings, so a full data ring never holds up ARP.
   std::vector<rte_ring*> arp_rings;
-  LocalAddresses local;       // our interface addresses -> port index
-  LocalAddresses broadcasts;  // the directed broadcast of each connected network -> port index
+  LocalAddresses local;  // our interface addresses and our networks' directed broadcasts
   Settings settings;
   int meta_offset = -1;            // rte_mbuf_dynfield offset of MbufMeta
   uint64_t tsc_hz = 1;
@@ -138,10 +143,9 @@ struct Shared {
   // Fills `local` from the ports (after they are all known).
   void index_addresses() {
     local = LocalAddresses{};
-    broadcasts = LocalAddresses{};
     for (size_t i = 0; i < ports.size(); ++i) {
-      local.add(ports[i].address.addr, uint16_t(i));
-      broadcasts.add(ports[i].address.directed_broadcast(), uint16_t(i));
+      local.add(ports[i].address.addr, LocalAddresses::Kind::kAddress, uint16_t(i));
+      local.add(ports[i].address.directed_broadcast(), LocalAddresses::Kind::kBroadcast, uint16_t(i));
     }
   }
 };

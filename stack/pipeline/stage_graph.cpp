@@ -34,8 +34,28 @@ void StageGraph::link(Hook h) {
   entry_[size_t(h)] = after;
 }
 
+void StageGraph::dispatch(const uint8_t* idx, uint32_t n, const NextId* next) {
+  // Most spans go to one next stage as a whole: then one copy, instead of a store per packet
+  // whose frame count the compiler must reload (byte stores may alias it).
+  const NextId first = next[idx[0]];
+  uint32_t same = 1;
+  while (same < n && next[idx[same]] == first) ++same;
+  if (same == n) {
+    if (first == kNextDone) return;
+    Frame& f = frames_[first];
+    std::copy(idx, idx + n, f.idx + f.n);
+    f.n += n;
+    pending_ |= uint64_t(1) << first;
+    return;
+  }
+  for (uint32_t k = 0; k < n; ++k) enqueue(idx[k], next[idx[k]]);
+}
+
 void StageGraph::run(Burst& b) {
-  for (uint32_t i = 0; i < b.n; ++i) enqueue(uint8_t(i), b.next[i]);
+  if (b.n == 0) return;
+  uint8_t all[kBurstSlots];
+  for (uint32_t i = 0; i < b.n; ++i) all[i] = uint8_t(i);
+  dispatch(all, b.n, b.next);
   uint8_t idx[kBurstSlots];
   for (uint32_t runs = 0; pending_; ++runs) {
     const NextId id = NextId(__builtin_ctzll(pending_));
@@ -58,7 +78,7 @@ void StageGraph::run(Burst& b) {
     f.n = 0;
     pending_ &= ~(uint64_t(1) << id);
     stages_[id]->run(b, idx, n);
-    for (uint32_t k = 0; k < n; ++k) enqueue(idx[k], b.next[idx[k]]);
+    dispatch(idx, n, b.next);
   }
 }
 

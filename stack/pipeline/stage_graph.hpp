@@ -73,6 +73,8 @@ class StageGraph {
 
  private:
   void link(Hook h);
+  // Files the slots idx[0..n) under their next stages.
+  void dispatch(const uint8_t* idx, uint32_t n, const NextId* next);
   void enqueue(uint8_t slot, NextId id) {
     if (id == kNextDone) return;
     Frame& f = frames_[id];

@@ -148,9 +148,7 @@ uint32_t Worker::poll_once(uint64_t now_tsc) {
   if (now_tick() != last_tick || wheel_.size()) wheel_.advance(now_tick(), kTimerBudget, 4 * kTimerBudget);
   if (now_tick() != last_tick)
     if (uint32_t expired = reassembly_->expire(now_tsc_)) count(Counter::ipv4_reassembly_timeout, expired);
-  run_originated();
-  flush_arp_ring();
-  flush_tx();
+  flush();
   return handled;
 }
 

@@ -20,6 +20,7 @@
 #include "stack/pipeline/shared.hpp"
 #include "stack/pipeline/stage_graph.hpp"
 #include "stack/timer/timer_wheel.hpp"
+#include "stack/wire/ethernet.hpp"
 #include "stack/wire/ipv4.hpp"
 
 namespace redline::pipeline {
@@ -48,6 +49,13 @@ class alignas(64) Worker {
   // Runs a burst of received packets through the graph, as poll_once does for each rx_burst
   // (benchmarks push prepared bursts through here). `in_port` is the port index they came by.
   void process(rte_mbuf** pkts, uint32_t n, uint16_t in_port);
+  // Sends what the iteration produced: originated packets, ARP work, the TX queues (the end of
+  // poll_once; benchmarks that call process() directly call this).
+  void flush() {
+    run_originated();
+    flush_arp_ring();
+    flush_tx();
+  }
   // Frees everything the worker still holds (after run() returned, before ports stop).
   void release();
 
@@ -72,7 +80,14 @@ class alignas(64) Worker {
   }
   // Sends an IPv4 datagram that is routed and resolved: fragments it if it exceeds the port's
   // MTU, makes it one segment if the port cannot send chains, writes the Ethernet header.
-  void send_resolved(rte_mbuf* m, uint16_t out_port, const net::MacAddr& dst);
+  void send_resolved(rte_mbuf* m, uint16_t out_port, const net::MacAddr& dst) {
+    const PortInfo& port = s_.ports[out_port];
+    if (rte_pktmbuf_pkt_len(m) <= port.mtu + wire::eth::kHeaderLen && m->nb_segs == 1) [[likely]] {
+      wire::eth::write(rte_pktmbuf_mtod(m, uint8_t*), dst, port.mac, wire::eth::kTypeIpv4);
+      return transmit(m, out_port);
+    }
+    send_large(m, out_port, dst);
+  }
   // A datagram redline made (its Ethernet header space already present): routed from
   // local-out at the end of this iteration. `in_port` names where its cause came from.
   void originate(rte_mbuf* m, uint16_t in_port);
@@ -101,6 +116,8 @@ class alignas(64) Worker {
     uint16_t n = 0;
   };
   void build_graph();
+  // send_resolved's cold half: chains and datagrams beyond the MTU (output_stage.cpp).
+  [[gnu::cold]] void send_large(rte_mbuf* m, uint16_t out_port, const net::MacAddr& dst);
   void flush_tx(uint16_t port_index);
   void flush_tx();
   void flush_arp_ring();
