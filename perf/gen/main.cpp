@@ -20,6 +20,7 @@
 
 #include "drivers/port.hpp"
 #include "perf/gen/inprocess.hpp"
+#include "perf/gen/lean_alloc.hpp"
 #include "perf/gen/latency_histogram.hpp"
 #include "perf/gen/traffic.hpp"
 #include "stack/rss/toeplitz.hpp"
@@ -283,7 +284,7 @@ int main(int argc, char** argv) {
         ++renew_port;
         next_renew += hz / opt.new_flows_per_s;
       }
-      if (want && rte_pktmbuf_alloc_bulk(pool, burst, want) == 0) {
+      if (want && gen::lean_alloc_bulk(pool, burst, want) == 0) {
         uint64_t t0 = rte_get_tsc_cycles();
         do queue = uint16_t((queue + 1) % opt.queues); while (flows_of_queue[queue].empty());
         const std::vector<uint32_t>& flows = flows_of_queue[queue];

@@ -29,11 +29,11 @@ uint8_t* ip_header_rw(rte_mbuf* m) { return rte_pktmbuf_mtod_offset(m, uint8_t*,
 void RouteStage::run(Burst& b, const uint8_t* idx, uint32_t n) {
   const Shared& s = w_.shared();
   // Longest-prefix match for the whole span, four at a time.
-  net::Ipv4Addr dst[kBurstSlots + 3];
+  Scratch<net::Ipv4Addr, kBurstSlots + 3> dst;
   uint32_t hop[kBurstSlots + 3];
   for (uint32_t k = 0; k < n; ++k) dst[k] = wire::ipv4::dst(ip_header(b.pkts[idx[k]]));
   uint32_t k = 0;
-  for (; k + 4 <= n; k += 4) s.routes->lookup4(&dst[k], &hop[k]);
+  for (; k + 4 <= n; k += 4) s.routes->lookup4(dst.data() + k, &hop[k]);
   for (; k < n; ++k) hop[k] = s.routes->lookup(dst[k]);
 
   const NextId local = w_.stages().local, forward = w_.stages().forward;

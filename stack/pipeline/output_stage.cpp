@@ -25,7 +25,7 @@ void OutputStage::run(Burst& b, const uint8_t* idx, uint32_t n) {
   Shared& s = w_.shared();
   // Most of a burst shares a next hop (a gateway, or one busy host): look up each run of equal
   // next hops once.
-  net::Ipv4Addr unique_hop[kBurstSlots];
+  Scratch<net::Ipv4Addr, kBurstSlots> unique_hop;
   uint8_t unique_of[kBurstSlots];
   uint32_t nunique = 0;
   for (uint32_t k = 0; k < n; ++k) {
@@ -33,11 +33,11 @@ void OutputStage::run(Burst& b, const uint8_t* idx, uint32_t n) {
     if (nunique == 0 || h != unique_hop[nunique - 1]) unique_hop[nunique++] = h;
     unique_of[k] = uint8_t(nunique - 1);
   }
-  arp::Neighbor neighbor[kBurstSlots];
+  Scratch<arp::Neighbor, kBurstSlots> neighbor;
   uint64_t hits = 0;
   for (uint32_t base = 0; base < nunique; base += arp::NeighborTable::kBulkMax) {
     const uint32_t chunk = std::min<uint32_t>(nunique - base, arp::NeighborTable::kBulkMax);
-    hits |= s.neighbors->lookup_bulk(&unique_hop[base], chunk, &neighbor[base]) << base;
+    hits |= s.neighbors->lookup_bulk(unique_hop.data() + base, chunk, neighbor.data() + base) << base;
   }
   for (uint32_t k = 0; k < n; ++k) {
     const uint8_t slot = idx[k];

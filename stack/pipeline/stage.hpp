@@ -58,8 +58,9 @@ constexpr uint8_t kFlagFromRing = 2;       // handed over by another core (alrea
 constexpr uint8_t kFlagOriginated = 4;     // made by redline itself (errors, replies)
 
 // One burst: its packets and their metadata, indexed by slot. Stages see slots through spans of
-// slot indices, so moving a packet between stages copies one byte.
-struct Burst {
+// slot indices, so moving a packet between stages copies one byte. Cache-line aligned and padded:
+// it is written for every packet, and must share no line with anything another core touches.
+struct alignas(64) Burst {
   rte_mbuf* pkts[kBurstSlots];
   PacketMeta meta[kBurstSlots];
   NextId next[kBurstSlots];
@@ -70,6 +71,19 @@ struct Burst {
     next[slot] = kNextDrop;
     meta[slot].drop = why;
   }
+};
+
+// Scratch arrays of a stage's span, left uninitialised: value types with default member
+// initialisers (Ipv4Addr, Neighbor) would otherwise be zeroed on every burst for nothing.
+template <typename T, size_t N>
+struct Scratch {
+  union {
+    T v[N];
+  };
+  Scratch() {}
+  T& operator[](size_t i) { return v[i]; }
+  const T& operator[](size_t i) const { return v[i]; }
+  T* data() { return v; }
 };
 
 class Worker;

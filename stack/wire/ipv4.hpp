@@ -56,8 +56,31 @@ struct ParseResult {
 };
 
 // RFC 1812 §5.2.2 validity checks: length, version, IHL, total length vs the frame, checksum.
-// `verify_checksum` is false when the NIC already verified it.
-ParseResult parse(const uint8_t* p, size_t len, bool verify_checksum = true);
+// `verify_checksum` is false when the NIC already verified it. Inline: it runs for every packet.
+inline ParseResult parse(const uint8_t* p, size_t len, bool verify_checksum = true) {
+  if (len < kMinHeaderLen) return {std::nullopt, ParseError::kTruncated};
+  uint8_t version_ihl = load8(p, kVersionIhl);
+  if ((version_ihl >> 4) != 4) return {std::nullopt, ParseError::kBadVersion};
+  uint8_t header_len = uint8_t((version_ihl & 0xf) * 4);
+  if (header_len < kMinHeaderLen) return {std::nullopt, ParseError::kBadIhl};
+  if (header_len > len) return {std::nullopt, ParseError::kTruncated};
+  uint16_t total_len = load16(p, kTotalLength);
+  // The frame may carry Ethernet padding past total_len, never less than total_len.
+  if (total_len < header_len || total_len > len) return {std::nullopt, ParseError::kBadTotalLength};
+  if (verify_checksum && !ipv4_header_checksum_ok(p, header_len)) return {std::nullopt, ParseError::kBadChecksum};
+  Repr r;
+  r.header_len = header_len;
+  r.tos = load8(p, kTos);
+  r.total_len = total_len;
+  r.ident = load16(p, kIdent);
+  r.flags_fragment = load16(p, kFlagsFragment);
+  r.ttl = load8(p, kTtl);
+  r.protocol = load8(p, kProtocol);
+  r.src = load_ip(p, kSrc);
+  r.dst = load_ip(p, kDst);
+  return {r, {}};
+}
+
 
 // Writes a header without options (header_len is taken as 20) and fills in the checksum.
 void write(uint8_t* p, const Repr& r);
