@@ -73,6 +73,9 @@ bool App::setup(const Config& config, std::string* error) {
   s.settings.resolve.retries = config.arp.retries;
   s.settings.queue_per_neighbor = config.arp.queue_per_neighbor;
   s.settings.max_resolving = config.arp.max_resolving;
+  s.settings.arp_probes_per_ms = config.arp.probes_per_ms;
+  s.settings.reassembly_datagrams = config.ip.reassembly_datagrams;
+  s.settings.reassembly_timeout_ms = config.ip.reassembly_timeout_ms;
 
   // Mbufs: every descriptor of every queue may hold one, plus per-core caches, TX buffers,
   // rings between cores and packets waiting for ARP.
@@ -85,7 +88,9 @@ bool App::setup(const Config& config, std::string* error) {
   uint32_t mbufs = config.pipeline.mbufs;
   if (mbufs == 0)
     mbufs = descriptors + workers * (kPoolCache * 2 + pipeline::kMaxBurst * uint32_t(config.ports.size() + 1)) +
-            workers * workers * kHandoffRingSize + config.arp.max_resolving * config.arp.queue_per_neighbor + 4096;
+            workers * workers * kHandoffRingSize + config.arp.max_resolving * config.arp.queue_per_neighbor +
+            // fragments waiting for the rest of their datagram: two each on average
+            workers * config.ip.reassembly_datagrams * 2 + 4096;
   // A whole frame per mbuf (received frames are never chained), in whole KB since some PMDs round
   // the buffer size down to that (drivers/port.cpp checks).
   const uint32_t frame_room = (drivers::frame_len_for_mtu(max_mtu) + 1023) & ~1023u;

@@ -126,7 +126,7 @@ void check_route_prefix(const Reader& r, const toml::node* at, const std::string
 }
 
 Config read_config(const Reader& r, const toml::table& root) {
-  r.only_keys(root, "", {"workers", "ports", "routes", "arp", "icmp", "pipeline"});
+  r.only_keys(root, "", {"workers", "ports", "routes", "arp", "ip", "icmp", "pipeline"});
   Config c;
   if (root.get("workers")) {
     uint32_t w = 0;
@@ -176,7 +176,8 @@ Config read_config(const Reader& r, const toml::table& root) {
   }
 
   if (const toml::table* arp = r.table(root, "arp")) {
-    r.only_keys(*arp, "arp", {"reachable_s", "retry_ms", "retries", "queue_per_neighbor", "max_resolving", "table_size"});
+    r.only_keys(*arp, "arp",
+                {"reachable_s", "retry_ms", "retries", "queue_per_neighbor", "max_resolving", "table_size", "probes_per_ms"});
     r.number(*arp, "reachable_s", "arp.reachable_s", c.arp.reachable_s, 1, 86400);
     r.number(*arp, "retry_ms", "arp.retry_ms", c.arp.retry_ms, 10, 60000);
     r.number(*arp, "retries", "arp.retries", c.arp.retries, 1, 100);
@@ -185,6 +186,13 @@ Config read_config(const Reader& r, const toml::table& root) {
     r.number(*arp, "queue_per_neighbor", "arp.queue_per_neighbor", c.arp.queue_per_neighbor, 1, 1024);
     r.number(*arp, "max_resolving", "arp.max_resolving", c.arp.max_resolving, 1, 65536);
     r.number(*arp, "table_size", "arp.table_size", c.arp.table_size, 16, 1 << 20);
+    r.number(*arp, "probes_per_ms", "arp.probes_per_ms", c.arp.probes_per_ms, 1, 100000);
+  }
+  if (const toml::table* ip = r.table(root, "ip")) {
+    r.only_keys(*ip, "ip", {"reassembly_datagrams", "reassembly_timeout_ms"});
+    // rte_ip_frag tables are built from buckets of 16 entries.
+    r.number(*ip, "reassembly_datagrams", "ip.reassembly_datagrams", c.ip.reassembly_datagrams, 16, 1 << 20);
+    r.number(*ip, "reassembly_timeout_ms", "ip.reassembly_timeout_ms", c.ip.reassembly_timeout_ms, 10, 60000);
   }
   if (const toml::table* icmp = r.table(root, "icmp")) {
     r.only_keys(*icmp, "icmp", {"error_rate", "error_burst"});

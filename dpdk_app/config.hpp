@@ -33,6 +33,13 @@ struct ArpConfig {
   uint32_t queue_per_neighbor = 16;
   uint32_t max_resolving = 256;
   uint32_t table_size = 4096;
+  uint32_t probes_per_ms = 64;  // refresh probes sent at most, per worker
+};
+
+// IPv4 reassembly of datagrams addressed to redline (per worker).
+struct IpConfig {
+  uint32_t reassembly_datagrams = 1024;
+  uint32_t reassembly_timeout_ms = 1000;
 };
 
 struct IcmpConfig {
@@ -51,6 +58,7 @@ struct Config {
   std::vector<PortConfig> ports;
   std::vector<RouteConfig> routes;
   ArpConfig arp;
+  IpConfig ip;
   IcmpConfig icmp;
   PipelineConfig pipeline;
 };

@@ -54,7 +54,7 @@ struct Settings {
   uint32_t queue_per_neighbor = 16;
   uint32_t max_resolving = 256;
   uint32_t arp_probes_per_ms = 64;         // refresh probes sent at most, per worker
-  uint32_t reassembly_datagrams = 4096;    // datagrams being reassembled at once, per worker
+  uint32_t reassembly_datagrams = 1024;    // datagrams being reassembled at once, per worker
   uint32_t reassembly_timeout_ms = 1000;   // a datagram's fragments are kept this long
 };
 

@@ -22,6 +22,10 @@ prefix = "10.77.3.0/24"
 via = "10.77.2.2"
 [arp]
 retries = 5
+probes_per_ms = 8
+[ip]
+reassembly_datagrams = 256
+reassembly_timeout_ms = 500
 [icmp]
 error_rate = 10
 [pipeline]
@@ -52,8 +56,19 @@ TEST(Config, ParsesEveryKey) {
   EXPECT_EQ(c.routes[0].via.to_string(), "10.77.2.2");
   EXPECT_EQ(c.arp.retries, 5u);
   EXPECT_EQ(c.arp.retry_ms, 1000u);  // default kept
+  EXPECT_EQ(c.arp.probes_per_ms, 8u);
+  EXPECT_EQ(c.ip.reassembly_datagrams, 256u);
+  EXPECT_EQ(c.ip.reassembly_timeout_ms, 500u);
   EXPECT_EQ(c.icmp.error_rate, 10u);
   EXPECT_EQ(c.pipeline.idle_sleep_us, 20u);
+}
+
+TEST(Config, ReassemblyLimitsOutOfRange_AreRejectedNamingTheKey) {
+  EXPECT_NE(error_of(with_port("[ip]\nreassembly_datagrams = 8\n")).find("key 'ip.reassembly_datagrams'"),
+            std::string::npos);
+  EXPECT_NE(error_of(with_port("[ip]\nreassembly_timeout_ms = 0\n")).find("key 'ip.reassembly_timeout_ms'"),
+            std::string::npos);
+  EXPECT_NE(error_of(with_port("[ip]\nreassembly = 1\n")).find("unknown key"), std::string::npos);
 }
 
 TEST(Config, SyntaxErrorNamesTheLine) {
