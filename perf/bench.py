@@ -226,7 +226,10 @@ def median_runs(runs: int, fn, key: str = "rx_pps"):
 
 def bench_micro(args) -> None:
     min_time = "0.05" if args.smoke else "0.2"
-    for binary, filt in (("stage_bench", "."), ("table_bench", "." if not args.smoke else "Lpm|Neighbor|/1024")):
+    # pipeline_bench: the whole stage graph on one lcore (L3 forward, ICMP echo), the stable
+    # figure beside the in-process ring row; its HarnessOnly row is the part to subtract.
+    for binary, filt in (("stage_bench", "."), ("table_bench", "." if not args.smoke else "Lpm|Neighbor|/1024"),
+                         ("pipeline_bench", ".")):
         out = subprocess.run([str(BUILD / "perf" / binary), f"--benchmark_min_time={min_time}",
                               f"--benchmark_filter={filt}", "--benchmark_format=json"],
                              capture_output=True, text=True, timeout=900).stdout
