@@ -34,7 +34,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
-REDLINE = BUILD / "dpdk_app" / "redline"
+REDLINE = Path(os.environ.get("REDLINE_BIN", BUILD / "dpdk_app" / "redline"))  # REDLINE_BIN: compare another build
 GEN = BUILD / "perf" / "redline-gen"
 TSC_HZ = None
 RUNTIME = Path("/var/run/dpdk")

@@ -11,133 +11,115 @@ namespace redline::pipeline {
 
 class Worker;
 
-// Ethernet, IPv4 validity (RFC 1812 §5.2.2), martian sources (§5.3.7), the owning core.
-class ClassifyStage final : public Stage {
+// A stage that works for one worker (every built-in one).
+class WorkerStage : public Stage {
  public:
-  explicit ClassifyStage(Worker& w) : w_(w) {}
+  explicit WorkerStage(Worker& w) : w_(w) {}
+
+ protected:
+  Worker& w_;
+};
+
+// Ethernet, IPv4 validity (RFC 1812 §5.2.2), martian sources (§5.3.7), the owning core.
+class ClassifyStage final : public WorkerStage {
+ public:
+  using WorkerStage::WorkerStage;
   const char* name() const override { return "classify"; }
   void run(Burst& b, const uint8_t* idx, uint32_t n) override;
 
  private:
   NextId classify(Burst& b, uint8_t slot);
-  Worker& w_;
 };
 
 // ARP frames, to the ARP owner (arp_owner.hpp).
-class ArpStage final : public Stage {
+class ArpStage final : public WorkerStage {
  public:
-  explicit ArpStage(Worker& w) : w_(w) {}
+  using WorkerStage::WorkerStage;
   const char* name() const override { return "arp"; }
   void run(Burst& b, const uint8_t* idx, uint32_t n) override;
-
- private:
-  Worker& w_;
 };
 
 // Destination checks and longest-prefix match: local delivery, or forward with the route.
-class RouteStage final : public Stage {
+class RouteStage final : public WorkerStage {
  public:
-  explicit RouteStage(Worker& w) : w_(w) {}
+  using WorkerStage::WorkerStage;
   const char* name() const override { return "route"; }
   void run(Burst& b, const uint8_t* idx, uint32_t n) override;
-
- private:
-  Worker& w_;
 };
 
 // Forwarding proper: TTL (RFC 1812 §5.3.1), DF and the egress MTU (RFC 1191 §4), the next hop.
-class ForwardStage final : public Stage {
+class ForwardStage final : public WorkerStage {
  public:
-  explicit ForwardStage(Worker& w) : w_(w) {}
+  using WorkerStage::WorkerStage;
   const char* name() const override { return "forward"; }
   void run(Burst& b, const uint8_t* idx, uint32_t n) override;
-
- private:
-  Worker& w_;
 };
 
 // Datagrams for our own addresses: reassembled when fragmented (RFC 791 §3.2, RFC 1122
 // §3.3.2), then delivered to the stage of their protocol.
-class LocalStage final : public Stage {
+class LocalStage final : public WorkerStage {
  public:
-  LocalStage(Worker& w, std::unique_ptr<Reassembly> reassembly) : w_(w), reassembly_(std::move(reassembly)) {}
+  LocalStage(Worker& w, std::unique_ptr<Reassembly> reassembly) : WorkerStage(w), reassembly_(std::move(reassembly)) {}
   const char* name() const override { return "local"; }
   void run(Burst& b, const uint8_t* idx, uint32_t n) override;
   Reassembly& reassembly() { return *reassembly_; }
 
  private:
   [[gnu::cold]] bool reassemble(Burst& b, uint8_t slot);
-  Worker& w_;
   std::unique_ptr<Reassembly> reassembly_;
 };
 
 // ICMP for our addresses: echo (RFC 792, RFC 1122 §3.2.2.6).
-class IcmpStage final : public Stage {
+class IcmpStage final : public WorkerStage {
  public:
-  explicit IcmpStage(Worker& w) : w_(w) {}
+  using WorkerStage::WorkerStage;
   const char* name() const override { return "icmp"; }
   void run(Burst& b, const uint8_t* idx, uint32_t n) override;
-
- private:
-  Worker& w_;
 };
 
 // A transport with nothing listening yet: UDP gets port unreachable (RFC 1122 §4.1.3.1), TCP
 // is counted (the TCP issue answers with RST).
-class NoListenerStage final : public Stage {
+class NoListenerStage final : public WorkerStage {
  public:
-  NoListenerStage(Worker& w, uint8_t protocol) : w_(w), protocol_(protocol) {}
+  NoListenerStage(Worker& w, uint8_t protocol) : WorkerStage(w), protocol_(protocol) {}
   const char* name() const override { return protocol_ == 17 ? "udp" : "tcp"; }
   void run(Burst& b, const uint8_t* idx, uint32_t n) override;
 
  private:
-  Worker& w_;
   uint8_t protocol_;
 };
 
 // The route of what redline itself sends (replies, errors).
-class LocalOutStage final : public Stage {
+class LocalOutStage final : public WorkerStage {
  public:
-  explicit LocalOutStage(Worker& w) : w_(w) {}
+  using WorkerStage::WorkerStage;
   const char* name() const override { return "local-out"; }
   void run(Burst& b, const uint8_t* idx, uint32_t n) override;
-
- private:
-  Worker& w_;
 };
 
 // Neighbor lookup, Ethernet header, fragmentation where needed, TX queue; unknown neighbors
 // go to the ARP owner's resolution queue.
-class OutputStage final : public Stage {
+class OutputStage final : public WorkerStage {
  public:
-  explicit OutputStage(Worker& w) : w_(w) {}
+  using WorkerStage::WorkerStage;
   const char* name() const override { return "output"; }
   void run(Burst& b, const uint8_t* idx, uint32_t n) override;
-
- private:
-  Worker& w_;
 };
 
 // Counts each packet by its reason and frees the lot in one call.
-class DropStage final : public Stage {
+class DropStage final : public WorkerStage {
  public:
-  explicit DropStage(Worker& w) : w_(w) {}
+  using WorkerStage::WorkerStage;
   const char* name() const override { return "drop"; }
   void run(Burst& b, const uint8_t* idx, uint32_t n) override;
-
- private:
-  Worker& w_;
 };
 
 // To the owning core: one bulk enqueue per destination core per burst.
-class HandoffStage final : public Stage {
+class HandoffStage final : public WorkerStage {
  public:
-  explicit HandoffStage(Worker& w) : w_(w) {}
+  using WorkerStage::WorkerStage;
   const char* name() const override { return "handoff"; }
   void run(Burst& b, const uint8_t* idx, uint32_t n) override;
-
- private:
-  Worker& w_;
 };
 
 }  // namespace redline::pipeline
