@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
 REDLINE = Path(os.environ.get("REDLINE_BIN", BUILD / "dpdk_app" / "redline"))  # REDLINE_BIN: compare another build
-GEN = BUILD / "perf" / "redline-gen"
+GEN = Path(os.environ.get("GEN_BIN", BUILD / "perf" / "redline-gen"))  # GEN_BIN: another generator build
 TSC_HZ = None
 RUNTIME = Path("/var/run/dpdk")
 TAG = f"rlb{os.getpid() % 100000}"
