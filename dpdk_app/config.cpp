@@ -126,7 +126,7 @@ void check_route_prefix(const Reader& r, const toml::node* at, const std::string
 }
 
 Config read_config(const Reader& r, const toml::table& root) {
-  r.only_keys(root, "", {"workers", "ports", "routes", "arp", "ip", "icmp", "pipeline"});
+  r.only_keys(root, "", {"workers", "ports", "routes", "arp", "ip", "icmp", "pipeline", "control"});
   Config c;
   if (root.get("workers")) {
     uint32_t w = 0;
@@ -205,6 +205,22 @@ Config read_config(const Reader& r, const toml::table& root) {
     r.number(*pl, "burst", "pipeline.burst", c.pipeline.burst, 4, 64);
     r.number(*pl, "idle_sleep_us", "pipeline.idle_sleep_us", c.pipeline.idle_sleep_us, 0, 100000);
     r.number(*pl, "mbufs", "pipeline.mbufs", c.pipeline.mbufs, 0, 16 << 20);
+  }
+  if (const toml::table* ctl = r.table(root, "control")) {
+    r.only_keys(*ctl, "control", {"socket", "metrics"});
+    if (ctl->get("socket")) {
+      c.control.socket = r.string(*ctl, "socket", "control.socket", false);
+      if (c.control.socket.size() >= 108)  // sockaddr_un.sun_path
+        r.fail(ctl->get("socket"), "control.socket", "a unix socket path must be shorter than 108 bytes");
+    }
+    if (ctl->get("metrics")) {
+      c.control.metrics = r.string(*ctl, "metrics", "control.metrics", false);
+      const auto colon = c.control.metrics.rfind(':');
+      if (!c.control.metrics.empty() &&
+          (colon == std::string::npos || colon == 0 || colon + 1 == c.control.metrics.size() ||
+           c.control.metrics.find_first_not_of("0123456789", colon + 1) != std::string::npos))
+        r.fail(ctl->get("metrics"), "control.metrics", "'" + c.control.metrics + "' is not ADDRESS:PORT like 127.0.0.1:9469");
+    }
   }
   return c;
 }

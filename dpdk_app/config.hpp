@@ -53,6 +53,12 @@ struct PipelineConfig {
   uint32_t mbufs = 0;  // 0: sized from ports, queues and workers
 };
 
+// Operating redline while it runs (dpdk_app/control/).
+struct ControlConfig {
+  std::string socket = "/run/redline/redline.sock";  // unix stream socket for redlinectl; "" = off
+  std::string metrics;                               // "ADDR:PORT" for Prometheus /metrics; "" = off
+};
+
 struct Config {
   std::optional<uint32_t> workers;  // default: every worker lcore
   std::vector<PortConfig> ports;
@@ -61,6 +67,7 @@ struct Config {
   IpConfig ip;
   IcmpConfig icmp;
   PipelineConfig pipeline;
+  ControlConfig control;
 };
 
 struct ConfigResult {

@@ -10,8 +10,10 @@ PACKAGES=(
   dpdk dpdk-dev libdpdk-dev
   # libraries
   libtbb-dev libgtest-dev libgmock-dev libbenchmark-dev libtomlplusplus-dev libcli11-dev libfmt-dev libpcap-dev
+  # control plane: JSON on the control socket, the /metrics HTTP server
+  nlohmann-json3-dev libcivetweb-dev
   # test peers
-  iproute2 iputils-ping iputils-arping traceroute python3-scapy procps nftables
+  iproute2 iputils-ping iputils-arping traceroute python3-scapy procps nftables curl python3-prometheus-client
 )
 
 missing=()
