@@ -20,9 +20,11 @@ namespace redline::app {
 namespace {
 std::atomic<bool> g_quit{false};
 std::atomic<bool> g_print_stats{false};
+std::atomic<bool> g_reload{false};
 
 void on_signal(int sig) {
   if (sig == SIGUSR1) g_print_stats.store(true, std::memory_order_relaxed);
+  else if (sig == SIGHUP) g_reload.store(true, std::memory_order_relaxed);
   else g_quit.store(true, std::memory_order_relaxed);
 }
 
@@ -42,10 +44,20 @@ void install_signal_handlers() {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGUSR1, &sa, nullptr);
+  sigaction(SIGHUP, &sa, nullptr);
 }
 
-bool App::setup(const Config& config, std::string* error) {
+bool App::add_static_route(const RouteConfig& r, std::string* error) {
+  uint16_t port = 0;
+  for (size_t i = 0; i < shared_->ports.size(); ++i)
+    if (shared_->ports[i].address.contains(r.via)) port = uint16_t(i);
+  return routes_->add(r.prefix, {ip::NextHop::Kind::kForward, port, r.via}, error);
+}
+
+bool App::setup(const Config& config, std::string* error, const std::string& config_path) {
   pipeline::Shared& s = *shared_;
+  config_ = config;
+  config_path_ = config_path;
   unsigned lcore;
   RTE_LCORE_FOREACH_WORKER(lcore) lcores_.push_back(lcore);
   if (lcores_.empty()) {
@@ -160,7 +172,15 @@ bool App::setup(const Config& config, std::string* error) {
                 drivers::link_summary(info.dpdk_id).c_str());
   }
 
-  routes_ = ip::RouteTable::create("redline_routes", 1024, int(rte_socket_id()), error);
+  // Quiescent-state slots: one per worker, and one more for the control thread, which goes online
+  // only while it reads the shared tables (show neighbors) so their reclamation waits for it.
+  size_t qsbr_size = rte_rcu_qsbr_get_memsize(workers + 1);
+  s.qsbr = static_cast<rte_rcu_qsbr*>(rte_zmalloc("redline_qsbr", qsbr_size, RTE_CACHE_LINE_SIZE));
+  if (!s.qsbr || rte_rcu_qsbr_init(s.qsbr, workers + 1) != 0) {
+    *error = "cannot set up RCU";
+    return false;
+  }
+  routes_ = ip::RouteTable::create("redline_routes", 1024, int(rte_socket_id()), error, s.qsbr);
   if (!routes_) return false;
   using Kind = ip::NextHop::Kind;
   for (size_t i = 0; i < s.ports.size(); ++i) {
@@ -171,23 +191,18 @@ bool App::setup(const Config& config, std::string* error) {
         !routes_->add({a.directed_broadcast(), 32}, {Kind::kBroadcast, port, {}}, error))
       return false;
   }
-  for (const auto& r : config.routes) {
-    uint16_t port = 0;
-    for (size_t i = 0; i < s.ports.size(); ++i)
-      if (s.ports[i].address.contains(r.via)) port = uint16_t(i);
-    if (!routes_->add(r.prefix, {Kind::kForward, port, r.via}, error)) return false;
-  }
+  for (const auto& r : config.routes)
+    if (!add_static_route(r, error)) return false;
   s.routes = routes_.get();
 
-  size_t qsbr_size = rte_rcu_qsbr_get_memsize(workers);
-  s.qsbr = static_cast<rte_rcu_qsbr*>(rte_zmalloc("redline_qsbr", qsbr_size, RTE_CACHE_LINE_SIZE));
-  if (!s.qsbr || rte_rcu_qsbr_init(s.qsbr, workers) != 0) {
-    *error = "cannot set up RCU";
-    return false;
-  }
   neighbors_ = arp::NeighborTable::create("redline_neighbors", config.arp.table_size, int(rte_socket_id()), s.qsbr, error);
   if (!neighbors_) return false;
   s.neighbors = neighbors_.get();
+  s.arp_commands = rte_ring_create("rl_arp_commands", 64, int(rte_socket_id()), RING_F_SP_ENQ | RING_F_SC_DEQ);
+  if (!s.arp_commands) {
+    *error = std::string("cannot create the ARP command ring: ") + rte_strerror(rte_errno);
+    return false;
+  }
 
   s.index_addresses();
   s.handoff.assign(size_t(workers) * workers, nullptr);
@@ -232,14 +247,33 @@ void App::launch() {
 }
 
 void App::control_loop() {
+  // The control thread's QSBR slot (setup() made one past the workers): registered, and online
+  // only while it reads tables that workers' writers reclaim (show neighbors).
+  if (shared_->qsbr) rte_rcu_qsbr_thread_register(shared_->qsbr, shared_->workers);
+  snapshots_[0] = snapshots_[1] = take_snapshot(*shared_, workers_);
+  uint64_t next_sample = rte_get_tsc_cycles() + shared_->tsc_hz;
   while (!g_quit.load(std::memory_order_relaxed)) {
     if (g_print_stats.exchange(false)) print_stats(stdout, *shared_, workers_);
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (g_reload.exchange(false)) {
+      Json r = reload();
+      std::printf("redline: reload (SIGHUP): %s\n", r.dump().c_str());
+      std::fflush(stdout);
+    }
+    if (server_) server_->poll(20);
+    else std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    // A snapshot a second: rates and busy shares are the difference of the last two.
+    if (rte_get_tsc_cycles() >= next_sample) {
+      snapshots_[0] = std::move(snapshots_[1]);
+      snapshots_[1] = take_snapshot(*shared_, workers_);
+      next_sample += shared_->tsc_hz;
+    }
   }
+  if (shared_->qsbr) rte_rcu_qsbr_thread_unregister(shared_->qsbr, shared_->workers);
 }
 
 unsigned App::shutdown(bool print) {
   pipeline::Shared& s = *shared_;
+  server_.reset();
   s.quit.store(true, std::memory_order_relaxed);
   if (launched_)
     for (unsigned l : lcores_) rte_eal_wait_lcore(l);
@@ -251,6 +285,8 @@ unsigned App::shutdown(bool print) {
     for (auto& p : s.ports) drivers::stop_and_close(p.dpdk_id);
   for (rte_ring* r : s.handoff) rte_ring_free(r);
   for (rte_ring* r : s.arp_rings) rte_ring_free(r);
+  rte_ring_free(s.arp_commands);
+  s.arp_commands = nullptr;
   s.handoff.clear();
   s.arp_rings.clear();
   workers_.clear();

@@ -7,6 +7,9 @@
 #include <vector>
 
 #include "dpdk_app/config.hpp"
+#include "dpdk_app/control/command_table.hpp"
+#include "dpdk_app/control/server.hpp"
+#include "dpdk_app/control/snapshot.hpp"
 #include "stack/pipeline/shared.hpp"
 #include "stack/pipeline/worker.hpp"
 
@@ -15,12 +18,18 @@ namespace redline::app {
 class App {
  public:
   ~App();
-  // EAL must be initialised. Returns false with `error` set on any failure.
-  bool setup(const Config& config, std::string* error);
+  // EAL must be initialised. Returns false with `error` set on any failure. `config_path` is
+  // what `reload` (and SIGHUP) read again.
+  bool setup(const Config& config, std::string* error, const std::string& config_path = "");
+  // Opens the control socket (config.control.socket) with the command table; after launch().
+  bool open_control(std::string* error);
   // Launches the workers on the worker lcores; returns once they run.
   void launch();
-  // Control loop on the main lcore until SIGINT/SIGTERM: SIGUSR1 prints counters.
+  // Control loop on the main lcore until SIGINT/SIGTERM: serves the control socket; SIGUSR1
+  // prints counters, SIGHUP reloads the config.
   void control_loop();
+  // The commands of the control socket (app_commands.cpp).
+  control::CommandTable& commands() { return commands_; }
   // Stops workers, returns every mbuf, closes ports, prints the counters (if `print`). Returns
   // mbufs still in use (should be 0).
   unsigned shutdown(bool print = true);
@@ -30,6 +39,25 @@ class App {
   const pipeline::Shared& shared() const { return *shared_; }
 
  private:
+  using Json = control::Json;
+  bool add_static_route(const RouteConfig& r, std::string* error);
+  void register_commands();
+  // Re-reads the config file and applies what can change while running (static routes).
+  Json reload();
+  Json show_counters(const Json& args) const;
+  Json show_ports() const;
+  Json show_routes() const;
+  Json show_neighbors() const;
+  Json show_workers() const;
+  Json route_add(const Json& args);
+  Json route_del(const Json& args);
+  Json neighbor_flush(const Json& args);
+
+  Config config_;
+  std::string config_path_;
+  control::CommandTable commands_;
+  std::unique_ptr<control::Server> server_;
+  std::array<Snapshot, 2> snapshots_;  // the last two, a second apart
   std::unique_ptr<pipeline::Shared> shared_ = std::make_unique<pipeline::Shared>();
   std::unique_ptr<ip::RouteTable> routes_;
   std::unique_ptr<arp::NeighborTable> neighbors_;
@@ -40,7 +68,7 @@ class App {
   bool launched_ = false;
 };
 
-// Installs handlers for SIGINT, SIGTERM and SIGUSR1.
+// Installs handlers for SIGINT, SIGTERM, SIGUSR1 and SIGHUP.
 void install_signal_handlers();
 
 }  // namespace redline::app

@@ -104,27 +104,6 @@ PortConfig read_port(const Reader& r, const toml::table& t, size_t index) {
 // the key; and, for the same reason, refuse a second static route with the same prefix (no
 // ECMP: only the last one would be kept). Prefixes compare by network and length, since
 // address bits beyond the length are ignored by the table.
-void check_route_prefix(const Reader& r, const toml::node* at, const std::string& key, net::Ipv4Prefix prefix,
-                        const Config& c) {
-  const net::Ipv4Prefix normal{prefix.network(), prefix.length};
-  for (const PortConfig& p : c.ports) {
-    const net::Ipv4Prefix connected{p.address.network(), p.address.length};
-    if (prefix.length == 32 && prefix.addr == p.address.addr)
-      r.fail(at, key, prefix.to_string() + " is the address of port '" + p.name +
-                          "': a static route cannot replace a local address");
-    if (prefix.length == 32 && prefix.addr == p.address.directed_broadcast())
-      r.fail(at, key, prefix.to_string() + " is the broadcast address of port '" + p.name +
-                          "': a static route cannot replace a broadcast address");
-    if (normal == connected)
-      r.fail(at, key, prefix.to_string() + " is the connected network of port '" + p.name +
-                          "': a static route cannot replace a connected route");
-  }
-  for (size_t k = 0; k < c.routes.size(); ++k)
-    if (net::Ipv4Prefix{c.routes[k].prefix.network(), c.routes[k].prefix.length} == normal)
-      r.fail(at, key, prefix.to_string() + " is already routed by routes[" + std::to_string(k) +
-                          "]: one route per prefix");
-}
-
 Config read_config(const Reader& r, const toml::table& root) {
   r.only_keys(root, "", {"workers", "ports", "routes", "arp", "ip", "icmp", "pipeline", "control"});
   Config c;
@@ -163,14 +142,11 @@ Config read_config(const Reader& r, const toml::table& root) {
       auto prefix = net::Ipv4Prefix::parse(prefix_text);
       if (!prefix || prefix_text.find('/') == std::string::npos)
         r.fail(t.get("prefix"), at + ".prefix", "'" + prefix_text + "' is not a prefix like 10.1.0.0/16");
-      check_route_prefix(r, t.get("prefix"), at + ".prefix", *prefix, c);
       std::string via_text = r.string(t, "via", at + ".via", true);
       auto via = net::Ipv4Addr::parse(via_text);
       if (!via) r.fail(t.get("via"), at + ".via", "'" + via_text + "' is not an IPv4 address");
-      bool connected = false;
-      for (auto& p : c.ports) connected |= p.address.contains(*via) && p.address.addr != *via;
-      if (!connected)
-        r.fail(t.get("via"), at + ".via", "gateway " + via_text + " is not on the network of any port");
+      if (RouteProblem p = static_route_problem(c, *prefix, *via); !p.what.empty())
+        r.fail(t.get(p.in_gateway ? "via" : "prefix"), at + (p.in_gateway ? ".via" : ".prefix"), p.what);
       c.routes.push_back(RouteConfig{*prefix, *via});
     }
   }
@@ -226,6 +202,29 @@ Config read_config(const Reader& r, const toml::table& root) {
 }
 
 }  // namespace
+
+RouteProblem static_route_problem(const Config& c, net::Ipv4Prefix prefix, net::Ipv4Addr via) {
+  const net::Ipv4Prefix normal{prefix.network(), prefix.length};
+  for (const PortConfig& p : c.ports) {
+    const net::Ipv4Prefix connected{p.address.network(), p.address.length};
+    if (prefix.length == 32 && prefix.addr == p.address.addr)
+      return {prefix.to_string() + " is the address of port '" + p.name +
+              "': a static route cannot replace a local address"};
+    if (prefix.length == 32 && prefix.addr == p.address.directed_broadcast())
+      return {prefix.to_string() + " is the broadcast address of port '" + p.name +
+              "': a static route cannot replace a broadcast address"};
+    if (normal == connected)
+      return {prefix.to_string() + " is the connected network of port '" + p.name +
+              "': a static route cannot replace a connected route"};
+  }
+  for (size_t k = 0; k < c.routes.size(); ++k)
+    if (net::Ipv4Prefix{c.routes[k].prefix.network(), c.routes[k].prefix.length} == normal)
+      return {prefix.to_string() + " is already routed by routes[" + std::to_string(k) + "]: one route per prefix"};
+  bool connected = false;
+  for (const PortConfig& p : c.ports) connected |= p.address.contains(via) && p.address.addr != via;
+  if (!connected) return {"gateway " + via.to_string() + " is not on the network of any port", true};
+  return {};
+}
 
 ConfigResult parse_config(std::string_view toml_text, const std::string& source_name) {
   toml::table root;

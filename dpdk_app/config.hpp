@@ -76,6 +76,15 @@ struct ConfigResult {
 };
 
 ConfigResult parse_config(std::string_view toml_text, const std::string& source_name);
+
+// Why the static route `prefix via via` cannot join config `c` ("" when it can): it may not replace
+// a local, broadcast or connected route nor repeat a prefix, and its gateway must be on a
+// connected network. Used for [[routes]] and for routes added while redline runs.
+struct RouteProblem {
+  std::string what;
+  bool in_gateway = false;  // the gateway is wrong (else the prefix)
+};
+RouteProblem static_route_problem(const Config& c, net::Ipv4Prefix prefix, net::Ipv4Addr via);
 ConfigResult load_config(const std::string& path);
 
 }  // namespace redline::app

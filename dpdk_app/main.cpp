@@ -18,7 +18,8 @@ void usage(std::FILE* out) {
                "\n"
                "EAL options choose cores and memory, e.g.\n"
                "  -l 0,1 --no-huge -m 512 --in-memory --no-pci   (lcore 0 control, lcore 1 worker)\n"
-               "Signals: SIGUSR1 prints counters; SIGINT/SIGTERM stop cleanly.\n");
+               "Signals: SIGUSR1 prints counters; SIGHUP reloads the config; SIGINT/SIGTERM stop cleanly.\n"
+               "Operate it while it runs with redlinectl (the control socket, [control] in the config).\n");
 }
 
 }  // namespace
@@ -75,8 +76,9 @@ int main(int argc, char** argv) {
   {
     redline::app::App app;
     std::string error;
-    if (app.setup(*loaded.config, &error)) {
+    if (app.setup(*loaded.config, &error, config_path)) {
       app.launch();
+      if (!app.open_control(&error)) std::fprintf(stderr, "redline: %s (running without the control socket)\n", error.c_str());
       app.control_loop();
     } else {
       std::fprintf(stderr, "redline: %s\n", error.c_str());

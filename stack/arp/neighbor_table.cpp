@@ -82,6 +82,19 @@ uint64_t NeighborTable::lookup_bulk(const net::Ipv4Addr* ips, uint32_t n, Neighb
   return hits;
 }
 
+std::vector<std::pair<net::Ipv4Addr, Neighbor>> NeighborTable::list() const {
+  std::vector<std::pair<net::Ipv4Addr, Neighbor>> out;
+  const void* key;
+  void* data;
+  uint32_t next = 0;
+  while (rte_hash_iterate(hash_, &key, &data, &next) >= 0) {
+    Key k;
+    std::memcpy(&k, key, sizeof k);
+    out.emplace_back(net::Ipv4Addr{k}, unpack(uintptr_t(data)));
+  }
+  return out;
+}
+
 bool NeighborTable::publish(net::Ipv4Addr ip, const Neighbor& n) {
   Key key = ip.value;
   // In lock-free mode an update of an existing key stores the new data word atomically.

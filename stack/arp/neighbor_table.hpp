@@ -16,6 +16,8 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "stack/net/types.hpp"
 
@@ -55,6 +57,9 @@ class NeighborTable {
   std::optional<Neighbor> lookup(net::Ipv4Addr ip) const;
   // Looks up n <= kBulkMax addresses; bit i of the result is set when ips[i] was found.
   uint64_t lookup_bulk(const net::Ipv4Addr* ips, uint32_t n, Neighbor* out) const;
+  // Every entry, read while the owner may write (the caller is an online QSBR reader, so no
+  // slot it reads is reused under it).
+  std::vector<std::pair<net::Ipv4Addr, Neighbor>> list() const;
 
   // --- owner core only ---
   enum class Learn { kCreated, kUpdated, kUnchanged, kFull };
@@ -66,6 +71,10 @@ class NeighborTable {
   bool mark_unreachable(net::Ipv4Addr ip);
   void remove(net::Ipv4Addr ip);
   size_t size() const { return meta_.size(); }
+  template <typename Fn>
+  void for_each(Fn&& fn) const {
+    for (const auto& [ip, n] : meta_) fn(net::Ipv4Addr{ip}, n);
+  }
   uint32_t capacity() const { return capacity_; }
 
  private:

@@ -7,8 +7,8 @@
 
 namespace redline::ip {
 
-std::unique_ptr<RouteTable> RouteTable::create(const std::string& name, uint32_t max_routes,
-                                               int socket, std::string* error) {
+std::unique_ptr<RouteTable> RouteTable::create(const std::string& name, uint32_t max_routes, int socket,
+                                               std::string* error, rte_rcu_qsbr* qsbr) {
   rte_lpm_config config{};
   config.max_rules = max_routes;
   config.number_tbl8s = 256;
@@ -17,35 +17,71 @@ std::unique_ptr<RouteTable> RouteTable::create(const std::string& name, uint32_t
     *error = "rte_lpm_create(" + name + ") failed: " + rte_strerror(rte_errno);
     return nullptr;
   }
+  if (qsbr) {
+    rte_lpm_rcu_config rcu{};
+    rcu.v = qsbr;
+    rcu.mode = RTE_LPM_QSBR_MODE_DQ;
+    if (rte_lpm_rcu_qsbr_add(lpm, &rcu) != 0) {
+      *error = std::string("rte_lpm_rcu_qsbr_add failed: ") + rte_strerror(rte_errno);
+      rte_lpm_free(lpm);
+      return nullptr;
+    }
+  }
   return std::unique_ptr<RouteTable>(new RouteTable(lpm));
 }
 
 RouteTable::~RouteTable() { rte_lpm_free(lpm_); }
 
 bool RouteTable::add(net::Ipv4Prefix prefix, const NextHop& hop, std::string* error) {
-  auto found = std::find(hops_.begin(), hops_.end(), hop);
-  uint32_t index = uint32_t(found - hops_.begin());
-  if (found == hops_.end()) hops_.push_back(hop);
-  if (prefix.length == 0) {
-    default_hop_ = index;
-    return true;
+  const net::Ipv4Prefix normal{prefix.network(), prefix.length};
+  auto found = std::find(hops_.get(), hops_.get() + hop_count_, hop);
+  const uint32_t index = uint32_t(found - hops_.get());
+  if (index == hop_count_) {
+    if (hop_count_ == kMaxHops) {
+      *error = "cannot add route " + normal.to_string() + ": " + std::to_string(kMaxHops) + " next hops in use";
+      return false;
+    }
+    hops_[hop_count_++] = hop;
+    // The entry must be visible before any lookup can return its index.
+    std::atomic_thread_fence(std::memory_order_release);
   }
-  int rc = rte_lpm_add(lpm_, prefix.network().value, prefix.length, index);
-  if (rc != 0) {
-    *error = "cannot add route " + prefix.to_string() + ": " + rte_strerror(-rc);
+  if (prefix.length == 0) {
+    default_hop_.store(index, std::memory_order_relaxed);
+  } else if (int rc = rte_lpm_add(lpm_, normal.addr.value, prefix.length, index); rc != 0) {
+    *error = "cannot add route " + normal.to_string() + ": " + rte_strerror(-rc);
     return false;
   }
+  auto same = std::find_if(routes_.begin(), routes_.end(), [&](const Route& r) { return r.prefix == normal; });
+  if (same != routes_.end()) same->hop = hop;
+  else routes_.push_back({normal, hop});
   return true;
+}
+
+bool RouteTable::remove(net::Ipv4Prefix prefix) {
+  const net::Ipv4Prefix normal{prefix.network(), prefix.length};
+  auto it = std::find_if(routes_.begin(), routes_.end(), [&](const Route& r) { return r.prefix == normal; });
+  if (it == routes_.end()) return false;
+  if (prefix.length == 0) default_hop_.store(kNoRoute, std::memory_order_relaxed);
+  else if (rte_lpm_delete(lpm_, normal.addr.value, prefix.length) != 0) return false;
+  routes_.erase(it);
+  return true;
+}
+
+std::optional<NextHop> RouteTable::route_of(net::Ipv4Prefix prefix) const {
+  const net::Ipv4Prefix normal{prefix.network(), prefix.length};
+  for (const Route& r : routes_)
+    if (r.prefix == normal) return r.hop;
+  return std::nullopt;
 }
 
 uint32_t RouteTable::lookup(net::Ipv4Addr dst) const {
   uint32_t hop;
-  return rte_lpm_lookup(lpm_, dst.value, &hop) == 0 ? hop : default_hop_;
+  return rte_lpm_lookup(lpm_, dst.value, &hop) == 0 ? hop : default_hop_.load(std::memory_order_relaxed);
 }
 
 void RouteTable::lookup4(const net::Ipv4Addr* dst, uint32_t* out) const {
   xmm_t ips = _mm_set_epi32(int(dst[3].value), int(dst[2].value), int(dst[1].value), int(dst[0].value));
-  rte_lpm_lookupx4(lpm_, ips, out, default_hop_);
+  rte_lpm_lookupx4(lpm_, ips, out, default_hop_.load(std::memory_order_relaxed));
 }
 
 }  // namespace redline::ip

@@ -137,6 +137,11 @@ void ArpOwner::probe(net::Ipv4Addr ip, uint16_t port) { probes_.push_back({ip, p
 
 void ArpOwner::expired(net::Ipv4Addr ip) { w_.shared().neighbors->remove(ip); }
 
+void ArpOwner::forget(net::Ipv4Addr ip) {
+  w_.shared().neighbors->remove(ip);
+  aging_.forget(ip);
+}
+
 void ArpOwner::send_request(uint16_t port_index, net::Ipv4Addr target) {
   Shared& s = w_.shared();
   const PortInfo& port = s.ports[port_index];
@@ -174,6 +179,23 @@ uint32_t ArpOwner::poll() {
       auto* m = reinterpret_cast<rte_mbuf*>(word & ~uintptr_t(1));
       if (ArpWork(word & 1) == ArpWork::kFrame) input(m);
       else resolve(m);
+    }
+    work += n;
+  }
+  // The control thread's requests (neighbor flush).
+  if (s.arp_commands) {
+    void* words[16];
+    const unsigned n = rte_ring_sc_dequeue_burst(s.arp_commands, words, 16, nullptr);
+    for (unsigned i = 0; i < n; ++i) {
+      const auto word = reinterpret_cast<uintptr_t>(words[i]);
+      const net::Ipv4Addr ip{uint32_t(word)};
+      if (ArpCommand(word >> 32) == ArpCommand::kFlushOne) {
+        forget(ip);
+      } else {
+        std::vector<net::Ipv4Addr> all;
+        s.neighbors->for_each([&](net::Ipv4Addr a, const arp::Neighbor&) { all.push_back(a); });
+        for (net::Ipv4Addr a : all) forget(a);
+      }
     }
     work += n;
   }

@@ -46,6 +46,8 @@ class ArpOwner final : private arp::PendingQueue<rte_mbuf*>::Events, private arp
  private:
   void send_request(uint16_t port, net::Ipv4Addr target);
   void learned(net::Ipv4Addr ip);
+  // Drops a neighbor (neighbor flush): resolved again by the next packet that needs it.
+  void forget(net::Ipv4Addr ip);
   // PendingQueue::Events
   void retry(net::Ipv4Addr ip, uint16_t port) override { send_request(port, ip); }
   void failed(net::Ipv4Addr ip, uint16_t port, std::deque<rte_mbuf*>& packets) override;

@@ -109,6 +109,13 @@ static_assert(sizeof(MbufMeta) == 8);
 // ring needs no second word.
 enum class ArpWork : uintptr_t { kFrame = 0, kResolve = 1 };
 
+// A request to the ARP owner from the control thread, packed in one ring word: the kind in the
+// high half, an IPv4 address in the low.
+enum class ArpCommand : uint32_t { kFlushOne = 1, kFlushAll = 2 };
+inline void* arp_command(ArpCommand kind, net::Ipv4Addr ip = {}) {
+  return reinterpret_cast<void*>((uintptr_t(kind) << 32) | ip.value);
+}
+
 struct Shared {
   std::vector<PortInfo> ports;
   ip::RouteTable* routes = nullptr;
@@ -124,6 +131,8 @@ struct Shared {
   // [src]: ARP frames and packets whose next hop needs ARP, from worker src to the ARP owner
   // (worker 0). Apart from the data handoff rings, so a full data ring never holds up ARP.
   std::vector<rte_ring*> arp_rings;
+  // Control thread -> ARP owner: neighbor table changes (ArpCommand words), single producer.
+  rte_ring* arp_commands = nullptr;
   LocalAddresses local;  // our interface addresses and our networks' directed broadcasts
   Settings settings;
   int meta_offset = -1;            // rte_mbuf_dynfield offset of MbufMeta

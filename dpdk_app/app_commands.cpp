@@ -1,0 +1,263 @@
+// The application's rows of the control command table: what `redlinectl` shows and changes.
+// Every handler runs on the control thread; route changes are written there (the route table's
+// single writer, published to workers lock-free), neighbor changes are sent to the ARP owner.
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "dpdk_app/app.hpp"
+
+namespace redline::app {
+
+using control::ArgSpec;
+using control::CommandError;
+
+namespace {
+net::Ipv4Prefix prefix_arg(const control::Json& args, const char* name) {
+  const std::string text = args.at(name);
+  auto p = net::Ipv4Prefix::parse(text);
+  if (!p || text.find('/') == std::string::npos) throw CommandError("'" + text + "' is not a prefix like 10.1.0.0/16");
+  return {p->network(), p->length};
+}
+
+const char* kind_name(ip::NextHop::Kind k) {
+  switch (k) {
+    case ip::NextHop::Kind::kForward: return "forward";
+    case ip::NextHop::Kind::kLocal: return "local";
+    case ip::NextHop::Kind::kBroadcast: return "broadcast";
+  }
+  return "?";
+}
+}  // namespace
+
+void App::register_commands() {
+  using T = ArgSpec::Type;
+  commands_.add({"show counters", "counters summed over workers (or one worker's), with descriptions",
+                 {{"core", T::kInt, false, "one worker's counters"}, {"nonzero", T::kBool, false, "leave out zeros"}},
+                 [this](const Json& a) { return show_counters(a); }});
+  commands_.add({"show ports", "ports: link, packets, bytes, errors, rates over the last second, queues, xstats", {},
+                 [this](const Json&) { return show_ports(); }});
+  commands_.add({"show routes", "the routing table: connected, local, broadcast and static routes", {},
+                 [this](const Json&) { return show_routes(); }});
+  commands_.add({"show neighbors", "the neighbor (ARP) table", {}, [this](const Json&) { return show_neighbors(); }});
+  commands_.add({"show workers", "workers: lcore, busy share over the last second, packets", {},
+                 [this](const Json&) { return show_workers(); }});
+  commands_.add({"show config", "the config file redline runs from", {}, [this](const Json&) {
+                   std::ifstream in(config_path_);
+                   std::stringstream text;
+                   text << in.rdbuf();
+                   return Json{{"path", config_path_}, {"text", text.str()}};
+                 }});
+  commands_.add({"route add", "adds a static route while traffic flows (replaces one for the same prefix)",
+                 {{"prefix", T::kString, true, "destination, e.g. 10.9.0.0/16"},
+                  {"via", T::kString, true, "gateway on a connected network"}},
+                 [this](const Json& a) { return route_add(a); }});
+  commands_.add({"route del", "removes a static route", {{"prefix", T::kString, true, "destination"}},
+                 [this](const Json& a) { return route_del(a); }});
+  commands_.add({"neighbor flush", "forgets one neighbor, or all; they are resolved again when needed",
+                 {{"ip", T::kString, false, "one neighbor's address"}},
+                 [this](const Json& a) { return neighbor_flush(a); }});
+  commands_.add({"reload", "re-reads the config file and applies what can change while running",
+                 {}, [this](const Json&) {
+                   Json r = reload();
+                   if (r.contains("error")) throw CommandError(r["error"].get<std::string>());
+                   return r;
+                 }});
+}
+
+bool App::open_control(std::string* error) {
+  if (commands_.commands().size() == 1) register_commands();
+  if (config_.control.socket.empty()) return true;
+  server_ = control::Server::open(config_.control.socket, commands_, error);
+  if (!server_) return false;
+  std::printf("redline: control socket %s\n", config_.control.socket.c_str());
+  return true;
+}
+
+App::Json App::show_counters(const Json& args) const {
+  const Snapshot now = take_snapshot(*shared_, workers_);
+  const bool nonzero = args.value("nonzero", false);
+  std::optional<size_t> core;
+  if (args.contains("core")) {
+    const int64_t c = args["core"];
+    if (c < 0 || size_t(c) >= now.cores.size())
+      throw CommandError("no worker " + std::to_string(c) + " (workers 0-" + std::to_string(now.cores.size() - 1) + ")");
+    core = size_t(c);
+  }
+  Json list = Json::array();
+  for (size_t c = 0; c < net::kCounterCount; ++c) {
+    const uint64_t v = core ? now.cores[*core][c] : now.total(net::Counter(c));
+    if (nonzero && v == 0) continue;
+    list.push_back({{"name", net::kCounterNames[c]}, {"value", v}, {"description", net::kCounterDescriptions[c]}});
+  }
+  return {{"core", core ? Json(*core) : Json("all")}, {"counters", list}};
+}
+
+App::Json App::show_ports() const {
+  const Snapshot now = take_snapshot(*shared_, workers_);
+  const Snapshot& before = snapshots_[1];
+  const double seconds = now.tsc > before.tsc ? double(now.tsc - before.tsc) / double(now.tsc_hz) : 0;
+  Json list = Json::array();
+  for (size_t i = 0; i < now.ports.size(); ++i) {
+    const PortSnapshot& p = now.ports[i];
+    const PortSnapshot* b = i < before.ports.size() ? &before.ports[i] : nullptr;
+    auto rate = [&](uint64_t PortSnapshot::*field) {
+      return b && seconds > 0 ? double(p.*field - b->*field) / seconds : 0.0;
+    };
+    Json queues = Json::array();
+    for (size_t q = 0; q < p.rx_queue_packets.size(); ++q)
+      queues.push_back({{"queue", q}, {"rx_packets", p.rx_queue_packets[q]}, {"tx_packets", p.tx_queue_packets[q]}});
+    Json xstats = Json::object();
+    for (const auto& [name, value] : p.xstats) xstats[name] = value;
+    list.push_back({{"name", p.name},
+                    {"device", p.device},
+                    {"link_up", p.link_up},
+                    {"speed_mbps", p.speed_mbps},
+                    {"rx_packets", p.rx_packets},
+                    {"tx_packets", p.tx_packets},
+                    {"rx_bytes", p.rx_bytes},
+                    {"tx_bytes", p.tx_bytes},
+                    {"rx_missed", p.rx_missed},
+                    {"rx_errors", p.rx_errors},
+                    {"tx_errors", p.tx_errors},
+                    {"rx_nombuf", p.rx_nombuf},
+                    {"rx_pps", rate(&PortSnapshot::rx_packets)},
+                    {"tx_pps", rate(&PortSnapshot::tx_packets)},
+                    {"queues", queues},
+                    {"xstats", xstats}});
+  }
+  return list;
+}
+
+App::Json App::show_routes() const {
+  Json list = Json::array();
+  for (const ip::Route& r : routes_->routes()) {
+    Json row = {{"prefix", r.prefix.to_string()},
+                {"kind", kind_name(r.hop.kind)},
+                {"port", shared_->ports[r.hop.port].name}};
+    if (!r.hop.gateway.is_unspecified()) row["via"] = r.hop.gateway.to_string();
+    list.push_back(row);
+  }
+  return list;
+}
+
+App::Json App::show_neighbors() const {
+  rte_rcu_qsbr* q = shared_->qsbr;
+  const uint32_t me = shared_->workers;  // the control thread's slot
+  if (q) rte_rcu_qsbr_thread_online(q, me);
+  auto entries = neighbors_->list();
+  if (q) rte_rcu_qsbr_thread_offline(q, me);
+  Json list = Json::array();
+  for (const auto& [ip, n] : entries) {
+    if (n.unreachable()) list.push_back({{"ip", ip.to_string()}, {"state", "unreachable"}});
+    else
+      list.push_back({{"ip", ip.to_string()}, {"mac", n.mac.to_string()}, {"port", shared_->ports[n.port].name},
+                      {"state", "reachable"}});
+  }
+  return list;
+}
+
+App::Json App::show_workers() const {
+  Json list = Json::array();
+  for (size_t w = 0; w < workers_.size(); ++w)
+    list.push_back({{"core", w},
+                    {"lcore", lcores_[w]},
+                    {"busy_ratio", busy_share(snapshots_[0], snapshots_[1], w)},
+                    {"rx_packets", workers_[w]->counters().get(net::Counter::rx_packets)},
+                    {"tx_packets", workers_[w]->counters().get(net::Counter::tx_packets)}});
+  return list;
+}
+
+App::Json App::route_add(const Json& args) {
+  const net::Ipv4Prefix prefix = prefix_arg(args, "prefix");
+  const std::string via_text = args.at("via");
+  auto via = net::Ipv4Addr::parse(via_text);
+  if (!via) throw CommandError("'" + via_text + "' is not an IPv4 address");
+  // The same rules as [[routes]] in the file, against the routes in force now, less the one
+  // this replaces.
+  Config check = config_;
+  std::erase_if(check.routes, [&](const RouteConfig& r) { return r.prefix.network() == prefix.addr && r.prefix.length == prefix.length; });
+  if (auto problem = static_route_problem(check, prefix, *via); !problem.what.empty()) throw CommandError(problem.what);
+  std::string error;
+  const RouteConfig route{prefix, *via};
+  if (!add_static_route(route, &error)) throw CommandError(error);
+  check.routes.push_back(route);
+  config_.routes = std::move(check.routes);
+  return {{"added", prefix.to_string()}, {"via", via->to_string()}};
+}
+
+App::Json App::route_del(const Json& args) {
+  const net::Ipv4Prefix prefix = prefix_arg(args, "prefix");
+  auto it = std::find_if(config_.routes.begin(), config_.routes.end(), [&](const RouteConfig& r) {
+    return r.prefix.network() == prefix.addr && r.prefix.length == prefix.length;
+  });
+  if (it == config_.routes.end()) throw CommandError("no static route for " + prefix.to_string());
+  if (!routes_->remove(prefix)) throw CommandError("the route table refused to remove " + prefix.to_string());
+  config_.routes.erase(it);
+  return {{"removed", prefix.to_string()}};
+}
+
+App::Json App::neighbor_flush(const Json& args) {
+  void* word = pipeline::arp_command(pipeline::ArpCommand::kFlushAll);
+  std::string what = "all neighbors";
+  if (args.contains("ip")) {
+    const std::string text = args["ip"];
+    auto ip = net::Ipv4Addr::parse(text);
+    if (!ip) throw CommandError("'" + text + "' is not an IPv4 address");
+    word = pipeline::arp_command(pipeline::ArpCommand::kFlushOne, *ip);
+    what = ip->to_string();
+  }
+  if (rte_ring_sp_enqueue(shared_->arp_commands, word) != 0) throw CommandError("the ARP owner is busy: try again");
+  return {{"flushing", what}};
+}
+
+App::Json App::reload() {
+  if (config_path_.empty()) return {{"error", "redline was not started from a config file"}};
+  auto loaded = load_config(config_path_);
+  if (!loaded.config) return {{"error", loaded.error}};
+  const Config& next = *loaded.config;
+  // Static routes change while running; the rest needs a restart and is reported, not applied.
+  Json removed = Json::array(), added = Json::array(), restart = Json::array();
+  for (const RouteConfig& r : config_.routes) {
+    auto same = std::find_if(next.routes.begin(), next.routes.end(), [&](const RouteConfig& n) {
+      return n.prefix.network() == r.prefix.network() && n.prefix.length == r.prefix.length && n.via == r.via;
+    });
+    if (same == next.routes.end()) {
+      routes_->remove(r.prefix);
+      removed.push_back(r.prefix.to_string());
+    }
+  }
+  for (const RouteConfig& n : next.routes) {
+    auto same = std::find_if(config_.routes.begin(), config_.routes.end(), [&](const RouteConfig& r) {
+      return n.prefix.network() == r.prefix.network() && n.prefix.length == r.prefix.length && n.via == r.via;
+    });
+    std::string error;
+    if (same == config_.routes.end()) {
+      if (!add_static_route(n, &error)) return {{"error", error}};
+      added.push_back(n.prefix.to_string() + " via " + n.via.to_string());
+    }
+  }
+  auto differs = [&](const char* section, bool changed) {
+    if (changed) restart.push_back(section);
+  };
+  differs("workers", next.workers != config_.workers);
+  differs("ports", next.ports.size() != config_.ports.size() ||
+                       !std::equal(next.ports.begin(), next.ports.end(), config_.ports.begin(), [](const PortConfig& a, const PortConfig& b) {
+                         return a.name == b.name && a.device == b.device && a.address == b.address && a.mtu == b.mtu &&
+                                a.mac == b.mac && a.rx_descriptors == b.rx_descriptors && a.tx_descriptors == b.tx_descriptors;
+                       }));
+  auto same_bytes = [](const auto& a, const auto& b) { return std::memcmp(&a, &b, sizeof a) == 0; };
+  differs("arp", !same_bytes(next.arp, config_.arp));
+  differs("ip", !same_bytes(next.ip, config_.ip));
+  differs("icmp", !same_bytes(next.icmp, config_.icmp));
+  differs("pipeline", !same_bytes(next.pipeline, config_.pipeline));
+  differs("control", next.control.socket != config_.control.socket || next.control.metrics != config_.control.metrics);
+  // What runs now: the new routes, the rest as it was (so a later reload reports it again).
+  config_.routes = next.routes;
+  return {{"routes_removed", removed}, {"routes_added", added}, {"needs_restart", restart}};
+}
+
+}  // namespace redline::app
