@@ -1,5 +1,6 @@
 #include "dpdk_app/control/prometheus.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <initializer_list>
@@ -132,8 +133,13 @@ std::string render_prometheus(const Snapshot& now, const Snapshot* previous) {
   if (previous) {
     page.family("redline_worker_busy_ratio", "gauge",
                 "share of time the worker spent in loop iterations that handled packets, since the previous scrape");
+    // A worker books an iteration's cycles when the iteration ends, so one that straddles the
+    // previous snapshot lands wholly in this interval. Iterations are microseconds, unless the
+    // worker's CPU was taken away mid-iteration (another process on it, a descheduled vCPU):
+    // then the share exceeds 1 by milliseconds' worth (measured: up to 1.03 over 0.3 s with a
+    // second busy-polling process on the worker's CPU). A worker cannot be more than all busy.
     for (size_t w = 0; w < now.cores.size(); ++w)
-      page.sample("redline_worker_busy_ratio", {{"core", cores[w]}}, busy_share(*previous, now, w));
+      page.sample("redline_worker_busy_ratio", {{"core", cores[w]}}, std::min(busy_share(*previous, now, w), 1.0));
   }
 
   page.family("redline_port_info", "gauge", "a port and its DPDK device (always 1)");

@@ -155,6 +155,15 @@ TEST(Prometheus, PreviousSnapshot_BusyRatioPerCore) {
   EXPECT_TRUE(has_line(page, R"(redline_worker_busy_ratio{core="1"} 0)"));
 }
 
+TEST(Prometheus, BusyRatio_NeverAboveOne) {
+  Snapshot before = two_workers();
+  Snapshot after = before;
+  after.tsc = before.tsc + 1000;
+  after.cores[0][size_t(Counter::busy_cycles)] += 1030;  // an iteration straddled `before`
+  const std::string page = render_prometheus(after, &before);
+  EXPECT_TRUE(has_line(page, R"(redline_worker_busy_ratio{core="0"} 1)"));
+}
+
 TEST(Prometheus, LabelValues_EscapeBackslashQuoteNewline) {
   EXPECT_EQ(redline::app::escape_label_value(R"(a\b"c)" "\n" "d"), R"(a\\b\"c\nd)");
   Snapshot s = two_workers();
