@@ -55,9 +55,9 @@ std::unique_ptr<MetricsServer> MetricsServer::start(const std::string& addr_port
   std::unique_ptr<MetricsServer> server(new MetricsServer);
   server->render_ = std::move(render);
   server->address_ = addr_port;
-  // Two threads: a scrape is a few hundred microseconds, and Prometheus scrapes one at a time;
-  // the second keeps a stuck client from blocking the next scrape. No document_root: civetweb
-  // serves no files, only the handler below.
+  // Two request threads (plus civetweb's accepting thread): Prometheus scrapes one at a time,
+  // and the second keeps a stuck client from blocking the next scrape; civetweb's default is 50.
+  // No document_root: civetweb serves no files, only the handler below.
   const char* options[] = {"listening_ports", addr_port.c_str(),
                            "num_threads", "2",
                            "request_timeout_ms", "5000",
@@ -88,14 +88,16 @@ std::unique_ptr<MetricsServer> MetricsServer::start(const std::string& addr_port
   err.text = text;
   err.text_buffer_size = sizeof text;
   server->ctx_ = mg_start2(&init, &err);
-  std::lock_guard lock(server->start_log_mu_);
-  server->starting_ = false;
-  if (!server->ctx_) {
-    *error = "metrics: cannot listen on " + addr_port + ": " +
-             (!server->start_log_.empty() ? server->start_log_ : text[0] ? text : "civetweb could not start");
-    return nullptr;
+  {
+    std::lock_guard lock(server->start_log_mu_);
+    server->starting_ = false;
+    if (!server->ctx_) {
+      *error = "metrics: cannot listen on " + addr_port + ": " +
+               (!server->start_log_.empty() ? server->start_log_ : text[0] ? text : "civetweb could not start");
+      return nullptr;
+    }
+    server->start_log_.clear();
   }
-  server->start_log_.clear();
   // "**" matches every path, so one handler decides between /metrics and 404 (civetweb's own
   // fallback would be to look for files).
   mg_set_request_handler(server->ctx_, "**", &MetricsServer::handle, server.get());
