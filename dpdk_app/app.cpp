@@ -13,6 +13,9 @@
 #include <thread>
 
 #include "drivers/port.hpp"
+#include "dpdk_app/control/prometheus.hpp"
+#include "dpdk_app/control/snapshot.hpp"
+#include "dpdk_app/control/telemetry.hpp"
 #include "dpdk_app/stats.hpp"
 
 namespace redline::app {
@@ -233,6 +236,16 @@ bool App::setup(const Config& config, std::string* error, const std::string& con
     *error = e.what();
     return false;
   }
+  // Views read from other threads (telemetry's, civetweb's) start only now that the workers
+  // exist; shutdown() ends them before the workers go. Snapshots only read (see snapshot.hpp).
+  auto take = [this] { return take_snapshot(*shared_, workers_); };
+  register_telemetry(take);
+  if (!config.control.metrics.empty()) {
+    auto scraper = std::make_shared<PrometheusScraper>(take);
+    metrics_ = MetricsServer::start(config.control.metrics, [scraper] { return scraper->scrape(); }, error);
+    if (!metrics_) return false;
+    std::printf("metrics: http://%s/metrics\n", config.control.metrics.c_str());
+  }
   return true;
 }
 
@@ -274,6 +287,9 @@ void App::control_loop() {
 unsigned App::shutdown(bool print) {
   pipeline::Shared& s = *shared_;
   server_.reset();
+  // Their threads read the workers: stop them first (both wait for a request in progress).
+  metrics_.reset();
+  unregister_telemetry();
   s.quit.store(true, std::memory_order_relaxed);
   if (launched_)
     for (unsigned l : lcores_) rte_eal_wait_lcore(l);
@@ -295,6 +311,8 @@ unsigned App::shutdown(bool print) {
 }
 
 App::~App() {
+  metrics_.reset();
+  unregister_telemetry();
   neighbors_.reset();
   routes_.reset();
   rte_free(shared_->qsbr);

@@ -8,6 +8,7 @@
 
 #include "dpdk_app/config.hpp"
 #include "dpdk_app/control/command_table.hpp"
+#include "dpdk_app/control/metrics_server.hpp"
 #include "dpdk_app/control/server.hpp"
 #include "dpdk_app/control/snapshot.hpp"
 #include "stack/pipeline/shared.hpp"
@@ -66,6 +67,8 @@ class App {
   std::array<uint64_t, net::kCounterCount> final_totals_{};
   bool ports_open_ = false;
   bool launched_ = false;
+  // Last member: destroyed first, so its threads never outlive the workers they read.
+  std::unique_ptr<MetricsServer> metrics_;
 };
 
 // Installs handlers for SIGINT, SIGTERM, SIGUSR1 and SIGHUP.

@@ -53,10 +53,4 @@ Snapshot take_snapshot(const pipeline::Shared& shared, const std::vector<std::un
   return s;
 }
 
-double busy_share(const Snapshot& before, const Snapshot& after, size_t w) {
-  if (w >= before.cores.size() || w >= after.cores.size() || after.tsc <= before.tsc) return 0;
-  const size_t busy = size_t(net::Counter::busy_cycles);
-  return double(after.cores[w][busy] - before.cores[w][busy]) / double(after.tsc - before.tsc);
-}
-
 }  // namespace redline::app

@@ -47,6 +47,11 @@ struct Snapshot {
 Snapshot take_snapshot(const pipeline::Shared& shared, const std::vector<std::unique_ptr<pipeline::Worker>>& workers);
 
 // Share of TSC time worker `w` spent in iterations that handled packets, between two snapshots.
-double busy_share(const Snapshot& before, const Snapshot& after, size_t w);
+// Inline so that pure views of a Snapshot (the Prometheus text) link without DPDK.
+inline double busy_share(const Snapshot& before, const Snapshot& after, size_t w) {
+  if (w >= before.cores.size() || w >= after.cores.size() || after.tsc <= before.tsc) return 0;
+  const size_t busy = size_t(net::Counter::busy_cycles);
+  return double(after.cores[w][busy] - before.cores[w][busy]) / double(after.tsc - before.tsc);
+}
 
 }  // namespace redline::app
