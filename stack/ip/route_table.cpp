@@ -11,7 +11,8 @@ std::unique_ptr<RouteTable> RouteTable::create(const std::string& name, uint32_t
                                                std::string* error, rte_rcu_qsbr* qsbr) {
   rte_lpm_config config{};
   config.max_rules = max_routes;
-  config.number_tbl8s = 256;
+  // A tbl8 group per prefix longer than /24 that does not share its /24 with another.
+  config.number_tbl8s = std::max<uint32_t>(256, max_routes);
   rte_lpm* lpm = rte_lpm_create(name.c_str(), socket, &config);
   if (!lpm) {
     *error = "rte_lpm_create(" + name + ") failed: " + rte_strerror(rte_errno);
