@@ -16,6 +16,7 @@
 #include "dpdk_app/control/prometheus.hpp"
 #include "dpdk_app/control/snapshot.hpp"
 #include "dpdk_app/control/telemetry.hpp"
+#include "stack/pipeline/log.hpp"
 #include "dpdk_app/stats.hpp"
 
 namespace redline::app {
@@ -269,8 +270,7 @@ void App::control_loop() {
     if (g_print_stats.exchange(false)) print_stats(stdout, *shared_, workers_);
     if (g_reload.exchange(false)) {
       Json r = reload();
-      std::printf("redline: reload (SIGHUP): %s\n", r.dump().c_str());
-      std::fflush(stdout);
+      log::write(r.contains("error") ? log::Level::kError : log::Level::kInfo, "reload (SIGHUP): %s", r.dump().c_str());
     }
     if (server_) server_->poll(20);
     else std::this_thread::sleep_for(std::chrono::milliseconds(20));

@@ -105,7 +105,7 @@ PortConfig read_port(const Reader& r, const toml::table& t, size_t index) {
 // ECMP: only the last one would be kept). Prefixes compare by network and length, since
 // address bits beyond the length are ignored by the table.
 Config read_config(const Reader& r, const toml::table& root) {
-  r.only_keys(root, "", {"workers", "ports", "routes", "arp", "ip", "icmp", "pipeline", "control"});
+  r.only_keys(root, "", {"workers", "ports", "routes", "arp", "ip", "icmp", "pipeline", "control", "log"});
   Config c;
   if (root.get("workers")) {
     uint32_t w = 0;
@@ -181,6 +181,15 @@ Config read_config(const Reader& r, const toml::table& root) {
     r.number(*pl, "burst", "pipeline.burst", c.pipeline.burst, 4, 64);
     r.number(*pl, "idle_sleep_us", "pipeline.idle_sleep_us", c.pipeline.idle_sleep_us, 0, 100000);
     r.number(*pl, "mbufs", "pipeline.mbufs", c.pipeline.mbufs, 0, 16 << 20);
+  }
+  if (const toml::table* log = r.table(root, "log")) {
+    r.only_keys(*log, "log", {"level", "file"});
+    if (log->get("level")) {
+      c.log.level = r.string(*log, "level", "log.level", false);
+      if (c.log.level != "error" && c.log.level != "warning" && c.log.level != "info" && c.log.level != "debug")
+        r.fail(log->get("level"), "log.level", "'" + c.log.level + "' is not one of error, warning, info, debug");
+    }
+    if (log->get("file")) c.log.file = r.string(*log, "file", "log.file", false);
   }
   if (const toml::table* ctl = r.table(root, "control")) {
     r.only_keys(*ctl, "control", {"socket", "metrics"});

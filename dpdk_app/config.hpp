@@ -59,6 +59,12 @@ struct ControlConfig {
   std::string metrics;                               // "ADDR:PORT" for Prometheus /metrics; "" = off
 };
 
+// redline's log (stack/pipeline/log.hpp): rte_log, so EAL's --log-level and --syslog apply too.
+struct LogConfig {
+  std::string level = "info";  // error, warning, info, debug
+  std::string file;            // "" = stderr
+};
+
 struct Config {
   std::optional<uint32_t> workers;  // default: every worker lcore
   std::vector<PortConfig> ports;
@@ -68,6 +74,7 @@ struct Config {
   IcmpConfig icmp;
   PipelineConfig pipeline;
   ControlConfig control;
+  LogConfig log;
 };
 
 struct ConfigResult {

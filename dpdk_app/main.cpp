@@ -2,12 +2,14 @@
 #include <rte_eal.h>
 #include <rte_pdump.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <string>
 
 #include "dpdk_app/app.hpp"
 #include "dpdk_app/config.hpp"
+#include "stack/pipeline/log.hpp"
 
 namespace {
 
@@ -69,16 +71,23 @@ int main(int argc, char** argv) {
   }
   // Lets dpdk-dumpcap (a secondary process) capture on redline's ports. Needs multi-process, so
   // it is off under --no-shconf or --in-memory.
+  const auto& log_config = loaded.config->log;
+  redline::log::set_level(log_config.level.c_str());
+  if (!log_config.file.empty() && !redline::log::to_file(log_config.file.c_str()))
+    redline::log::write(redline::log::Level::kError, "cannot open log file %s: %s (logging to stderr)",
+                        log_config.file.c_str(), std::strerror(errno));
   const bool capture = rte_pdump_init() == 0;
   if (!capture)
-    std::printf("redline: packet capture (dpdk-dumpcap) unavailable: multi-process is off (--no-shconf/--in-memory)\n");
+    redline::log::write(redline::log::Level::kInfo,
+                        "packet capture (dpdk-dumpcap) unavailable: multi-process is off (--no-shconf/--in-memory)");
   int rc = 0;
   {
     redline::app::App app;
     std::string error;
     if (app.setup(*loaded.config, &error, config_path)) {
       app.launch();
-      if (!app.open_control(&error)) std::fprintf(stderr, "redline: %s (running without the control socket)\n", error.c_str());
+      if (!app.open_control(&error))
+        redline::log::write(redline::log::Level::kWarning, "%s (running without the control socket)", error.c_str());
       app.control_loop();
     } else {
       std::fprintf(stderr, "redline: %s\n", error.c_str());

@@ -63,6 +63,21 @@ TEST(Config, ParsesEveryKey) {
   EXPECT_EQ(c.pipeline.idle_sleep_us, 20u);
 }
 
+TEST(Config, LogAndControlKeys_AreParsedAndChecked) {
+  auto r = parse_config(with_port("[log]\nlevel = \"debug\"\nfile = \"/tmp/x.log\"\n[control]\nsocket = \"\"\n"
+                                  "metrics = \"127.0.0.1:9469\"\n"),
+                        "t.toml");
+  ASSERT_TRUE(r.config) << r.error;
+  EXPECT_EQ(r.config->log.level, "debug");
+  EXPECT_EQ(r.config->log.file, "/tmp/x.log");
+  EXPECT_EQ(r.config->control.socket, "");
+  EXPECT_EQ(r.config->control.metrics, "127.0.0.1:9469");
+  EXPECT_NE(error_of(with_port("[log]\nlevel = \"loud\"\n")).find("key 'log.level'"), std::string::npos);
+  EXPECT_NE(error_of(with_port("[control]\nmetrics = \"9469\"\n")).find("key 'control.metrics'"), std::string::npos);
+  EXPECT_NE(error_of(with_port("[control]\nsocket = \"/" + std::string(120, 'x') + "\"\n")).find("key 'control.socket'"),
+            std::string::npos);
+}
+
 TEST(Config, ReassemblyLimitsOutOfRange_AreRejectedNamingTheKey) {
   EXPECT_NE(error_of(with_port("[ip]\nreassembly_datagrams = 8\n")).find("key 'ip.reassembly_datagrams'"),
             std::string::npos);
