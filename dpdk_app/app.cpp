@@ -51,6 +51,25 @@ void install_signal_handlers() {
   sigaction(SIGHUP, &sa, nullptr);
 }
 
+pipeline::Settings settings_of(const Config& config) {
+  pipeline::Settings t;
+  t.burst = config.pipeline.burst;
+  t.idle_sleep_us = config.pipeline.idle_sleep_us;
+  t.icmp_error_rate = config.icmp.error_rate;
+  t.icmp_error_burst = config.icmp.error_burst;
+  t.aging.reachable_ns = uint64_t(config.arp.reachable_s) * 1'000'000'000;
+  t.aging.probe_interval_ns = uint64_t(config.arp.retry_ms) * 1'000'000;
+  t.aging.probes = config.arp.retries;
+  t.resolve.retry_ns = uint64_t(config.arp.retry_ms) * 1'000'000;
+  t.resolve.retries = config.arp.retries;
+  t.queue_per_neighbor = config.arp.queue_per_neighbor;
+  t.max_resolving = config.arp.max_resolving;
+  t.arp_probes_per_ms = config.arp.probes_per_ms;
+  t.reassembly_datagrams = config.ip.reassembly_datagrams;
+  t.reassembly_timeout_ms = config.ip.reassembly_timeout_ms;
+  return t;
+}
+
 bool App::add_static_route(const RouteConfig& r, std::string* error) {
   uint16_t port = 0;
   for (size_t i = 0; i < shared_->ports.size(); ++i)
@@ -78,20 +97,7 @@ bool App::setup(const Config& config, std::string* error, const std::string& con
   s.workers = workers;
   s.tsc_hz = rte_get_tsc_hz();
 
-  s.settings.burst = config.pipeline.burst;
-  s.settings.idle_sleep_us = config.pipeline.idle_sleep_us;
-  s.settings.icmp_error_rate = config.icmp.error_rate;
-  s.settings.icmp_error_burst = config.icmp.error_burst;
-  s.settings.aging.reachable_ns = uint64_t(config.arp.reachable_s) * 1'000'000'000;
-  s.settings.aging.probe_interval_ns = uint64_t(config.arp.retry_ms) * 1'000'000;
-  s.settings.aging.probes = config.arp.retries;
-  s.settings.resolve.retry_ns = uint64_t(config.arp.retry_ms) * 1'000'000;
-  s.settings.resolve.retries = config.arp.retries;
-  s.settings.queue_per_neighbor = config.arp.queue_per_neighbor;
-  s.settings.max_resolving = config.arp.max_resolving;
-  s.settings.arp_probes_per_ms = config.arp.probes_per_ms;
-  s.settings.reassembly_datagrams = config.ip.reassembly_datagrams;
-  s.settings.reassembly_timeout_ms = config.ip.reassembly_timeout_ms;
+  s.settings = settings_of(config);
 
   // Mbufs: every descriptor of every queue may hold one, plus per-core caches, TX buffers,
   // rings between cores and packets waiting for ARP.
@@ -311,6 +317,7 @@ unsigned App::shutdown(bool print) {
 }
 
 App::~App() {
+  delete shared_->live_settings.exchange(nullptr);
   metrics_.reset();
   unregister_telemetry();
   neighbors_.reset();

@@ -43,8 +43,10 @@ class App {
   using Json = control::Json;
   bool add_static_route(const RouteConfig& r, std::string* error);
   void register_commands();
-  // Re-reads the config file and applies what can change while running (static routes).
+  // Re-reads the config file and applies what can change while running: static routes, the
+  // ARP and ICMP settings.
   Json reload();
+  void publish_settings(const pipeline::Settings& settings);
   Json show_counters(const Json& args) const;
   Json show_ports() const;
   Json show_routes() const;
@@ -70,6 +72,9 @@ class App {
   // Last member: destroyed first, so its threads never outlive the workers they read.
   std::unique_ptr<MetricsServer> metrics_;
 };
+
+// The pipeline's settings from a config.
+pipeline::Settings settings_of(const Config& config);
 
 // Installs handlers for SIGINT, SIGTERM, SIGUSR1 and SIGHUP.
 void install_signal_handlers();

@@ -214,6 +214,15 @@ App::Json App::neighbor_flush(const Json& args) {
   return {{"flushing", what}};
 }
 
+void App::publish_settings(const pipeline::Settings& settings) {
+  const pipeline::Settings* old = shared_->live_settings.exchange(new pipeline::Settings(settings), std::memory_order_release);
+  // Freed once every worker has passed a loop boundary, after which none can still be reading it.
+  if (old) {
+    if (shared_->qsbr) rte_rcu_qsbr_synchronize(shared_->qsbr, RTE_QSBR_THRID_INVALID);
+    delete old;
+  }
+}
+
 App::Json App::reload() {
   if (config_path_.empty()) return {{"error", "redline was not started from a config file"}};
   auto loaded = load_config(config_path_);
@@ -250,14 +259,25 @@ App::Json App::reload() {
                                 a.mac == b.mac && a.rx_descriptors == b.rx_descriptors && a.tx_descriptors == b.tx_descriptors;
                        }));
   auto same_bytes = [](const auto& a, const auto& b) { return std::memcmp(&a, &b, sizeof a) == 0; };
-  differs("arp", !same_bytes(next.arp, config_.arp));
+  // ARP and ICMP settings change while running: workers take a new copy (Shared::live_settings).
+  Json applied = Json::array();
+  if (!same_bytes(next.arp, config_.arp) || !same_bytes(next.icmp, config_.icmp)) {
+    if (!same_bytes(next.arp, config_.arp)) applied.push_back("arp");
+    if (!same_bytes(next.icmp, config_.icmp)) applied.push_back("icmp");
+    // table_size sizes the neighbor table, made once.
+    differs("arp.table_size", next.arp.table_size != config_.arp.table_size);
+    config_.arp = next.arp;
+    config_.arp.table_size = shared_->neighbors->capacity();
+    config_.icmp = next.icmp;
+    publish_settings(settings_of(config_));
+  }
   differs("ip", !same_bytes(next.ip, config_.ip));
-  differs("icmp", !same_bytes(next.icmp, config_.icmp));
   differs("pipeline", !same_bytes(next.pipeline, config_.pipeline));
   differs("control", next.control.socket != config_.control.socket || next.control.metrics != config_.control.metrics);
+  differs("log", next.log.level != config_.log.level || next.log.file != config_.log.file);
   // What runs now: the new routes, the rest as it was (so a later reload reports it again).
   config_.routes = next.routes;
-  return {{"routes_removed", removed}, {"routes_added", added}, {"needs_restart", restart}};
+  return {{"routes_removed", removed}, {"routes_added", added}, {"settings_applied", applied}, {"needs_restart", restart}};
 }
 
 }  // namespace redline::app

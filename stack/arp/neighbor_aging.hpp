@@ -55,6 +55,8 @@ class NeighborAging {
     entries_.erase(it);
   }
   size_t size() const { return entries_.size(); }
+  // A new policy (a reload) applies from each entry's next confirmation or probe.
+  void set_policy(AgingTicks policy) { policy_ = policy; }
 
  private:
   struct Entry {

@@ -86,6 +86,13 @@ class PendingQueue {
   }
 
   bool resolving(net::Ipv4Addr ip) const { return waiting_.count(ip.value) != 0; }
+  // New limits (a reload): resolutions in progress keep their packets and finish on the new
+  // schedule.
+  void set_limits(size_t max_neighbors, size_t per_neighbor, ResolveTiming timing) {
+    max_neighbors_ = max_neighbors;
+    per_neighbor_ = per_neighbor;
+    timing_ = timing;
+  }
 
   // Empties everything (shutdown), passing each packet to `drop`.
   template <typename Fn>

@@ -36,6 +36,12 @@ ArpOwner::ArpOwner(Worker& worker)
 
 ArpOwner::~ArpOwner() = default;
 
+void ArpOwner::adopt(const Settings& s) {
+  pending_.set_limits(s.max_resolving, s.queue_per_neighbor, resolve_ticks(w_, s));
+  aging_.set_policy(aging_ticks(w_, s));
+  probe_pace_ = icmp::RateLimiter(s.arp_probes_per_ms * 1000, s.arp_probes_per_ms);
+}
+
 void ArpOwner::input(rte_mbuf* m) {
   Shared& s = w_.shared();
   const uint16_t port_index = s.meta(m).in_port;

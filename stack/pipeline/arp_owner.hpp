@@ -22,6 +22,7 @@
 #include "stack/arp/pending_queue.hpp"
 #include "stack/icmp/rate_limiter.hpp"
 #include "stack/net/types.hpp"
+#include "stack/pipeline/shared.hpp"
 
 namespace redline::pipeline {
 
@@ -39,6 +40,8 @@ class ArpOwner final : private arp::PendingQueue<rte_mbuf*>::Events, private arp
   // Timers run from the worker's wheel. Returns work done.
   uint32_t poll();
   void release();
+  // New limits and timers from a reload: they apply to resolutions and entries from now on.
+  void adopt(const Settings& settings);
 
   size_t resolving() const { return pending_.neighbors(); }
   size_t probes_waiting() const { return probes_.size(); }

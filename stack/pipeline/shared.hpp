@@ -135,6 +135,11 @@ struct Shared {
   rte_ring* arp_commands = nullptr;
   LocalAddresses local;  // our interface addresses and our networks' directed broadcasts
   Settings settings;
+  // Settings changed while running (reload: the ARP and ICMP ones). The control thread swaps in
+  // a new copy with a release store and frees the old one after a QSBR grace period; workers
+  // check the pointer once per loop iteration (acquire: the copy's contents come with it) and
+  // apply what changed. Null until the first reload.
+  std::atomic<const Settings*> live_settings{nullptr};
   int meta_offset = -1;            // rte_mbuf_dynfield offset of MbufMeta
   uint64_t tsc_hz = 1;
   // Written by the control thread, read by workers once per loop; relaxed is enough because the

@@ -142,6 +142,8 @@ uint32_t Worker::poll_once(uint64_t now_tsc) {
     run_graph(b);
     handled += n;
   }
+  if (const Settings* live = s_.live_settings.load(std::memory_order_acquire); live != settings_seen_) [[unlikely]]
+    adopt_settings();
   if (arp_) handled += arp_->poll();
   // Timers and reassembly time-outs move once per tick, in bounded steps.
   // Moves from outer levels are bounded too: at a million timers one outer slot holds many.
@@ -165,6 +167,14 @@ void Worker::process(rte_mbuf** pkts, uint32_t n, uint16_t in_port) {
   }
   b.n = n;
   run_graph(b);
+}
+
+void Worker::adopt_settings() {
+  const Settings* live = s_.live_settings.load(std::memory_order_acquire);
+  settings_seen_ = live;
+  if (!live) return;
+  icmp_limit_ = icmp::RateLimiter(live->icmp_error_rate, live->icmp_error_burst);
+  if (arp_) arp_->adopt(*live);
 }
 
 void Worker::originate(rte_mbuf* m, uint16_t in_port) {

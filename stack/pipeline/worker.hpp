@@ -122,6 +122,8 @@ class alignas(64) Worker {
   void flush_tx();
   void flush_arp_ring();
   void run_originated();
+  // Takes settings the control thread changed (Shared::live_settings), once per iteration.
+  void adopt_settings();
   // Every graph run goes through here, so originate() knows whether the graph is busy.
   void run_graph(Burst& b) {
     in_graph_ = true;
@@ -150,6 +152,7 @@ class alignas(64) Worker {
   std::unique_ptr<ArpOwner> arp_;  // worker 0 only
   Reassembly* reassembly_ = nullptr;  // the local stage's
   bool in_graph_ = false;
+  const Settings* settings_seen_ = nullptr;
 };
 
 }  // namespace redline::pipeline
