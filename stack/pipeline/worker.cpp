@@ -113,6 +113,8 @@ void Worker::run() {
 uint32_t Worker::poll_once(uint64_t now_tsc) {
   const uint64_t last_tick = now_tick();
   now_tsc_ = now_tsc;
+  if (const Settings* live = s_.live_settings.load(std::memory_order_acquire); live != settings_seen_) [[unlikely]]
+    adopt_settings();
   rte_mbuf* pkts[kMaxBurst];
   uint32_t handled = 0;
   const uint16_t burst = uint16_t(s_.settings.burst);
@@ -142,8 +144,6 @@ uint32_t Worker::poll_once(uint64_t now_tsc) {
     run_graph(b);
     handled += n;
   }
-  if (const Settings* live = s_.live_settings.load(std::memory_order_acquire); live != settings_seen_) [[unlikely]]
-    adopt_settings();
   if (arp_) handled += arp_->poll();
   // Timers and reassembly time-outs move once per tick, in bounded steps.
   // Moves from outer levels are bounded too: at a million timers one outer slot holds many.

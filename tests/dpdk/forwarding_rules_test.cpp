@@ -172,3 +172,21 @@ TEST(ForwardingRules, TxPacketsCountsWhatTheQueueTookAndDropsApart) {
   EXPECT_EQ(rig.counter(Counter::tx_dropped), 33u);
   EXPECT_EQ(rig.take(rig.b()).size(), 63u);
 }
+
+TEST(ForwardingRules, SettingsPublishedWhileRunningAreAdoptedAtTheNextIteration) {
+  // What reload does for [icmp]: a new settings copy; error_rate 0 turns ICMP errors off.
+  Rig rig;
+  rig.host_a_arps();
+  const Frame unrouted = ipv4_frame(kMacA, kHostA, addr("10.0.1.2"), addr("10.9.9.9"), 17, Frame(12, 0));
+  rig.inject(rig.a(), unrouted);
+  rig.poll();
+  EXPECT_EQ(rig.take(rig.a()).size(), 1u) << "net unreachable";
+  auto quiet = std::make_unique<pipeline::Settings>(rig.shared().settings);
+  quiet->icmp_error_rate = 0;
+  rig.shared().live_settings.store(quiet.get(), std::memory_order_release);
+  rig.inject(rig.a(), unrouted);
+  rig.poll();
+  EXPECT_TRUE(rig.take(rig.a()).empty());
+  EXPECT_EQ(rig.counter(Counter::icmp_rate_limited), 1u);
+  rig.shared().live_settings.store(nullptr);
+}
