@@ -34,6 +34,7 @@ from __future__ import annotations
 import atexit
 import ctypes
 import ipaddress
+import json as _json
 import os
 import re
 import secrets
@@ -64,11 +65,17 @@ EAL_BY_WORKERS = {
 }
 
 READY_LINE = "redline: ready"
+DEFAULT_CONTROL_SOCKET = "/run/redline/redline.sock"  # [control] socket when the config names none
 MBUFS_RE = re.compile(r"^mbufs in use at exit:\s*(-?\d+)\s*$")
 
 
 def redline_bin() -> Path:
     return Path(os.environ.get("REDLINE_BIN", str(DEFAULT_BIN)))
+
+
+def redlinectl_bin() -> Path:
+    """REDLINECTL_BIN, else the redlinectl built beside the redline under test."""
+    return Path(os.environ.get("REDLINECTL_BIN", str(redline_bin().parent / "redlinectl")))
 
 
 def eal_args(workers: int, file_prefix: str | None = None) -> list[str]:
@@ -313,6 +320,7 @@ class Result:
     out: str
     err: str
     timed_out: bool = False
+    json: object = None     # Topology.ctl(..., json=True): the parsed reply (None if not JSON)
 
     @property
     def ok(self) -> bool:
@@ -428,7 +436,6 @@ class Topology:
             config_text = Path(config_path).read_text()
         if config_text is None:
             config_text = render_config(f"rl-a-{self.suffix}", f"rl-b-{self.suffix}")
-        self.config_text = config_text
         self.ports, self.routes = ports_from_config(config_text)
         self.router_ns = f"{self.prefix}-r"
         for p in self.ports:
@@ -437,8 +444,18 @@ class Topology:
         for n in self.namespaces:
             if len(n) > 64 or "/" in n:
                 raise ValueError(f"bad namespace name {n!r}")
-
         self.tmpdir = Path(tempfile.mkdtemp(prefix=f"redline-{self.prefix}-"))
+        # Every redline gets a control socket of its own (never the shared default under
+        # /run/redline, which parallel runs would fight over), unless the config says otherwise.
+        control = tomllib.loads(config_text).get("control")
+        if control is None:
+            self.control_socket: Path | None = self.tmpdir / "control.sock"
+            config_text = config_text.rstrip("\n") + f'\n\n[control]\nsocket = "{self.control_socket}"\n'
+        else:
+            sock = control.get("socket", DEFAULT_CONTROL_SOCKET)
+            self.control_socket = Path(sock) if sock else None
+        self.config_text = config_text
+
         self.config_file = self.tmpdir / "redline.toml"
         self.stdout_log = self.tmpdir / "redline.stdout.log"
         self.stderr_log = self.tmpdir / "redline.stderr.log"
@@ -615,6 +632,44 @@ class Topology:
                              preexec_fn=_die_with_parent, **kw)
         self._bg.append(p)
         return p
+
+    def ctl(self, *args: str, json: bool = False, user: str | None = None, timeout: float = 15) -> Result:
+        """redlinectl --socket <this redline's socket> ARGS, run in the router namespace.
+
+        `user`: run it as that user (runuser -u USER --).  `json`: pass --json and parse the
+        reply into Result.json (None if stdout is not JSON, e.g. when redline cannot be reached).
+        """
+        if self.control_socket is None:
+            raise TopologyError("this redline has no control socket ([control] socket = \"\")")
+        cmd = [str(redlinectl_bin()), "--socket", str(self.control_socket), *(["--json"] if json else []), *args]
+        if user is not None:
+            cmd = ["runuser", "-u", user, "--", *cmd]
+        r = self.run_in("r", cmd, timeout=timeout)
+        if json:
+            try:
+                r.json = _json.loads(r.out)
+            except ValueError:
+                r.json = None
+        return r
+
+    def wait_output(self, pred, since: int = 0, timeout: float = 5.0) -> str | None:
+        """Waits (bounded) for a stdout line of redline, from index `since` on (see
+        output_mark()), for which pred(line) holds; returns it, or None."""
+        found: list[str] = []
+
+        def seen() -> bool:
+            for line in self.out_lines[since:]:
+                if pred(line):
+                    found.append(line)
+                    return True
+            return False
+        self._wait_until(seen, timeout)
+        return found[0] if found else None
+
+    def output_mark(self) -> int:
+        """How many stdout lines redline printed so far (for wait_output's `since`)."""
+        with self._cond:
+            return len(self.out_lines)
 
     # ---- counters
 
