@@ -9,6 +9,8 @@
 #include <rte_ring.h>
 
 #include <csignal>
+#include <fstream>
+#include <sstream>
 #include <cstdio>
 #include <thread>
 
@@ -81,6 +83,12 @@ bool App::setup(const Config& config, std::string* error, const std::string& con
   pipeline::Shared& s = *shared_;
   config_ = config;
   config_path_ = config_path;
+  if (!config_path.empty()) {
+    std::ifstream in(config_path);
+    std::stringstream text;
+    text << in.rdbuf();
+    config_text_ = text.str();
+  }
   unsigned lcore;
   RTE_LCORE_FOREACH_WORKER(lcore) lcores_.push_back(lcore);
   if (lcores_.empty()) {

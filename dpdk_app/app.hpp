@@ -58,6 +58,7 @@ class App {
 
   Config config_;
   std::string config_path_;
+  std::string config_text_;  // the file as read at start or by the last reload
   control::CommandTable commands_;
   std::unique_ptr<control::Server> server_;
   std::array<Snapshot, 2> snapshots_;  // the last two, a second apart

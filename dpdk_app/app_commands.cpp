@@ -45,12 +45,8 @@ void App::register_commands() {
   commands_.add({"show neighbors", "the neighbor (ARP) table", {}, [this](const Json&) { return show_neighbors(); }});
   commands_.add({"show workers", "workers: lcore, busy share over the last second, packets", {},
                  [this](const Json&) { return show_workers(); }});
-  commands_.add({"show config", "the config file redline runs from", {}, [this](const Json&) {
-                   std::ifstream in(config_path_);
-                   std::stringstream text;
-                   text << in.rdbuf();
-                   return Json{{"path", config_path_}, {"text", text.str()}};
-                 }});
+  commands_.add({"show config", "the config file redline runs from, as it was read at start or the last reload",
+                 {}, [this](const Json&) { return Json{{"path", config_path_}, {"text", config_text_}}; }});
   commands_.add({"route add", "adds a static route while traffic flows (replaces one for the same prefix)",
                  {{"prefix", T::kString, true, "destination, e.g. 10.9.0.0/16"},
                   {"via", T::kString, true, "gateway on a connected network"}},
@@ -225,29 +221,38 @@ void App::publish_settings(const pipeline::Settings& settings) {
 
 App::Json App::reload() {
   if (config_path_.empty()) return {{"error", "redline was not started from a config file"}};
-  auto loaded = load_config(config_path_);
+  std::ifstream in(config_path_);
+  if (!in) return {{"error", config_path_ + ": cannot open"}};
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string loaded_text = text.str();
+  auto loaded = parse_config(loaded_text, config_path_);
   if (!loaded.config) return {{"error", loaded.error}};
   const Config& next = *loaded.config;
-  // Static routes change while running; the rest needs a restart and is reported, not applied.
+  // Static routes change while running: new and changed ones first (a changed gateway replaces
+  // the route in place, with no moment without it), then the ones the file no longer has.
+  // `config_.routes` follows every step, so it always says what the table holds.
   Json removed = Json::array(), added = Json::array(), restart = Json::array();
-  for (const RouteConfig& r : config_.routes) {
-    auto same = std::find_if(next.routes.begin(), next.routes.end(), [&](const RouteConfig& n) {
-      return n.prefix.network() == r.prefix.network() && n.prefix.length == r.prefix.length && n.via == r.via;
-    });
-    if (same == next.routes.end()) {
-      routes_->remove(r.prefix);
-      removed.push_back(r.prefix.to_string());
-    }
-  }
+  auto same_prefix = [](const RouteConfig& a, const RouteConfig& b) {
+    return a.prefix.network() == b.prefix.network() && a.prefix.length == b.prefix.length;
+  };
   for (const RouteConfig& n : next.routes) {
-    auto same = std::find_if(config_.routes.begin(), config_.routes.end(), [&](const RouteConfig& r) {
-      return n.prefix.network() == r.prefix.network() && n.prefix.length == r.prefix.length && n.via == r.via;
-    });
+    auto current = std::find_if(config_.routes.begin(), config_.routes.end(), [&](const RouteConfig& r) { return same_prefix(r, n); });
+    if (current != config_.routes.end() && current->via == n.via) continue;
     std::string error;
-    if (same == config_.routes.end()) {
-      if (!add_static_route(n, &error)) return {{"error", error}};
-      added.push_back(n.prefix.to_string() + " via " + n.via.to_string());
+    if (!add_static_route(n, &error)) return {{"error", error + " (routes before it in the file were applied)"}};
+    if (current != config_.routes.end()) current->via = n.via;
+    else config_.routes.push_back(n);
+    added.push_back(n.prefix.to_string() + " via " + n.via.to_string());
+  }
+  for (auto it = config_.routes.begin(); it != config_.routes.end();) {
+    if (std::any_of(next.routes.begin(), next.routes.end(), [&](const RouteConfig& n) { return same_prefix(n, *it); })) {
+      ++it;
+      continue;
     }
+    routes_->remove(it->prefix);
+    removed.push_back(it->prefix.to_string());
+    it = config_.routes.erase(it);
   }
   auto differs = [&](const char* section, bool changed) {
     if (changed) restart.push_back(section);
@@ -275,8 +280,7 @@ App::Json App::reload() {
   differs("pipeline", !same_bytes(next.pipeline, config_.pipeline));
   differs("control", next.control.socket != config_.control.socket || next.control.metrics != config_.control.metrics);
   differs("log", next.log.level != config_.log.level || next.log.file != config_.log.file);
-  // What runs now: the new routes, the rest as it was (so a later reload reports it again).
-  config_.routes = next.routes;
+  config_text_ = loaded_text;
   return {{"routes_removed", removed}, {"routes_added", added}, {"settings_applied", applied}, {"needs_restart", restart}};
 }
 

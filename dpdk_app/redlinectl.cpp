@@ -73,12 +73,15 @@ std::string cell(const Json& v) {
   return v.dump();
 }
 
-// A list of flat objects as a table: the keys of the first row are the columns.
+// A list of flat objects as a table: every key any row has is a column, in first-seen order
+// (rows differ: a static route has a gateway, a connected one has none).
 void print_table(const Json& rows, const std::vector<std::string>& skip = {}) {
   if (!rows.is_array() || rows.empty()) return void(std::puts("(none)"));
   std::vector<std::string> cols;
-  for (auto& [k, v] : rows[0].items())
-    if (std::find(skip.begin(), skip.end(), k) == skip.end()) cols.push_back(k);
+  for (const Json& r : rows)
+    for (auto& [k, v] : r.items())
+      if (std::find(skip.begin(), skip.end(), k) == skip.end() && std::find(cols.begin(), cols.end(), k) == cols.end())
+        cols.push_back(k);
   std::vector<size_t> width(cols.size());
   for (size_t c = 0; c < cols.size(); ++c) width[c] = cols[c].size();
   for (const Json& r : rows)

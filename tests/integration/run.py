@@ -808,13 +808,13 @@ def t_reload(t: Topology) -> None:
         check(res.get("routes_removed") == [extra] and res.get("routes_added") == [], f"reload back: {res}")
         check(routes_now(t) == before, f"show routes after restoring the file:\n{routes_now(t)}\nwant\n{before}")
 
-        # SIGHUP: the same reload, reported on stdout.
+        # SIGHUP: the same reload, reported in redline's log (stderr).
         for text, want_added, want_removed in ((added, [extra], []), (original, [], [extra])):
             cfg.write_text(text)
-            mark = t.output_mark()
+            mark = t.output_mark("err")
             os.kill(t.pid, signal.SIGHUP)
-            line = t.wait_output(lambda s: s.startswith("redline: reload (SIGHUP):"), since=mark)
-            check(line, f"no 'redline: reload (SIGHUP): ...' line within 5 s; stdout tail:\n{t.tail(t.out_lines)}")
+            line = t.wait_output(lambda s: "redline info: reload (SIGHUP):" in s, since=mark, stream="err")
+            check(line, f"no 'redline info: reload (SIGHUP): ...' log line within 5 s; stderr tail:\n{t.tail(t.err_lines)}")
             res = json.loads(line.split("(SIGHUP):", 1)[1])
             check([x.split()[0] for x in res.get("routes_added", [])] == want_added
                   and res.get("routes_removed") == want_removed, f"SIGHUP reload: {line}")

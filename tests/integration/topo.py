@@ -652,13 +652,15 @@ class Topology:
                 r.json = None
         return r
 
-    def wait_output(self, pred, since: int = 0, timeout: float = 5.0) -> str | None:
-        """Waits (bounded) for a stdout line of redline, from index `since` on (see
-        output_mark()), for which pred(line) holds; returns it, or None."""
+    def wait_output(self, pred, since: int = 0, timeout: float = 5.0, stream: str = "out") -> str | None:
+        """Waits (bounded) for a line redline printed on stdout (stream "out") or its log on
+        stderr ("err"), from index `since` on (see output_mark()), for which pred(line) holds;
+        returns it, or None."""
         found: list[str] = []
+        lines = self.out_lines if stream == "out" else self.err_lines
 
         def seen() -> bool:
-            for line in self.out_lines[since:]:
+            for line in lines[since:]:
                 if pred(line):
                     found.append(line)
                     return True
@@ -666,10 +668,10 @@ class Topology:
         self._wait_until(seen, timeout)
         return found[0] if found else None
 
-    def output_mark(self) -> int:
-        """How many stdout lines redline printed so far (for wait_output's `since`)."""
+    def output_mark(self, stream: str = "out") -> int:
+        """How many lines redline printed so far on stdout or stderr (for wait_output's `since`)."""
         with self._cond:
-            return len(self.out_lines)
+            return len(self.out_lines if stream == "out" else self.err_lines)
 
     # ---- counters
 
