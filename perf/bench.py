@@ -13,6 +13,8 @@ Paths (each a row of the table):
   l3fwd/af_packet  redline-gen -> veth -> {Linux ip_forward | redline on net_af_packet} -> veth -> redline-gen
   icmp/memif       redline-gen echo requests to redline's address over memif
   scaling          l3fwd/memif with 1, 2 and 4 workers (efficiency per worker)
+  control          l3fwd/memif with a client polling `show counters` and /metrics 100 times a second,
+                   next to the same run unpolled, in a namespace of its own
 Rates are medians of --runs runs. Everything runs between processes on this machine or between
 network namespaces this script creates; it removes them, the sockets and the EAL runtime
 directories it made, and kills what it started by PID.
@@ -153,8 +155,11 @@ def run_gen(P: Procs, ns: str | None, args: list[str], seconds: float, name: str
     return parse_result(text)
 
 
-def redline_config(P: Procs, name: str, ports: list[tuple[str, str]], workers: int, idle_sleep_us: int = 0) -> Path:
+def redline_config(P: Procs, name: str, ports: list[tuple[str, str]], workers: int, idle_sleep_us: int = 0,
+                   control: dict[str, str] | None = None) -> Path:
     text = f"workers = {workers}\n[pipeline]\nidle_sleep_us = {idle_sleep_us}\n"
+    if control:
+        text += "[control]\n" + "".join(f'{k} = "{v}"\n' for k, v in control.items())
     for i, (device, address) in enumerate(ports):
         text += f'[[ports]]\nname = "p{i}"\ndevice = "{device}"\naddress = "{address}"\n'
     path = P.tmp / f"{name}.toml"
@@ -458,6 +463,180 @@ def bench_veth(args, P: Procs) -> None:
         f"loss {d['loss_pct']:.2f}%; af_packet system calls bound both")
 
 
+# The control-plane poller (`control` step): one client of redline's control socket and of its
+# /metrics, as a monitoring agent would be, at a fixed rate. It runs with /usr/bin/python3 inside
+# the step's namespace (the metrics address is that namespace's loopback), pinned to the CPUs
+# given (the control lcore's: a client has no business on a worker's core, and on these 2-vCPU
+# VMs the worker's CPU is the one being measured). Each poll opens a new connection to each
+# server, the dearer way for the control side (accept and close per request, as redlinectl and
+# a scraper without keep-alive do). It stops by itself after SECONDS, or at SIGTERM/SIGINT, and
+# prints one JSON line of counts.
+POLLER = r'''
+import http.client, json, os, signal, socket, sys, time
+sock_path, host, port = sys.argv[1], sys.argv[2].rsplit(":", 1)[0], int(sys.argv[2].rsplit(":", 1)[1])
+rate, seconds, cpus = float(sys.argv[3]), float(sys.argv[4]), {int(c) for c in sys.argv[5].split(",")}
+os.sched_setaffinity(0, cpus)
+stop = False
+def on_signal(signum, frame):
+    global stop
+    stop = True
+signal.signal(signal.SIGTERM, on_signal)
+signal.signal(signal.SIGINT, on_signal)
+
+def show_counters():
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(1)
+        s.connect(sock_path)
+        s.sendall(b'{"command": "show counters"}\n')
+        buf = b""
+        while not buf.endswith(b"\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                raise RuntimeError("connection closed before the reply's end")
+            buf += chunk
+    reply = json.loads(buf)
+    if not reply.get("ok"):
+        raise RuntimeError("reply: " + buf.decode()[:200])
+    return next(c["value"] for c in reply["result"]["counters"] if c["name"] == "rx_packets")
+
+def metrics():
+    conn = http.client.HTTPConnection(host, port, timeout=1)
+    try:
+        conn.request("GET", "/metrics")
+        r = conn.getresponse()
+        body = r.read()
+    finally:
+        conn.close()
+    if r.status != 200 or b"redline_rx_packets_total" not in body:
+        raise RuntimeError(f"/metrics: HTTP {r.status}, {len(body)} bytes")
+
+counts = {"show_counters": 0, "metrics": 0, "errors": 0, "late": 0}
+first_error, rx_packets = "", 0
+start = time.monotonic()
+next_poll = start
+while not stop and time.monotonic() - start < seconds:
+    for what, fn in (("show_counters", show_counters), ("metrics", metrics)):
+        try:
+            v = fn()
+            counts[what] += 1
+            if what == "show_counters":
+                rx_packets = v
+        except Exception as e:
+            counts["errors"] += 1
+            first_error = first_error or f"{what}: {e!r}"
+    next_poll += 1 / rate
+    now = time.monotonic()
+    if next_poll > now:
+        time.sleep(next_poll - now)
+    else:
+        counts["late"] += 1
+        next_poll = now  # behind: carry on at the rate from here, no burst to catch up
+t = os.times()
+print(json.dumps({**counts, "seconds": time.monotonic() - start, "cpu_seconds": t.user + t.system,
+                  "last_rx_packets": rx_packets, "first_error": first_error}), flush=True)
+'''
+
+CONTROL_POLL_RATE = 100  # polls a second, each a `show counters` and a GET /metrics
+
+
+def control_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a redline process's threads other than its workers (EAL names those
+    rte-worker-N): the control thread, civetweb's, EAL's interrupt and multi-process threads."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            if (task / "comm").read_text().startswith("rte-worker"):
+                continue
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (stat fields 14, 15)
+        except (OSError, IndexError, ValueError):
+            pass  # the thread ended
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def bench_control(args, P: Procs) -> None:
+    """L3 forwarding over memif with and without a client polling the control plane.
+
+    redline runs with its control socket and /metrics on in both runs of a pair (the same config);
+    in one, a client asks `show counters` on the socket and GETs /metrics, each CONTROL_POLL_RATE
+    times a second, for the whole generator run. Everything runs in a namespace of its own: the
+    metrics server listens on that namespace's loopback only, and the memif sockets are abstract
+    (DPDK's default), so they are per namespace too and the generator runs there as well. The
+    ratio is polled over not polled, the median of per-pair ratios."""
+    ns = P.netns("ctl")
+    poller = P.tmp / "poller.py"
+    poller.write_text(POLLER)
+    sock, metrics = P.tmp / "ctl.sock", "127.0.0.1:9469"
+
+    def run(i: int, polled: bool) -> dict:
+        name = f"ctl{i}{'p' if polled else 'n'}"
+        s0, s1 = memif_devices(P.tmp, name, "server")
+        cfg = redline_config(P, name, [(s0, "10.88.1.1/24"), (s1, "10.88.2.1/24")], 1,
+                             control={"socket": str(sock), "metrics": metrics})
+        p, macs = start_redline(P, ns, name, cfg, "-l 0,1")
+        c0, c1 = memif_devices(P.tmp, name, "client")
+        poll: dict = {}
+        q = None
+        cpu0, t0 = control_cpu_seconds(p.pid), time.monotonic()
+        if polled:
+            # Bounded by time on its own (the generator's run, its start and a margin); stopped
+            # by PID once the generator has its result, before redline stops.
+            q = P.start(["ip", "netns", "exec", ns, "/usr/bin/python3", str(poller), str(sock), metrics,
+                         str(CONTROL_POLL_RATE), str(args.seconds + 30), "0"], f"{name}-poller.log")
+
+        def before_exit() -> None:
+            counters["control_cpu"] = (control_cpu_seconds(p.pid) - cpu0) / (time.monotonic() - t0)
+            if q is not None:
+                P.stop(q, signal.SIGTERM, 5)
+                text = (P.tmp / f"{name}-poller.log").read_text(errors="replace")
+                lines = [line for line in text.splitlines() if line.startswith("{")]
+                if not lines:
+                    raise RuntimeError(f"{name}: the poller printed no counts:\n{text[-2000:]}")
+                poll.update(json.loads(lines[-1]))
+            counters.update(stop_redline(P, p, name))
+
+        counters: dict[str, int] = {}
+        r = run_gen(P, ns, ["--tx", c0, "--rx", c1, "--dst-mac", macs["p0"], *GEN_FLOWS], args.seconds, f"g{name}",
+                    before_exit=before_exit)
+        r["cycles"] = counters.get("busy_cycles", 0) / max(1, counters.get("rx_packets", 0))
+        r["control_cpu"] = counters["control_cpu"]
+        r["tx_dropped"] = counters.get("tx_dropped", 0)
+        if polled:
+            secs = max(poll["seconds"], 1e-9)
+            r["ctl_per_s"], r["metrics_per_s"] = poll["show_counters"] / secs, poll["metrics"] / secs
+            r["poll_errors"], r["poll_late"] = poll["errors"], poll["late"]
+            r["poll_cpu"] = poll["cpu_seconds"] / secs
+            if poll["errors"] or not poll["last_rx_packets"]:
+                log(f"warning: {name}: poller: {poll['errors']} errors ({poll['first_error']}), "
+                    f"last rx_packets {poll['last_rx_packets']}")
+        polls = (f"; {r['ctl_per_s']:.0f} + {r['metrics_per_s']:.0f} polls/s, {r['poll_errors']} errors, "
+                 f"{r['poll_late']} late, poller {100 * r['poll_cpu']:.0f}% of a CPU") if polled else ""
+        log(f"bench: control: {name}: {r['rx_pps'] / 1e6:.2f} Mpps, {r['cycles']:.0f} cycles/packet, loss "
+            f"{r['loss_pct']:.2f}%, {r['tx_dropped']} dropped at redline's TX, redline's control threads "
+            f"{100 * r['control_cpu']:.1f}% of a CPU{polls}")
+        return r
+
+    rounds = rounds_of(args.runs, lambda i: run(i, False), lambda i: run(i, True))
+    base, polled = median_of([r[0] for r in rounds]), median_of([r[1] for r in rounds])
+    ratio = median_ratio(rounds, 1, 0)
+    cycles_ratio = median_ratio(rounds, 1, 0, "cycles")
+    runs = [r[1] for r in rounds]
+    ctl, met = median_of(runs, "ctl_per_s")["ctl_per_s"], median_of(runs, "metrics_per_s")["metrics_per_s"]
+    errors = sum(r["poll_errors"] for r in runs)
+    ctl_cpu = median_of(runs, "control_cpu")["control_cpu"]
+    # Frames redline's TX found no room for: the generator's RX ring full, i.e. the generator
+    # (which shares CPU 0 with the client and redline's control threads) fell behind.
+    drops = [median_of([r[k] for r in rounds], "tx_dropped")["tx_dropped"] for k in (1, 0)]
+    row("l3fwd/memif + control polling", f"redline, 1 worker, show counters + /metrics at {CONTROL_POLL_RATE}/s",
+        polled["rx_pps"] / 1e6, polled["cycles"], ratio,
+        f"polled {ctl:.0f} show counters/s and {met:.0f} /metrics/s ({errors} errors; redline's control "
+        f"threads {100 * ctl_cpu:.1f}% of a CPU); without polling "
+        f"{base['rx_pps'] / 1e6:.2f} Mpps, {base['cycles']:.0f} cycles/packet (polled {cycles_ratio:.2f}x that); "
+        f"loss {polled['loss_pct']:.2f}%; {drops[0]} TX drops a run (generator's RX full), {drops[1]} unpolled",
+        ratio_cycles=cycles_ratio, unpolled_mpps=base["rx_pps"] / 1e6, tx_dropped=drops[0], unpolled_tx_dropped=drops[1],
+        show_counters_per_s=ctl, metrics_per_s=met, poll_errors=errors, control_cpu=ctl_cpu)
+
+
 def print_table(out=sys.stdout) -> None:
     f = lambda v, fmt: (fmt % v) if v is not None else "—"
     paths = [r for r in ROWS if not r["path"].startswith("micro/") and r.get("kind") != "latency"]
@@ -506,7 +685,7 @@ def write_results(header: str) -> None:
 
 
 # The steps in the order they run (--only picks some).
-STEPS = ("micro", "memif", "ring", "latency", "scaling", "icmp", "veth")
+STEPS = ("micro", "memif", "ring", "latency", "scaling", "icmp", "veth", "control")
 
 
 def main() -> int:
@@ -543,6 +722,7 @@ def main() -> int:
             ("scaling", f"scaling over memif ({args.workers} workers)", lambda: bench_scaling(args, P)),
             ("icmp", "ICMP echo over memif", lambda: bench_icmp(args, P)),
             ("veth", "L3 forwarding over veth/af_packet (Linux, redline)", lambda: bench_veth(args, P)),
+            ("control", "L3 forwarding over memif while a client polls the control plane", lambda: bench_control(args, P)),
         ]
         assert [name for name, _, _ in steps] == list(STEPS)
         for name, what, run in steps:
