@@ -266,7 +266,7 @@ def t_metrics_and_telemetry(workers: int, log) -> None:
         raise Skip(f"{TELEMETRY_TOOL} missing (Debian package dpdk)")
     sfx = os.urandom(3).hex()
     text = (topo.render_config(f"rl-a-{sfx}", f"rl-b-{sfx}", workers=workers)
-            + f'\n[control]\nsocket = ""\nmetrics = "{METRICS_ADDR}"\n')
+            + f'\n[control]\nsocket = "/tmp/rl-{sfx}-ctl.sock"\nmetrics = "{METRICS_ADDR}"\n')
     with Topology(workers=workers, config_text=text, log=log) as t:
         s0 = t.stats()
         n, r = ping(t, "a", RA_IP, 3)
@@ -281,6 +281,14 @@ def t_metrics_and_telemetry(workers: int, log) -> None:
         except ValueError as e:
             raise Fail(f"the reference parser refuses the page: {e}\n{body[:500]}")
         after = t.stats()
+        # The page and `redlinectl show counters` read the same counters.
+        shown = {c["name"]: c["value"] for c in t.ctl("show", "counters", json=True).json["result"]["counters"]}
+        page = {f.name[len("redline_"):]: sum(x.value for x in f.samples) for f in fams.values()
+                if f.type == "counter" and f.name[len("redline_"):] in shown}
+        check(len(page) == len(shown), f"{len(shown) - len(page)} counters of show counters missing from the page")
+        for name in ("rx_packets", "icmp_echo_replied", "arp_replies_sent"):
+            check(page[name] <= shown[name] <= after[name],
+                  f"{name}: page {page[name]}, show counters {shown[name]}, stats block after {after[name]}")
 
         def samples(family: str, type_: str) -> list:
             check(family in fams, f"no family {family} on the page")
@@ -603,6 +611,35 @@ def routes_now(t: Topology) -> list[dict]:
 
 def route_row(routes: list[dict], prefix: str) -> dict | None:
     return next((r for r in routes if r.get("prefix") == prefix), None)
+
+
+@test("neighbor_flush")
+def t_neighbor_flush(t: Topology) -> None:
+    """`neighbor flush IP` forgets that neighbor (the ARP owner applies it within a loop
+    iteration), `neighbor flush` forgets all; the next packet resolves them again."""
+    def neighbors() -> set[str]:
+        return {row["ip"] for row in ctl_ok(t, "show", "neighbors", json=True).json["result"]}
+
+    def wait_gone(ips: set[str]) -> set[str]:
+        deadline = time.monotonic() + 3
+        while (left := neighbors() & ips) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return left
+
+    n, r = ping(t, "a", B_IP, 2)
+    check(n >= 1, f"no ping A->B:\n{r.brief()}")
+    check({A_IP, B_IP} <= neighbors(), f"neighbors before: {neighbors()}")
+    ctl_ok(t, "neighbor", "flush", B_IP)
+    check(not wait_gone({B_IP}), f"{B_IP} still listed after neighbor flush")
+    check(A_IP in neighbors(), "flushing one neighbor took another with it")
+    s0 = t.stats()
+    n, r = ping(t, "a", B_IP, 2)
+    check(n >= 1, f"no ping A->B after the flush:\n{r.brief()}")
+    check(B_IP in neighbors(), f"{B_IP} not learned again")
+    check(t.stats().delta(s0, "arp_requests_sent") >= 1, "no ARP request resolved the flushed neighbor")
+    ctl_ok(t, "neighbor", "flush")
+    check(not wait_gone({A_IP, B_IP}), f"still listed after flushing all: {neighbors()}")
+    still_answers(t)
 
 
 @test("control_show_commands")
