@@ -39,20 +39,17 @@ class ArpStage final : public WorkerStage {
   void run(Burst& b, const uint8_t* idx, uint32_t n) override;
 };
 
-// Destination checks and longest-prefix match: local delivery, or forward with the route.
+// Destination checks and longest-prefix match: local delivery, or forwarding proper (TTL, DF and
+// the egress MTU, the next hop) on to the post-routing hooks.
 class RouteStage final : public WorkerStage {
  public:
   using WorkerStage::WorkerStage;
   const char* name() const override { return "route"; }
   void run(Burst& b, const uint8_t* idx, uint32_t n) override;
-};
 
-// Forwarding proper: TTL (RFC 1812 §5.3.1), DF and the egress MTU (RFC 1191 §4), the next hop.
-class ForwardStage final : public WorkerStage {
- public:
-  using WorkerStage::WorkerStage;
-  const char* name() const override { return "forward"; }
-  void run(Burst& b, const uint8_t* idx, uint32_t n) override;
+ private:
+  // False when the packet was dropped (its next is set).
+  bool forward(Burst& b, uint8_t slot, uint32_t route);
 };
 
 // Datagrams for our own addresses: reassembled when fragmented (RFC 791 §3.2, RFC 1122

@@ -8,11 +8,11 @@
 //     (Ethernet, IPv4 checks, │
 //      martians, owner core)  ├──► handoff ─► owner core's ring ─► classify there
 //                             ▼
-//                       [pre-routing hooks: DNAT, LB] ─► route (LPM)
+//                       [pre-routing hooks: DNAT, LB] ─► route (LPM; forwarding: TTL, DF+MTU)
 //                                                         │
 //                  ┌────────────── local / broadcast ─────┴──────── forward ─────────┐
-//                  ▼                                                                 ▼
-//         local (reassembly) ─► per protocol:                            forward (TTL, DF+MTU)
+//                  ▼                                                                 │
+//         local (reassembly) ─► per protocol:                                        │
 //                               icmp / udp / tcp / feature stages                    │
 //                                  │ replies                                         │
 //                                  ▼                                                 │

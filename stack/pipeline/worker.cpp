@@ -73,7 +73,6 @@ void Worker::build_graph() {
   g.set_local(wire::ipv4::kProtoUdp, g.add(std::make_unique<NoListenerStage>(*this, wire::ipv4::kProtoUdp)));
   g.set_local(wire::ipv4::kProtoTcp, g.add(std::make_unique<NoListenerStage>(*this, wire::ipv4::kProtoTcp)));
   b.local_out = g.add(std::make_unique<LocalOutStage>(*this));
-  b.forward = g.add(std::make_unique<ForwardStage>(*this));
   b.output = g.add(std::make_unique<OutputStage>(*this));
   g.set_hook_target(Hook::kPreRouting, b.route);
   g.set_hook_target(Hook::kPostRouting, b.output);

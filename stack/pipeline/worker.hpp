@@ -30,7 +30,7 @@ class Reassembly;
 
 // The ids of the built-in stages, for stages that send packets to them.
 struct BuiltinStages {
-  NextId classify = 0, arp = 0, route = 0, local = 0, local_out = 0, forward = 0, output = 0;
+  NextId classify = 0, arp = 0, route = 0, local = 0, local_out = 0, output = 0;
 };
 
 class alignas(64) Worker {

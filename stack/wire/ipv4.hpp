@@ -91,12 +91,13 @@ inline net::Ipv4Addr dst(const uint8_t* p) { return load_ip(p, kDst); }
 inline uint8_t header_len(const uint8_t* p) { return uint8_t((load8(p, kVersionIhl) & 0xf) * 4); }
 
 // Decrements TTL by one and patches the checksum incrementally (RFC 1624 §3, RFC 1812 §5.3.1):
-// TTL shares its 16-bit word with the protocol field.
+// TTL is the high byte of the TTL/protocol word, so the word drops by 0x0100 and the checksum
+// (its ones' complement) rises by 0x0100 with end-around carry (RFC 1141's form). RFC 1624's
+// -0/+0 corner needs a sum of zero, which an IPv4 header (version 4 in its first byte) never has.
 inline void decrement_ttl(uint8_t* p) {
-  uint16_t old_word = load16(p, kTtl);
-  uint16_t new_word = uint16_t(old_word - 0x100);
-  store16(p, kTtl, new_word);
-  store16(p, kChecksum, checksum_update16(load16(p, kChecksum), old_word, new_word));
+  store8(p, kTtl, uint8_t(load8(p, kTtl) - 1));
+  uint32_t sum = uint32_t(load16(p, kChecksum)) + 0x0100;
+  store16(p, kChecksum, uint16_t(sum + (sum >> 16)));
 }
 
 }  // namespace redline::wire::ipv4

@@ -123,8 +123,7 @@ TEST(Stages, GraphHasTheBuiltinsInOrder) {
   const auto& b = w.stages();
   EXPECT_LT(b.classify, b.route);
   EXPECT_LT(b.route, b.local);
-  EXPECT_LT(b.local_out, b.forward);
-  EXPECT_LT(b.forward, b.output);
+  EXPECT_LT(b.local_out, b.output);
   EXPECT_EQ(w.graph().entry(pipeline::Hook::kPreRouting), b.route);
   EXPECT_EQ(w.graph().entry(pipeline::Hook::kPostRouting), b.output);
   EXPECT_STREQ(w.graph().stage(b.output).name(), "output");

@@ -64,3 +64,19 @@ TEST(Checksum, TtlDecrementMatchesScapy) {
   std::vector<uint8_t> header(packet.begin(), packet.begin() + 20);
   EXPECT_EQ(header, golden::kEchoRequestTtl63Header);
 }
+
+TEST(Checksum, TtlDecrementAgreesWithAFullRecomputationForEveryTtlAndChecksum) {
+  // Every TTL from 255 to 2, against headers whose other fields sweep the checksum through its
+  // carries, including checksums 0xfeff-0xffff where the carry wraps.
+  for (uint32_t ident = 0; ident < 65536; ident += 251) {
+    for (uint8_t ttl : {uint8_t(255), uint8_t(128), uint8_t(2)}) {
+      uint8_t h[20] = {0x45, 0, 0, 40, uint8_t(ident >> 8), uint8_t(ident), 0, 0, ttl, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2};
+      wire::store16(h, 10, wire::internet_checksum(h, 20));
+      wire::ipv4::decrement_ttl(h);
+      ASSERT_TRUE(wire::checksum_ok(h, 20)) << "ident " << ident << " ttl " << int(ttl);
+      const uint16_t incremental = wire::load16(h, 10);
+      wire::store16(h, 10, 0);
+      ASSERT_EQ(incremental, wire::internet_checksum(h, 20)) << "ident " << ident << " ttl " << int(ttl);
+    }
+  }
+}
