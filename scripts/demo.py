@@ -115,12 +115,21 @@ def main() -> int:
         say("\n== traceroute from A to B: hop 1 is redline ==")
         show(t, "a", ["traceroute", "-n", "-q", "1", "-w", "2", "-m", "5", str(b.host_ip.ip)])
 
+        if t.control_socket:
+            say("\n== operate it while it runs: redlinectl over the control socket ==")
+            for args in (["show", "routes"], ["show", "neighbors"], ["show", "workers"]):
+                say(f"\n$ redlinectl {' '.join(args)}")
+                r = t.ctl(*args)
+                say("\n".join("  " + l for l in (r.out + r.err).rstrip().splitlines()))
+
         say("\n== look around (in another terminal) ==")
         say(f"  ip netns exec {a.host_ns} ping {b.host_ip.ip}")
         say(f"  ip netns exec {a.host_ns} traceroute -n {b.host_ip.ip}")
         say(f"  ip netns exec {a.host_ns} arping -c 3 -I {a.tap} {a.router_ip}")
         say(f"  ip netns exec {a.host_ns} ping 10.77.99.1      # no route: Destination Net Unreachable")
         say(f"  ip netns exec {a.host_ns} ping 10.77.2.99      # no such host: Destination Host Unreachable after ~3 s")
+        if t.control_socket:
+            say(f"  {topo.redlinectl_bin()} --socket {t.control_socket} show counters --nonzero")
         say(f"  kill -USR1 {t.pid}                              # counters, printed here")
         say(f"  redline's output: {t.stdout_log}")
 
