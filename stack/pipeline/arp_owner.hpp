@@ -43,9 +43,6 @@ class ArpOwner final : private arp::PendingQueue<rte_mbuf*>::Events, private arp
   // New limits and timers from a reload: they apply to resolutions and entries from now on.
   void adopt(const Settings& settings);
 
-  size_t resolving() const { return pending_.neighbors(); }
-  size_t probes_waiting() const { return probes_.size(); }
-
  private:
   void send_request(uint16_t port, net::Ipv4Addr target);
   void learned(net::Ipv4Addr ip);

@@ -152,8 +152,6 @@ struct Shared {
 
   rte_ring* handoff_ring(uint32_t src, uint32_t dst) const { return handoff[src * workers + dst]; }
   MbufMeta& meta(rte_mbuf* m) const { return *RTE_MBUF_DYNFIELD(m, meta_offset, MbufMeta*); }
-  // The port index whose address `a` is, or -1.
-  int port_owning_address(net::Ipv4Addr a) const { return local.port_of(a); }
   // Fills `local` from the ports (after they are all known).
   void index_addresses() {
     local = LocalAddresses{};

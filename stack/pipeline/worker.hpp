@@ -103,8 +103,6 @@ class alignas(64) Worker {
   uint64_t now_tick() const { return now_tsc_ >> tick_shift_; }
   uint64_t ns_to_ticks(uint64_t ns) const;
   timer::Wheel& timers() { return wheel_; }
-  ArpOwner* arp_owner() { return arp_.get(); }
-  uint16_t next_ip_ident() { return ip_ident_++; }
 
   // Expired timers run per loop iteration at most this many: bounded work per iteration.
   static constexpr size_t kTimerBudget = 64;
