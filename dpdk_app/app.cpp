@@ -223,6 +223,7 @@ bool App::setup(const Config& config, std::string* error, const std::string& con
   }
 
   s.index_addresses();
+  if (config.nat.enabled && !setup_nat(config, error)) return false;
   s.handoff.assign(size_t(workers) * workers, nullptr);
   s.arp_rings.assign(workers, nullptr);
   for (uint32_t src = 0; src < workers; ++src) {

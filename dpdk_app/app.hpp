@@ -11,6 +11,7 @@
 #include "dpdk_app/control/metrics_server.hpp"
 #include "dpdk_app/control/server.hpp"
 #include "dpdk_app/control/snapshot.hpp"
+#include "stack/nat/nat_shared.hpp"
 #include "stack/pipeline/shared.hpp"
 #include "stack/pipeline/worker.hpp"
 
@@ -52,6 +53,11 @@ class App {
   Json show_routes() const;
   Json show_neighbors() const;
   Json show_workers() const;
+  Json show_nat() const;
+  // Resolves the [nat] rules against the ports, and the NAT's pool addresses as ours.
+  bool setup_nat(const Config& config, std::string* error);
+  // Replaces the NAT rules with `next` (reload); false with `error` if it cannot be applied live.
+  bool replace_nat_rules(const nat::NatConfig& next, std::string* error);
   Json route_add(const Json& args);
   Json route_del(const Json& args);
   Json neighbor_flush(const Json& args);
@@ -65,6 +71,7 @@ class App {
   std::unique_ptr<pipeline::Shared> shared_ = std::make_unique<pipeline::Shared>();
   std::unique_ptr<ip::RouteTable> routes_;
   std::unique_ptr<arp::NeighborTable> neighbors_;
+  std::unique_ptr<nat::NatShared> nat_;  // when the config has [nat]
   std::vector<std::unique_ptr<pipeline::Worker>> workers_;
   std::vector<unsigned> lcores_;
   std::array<uint64_t, net::kCounterCount> final_totals_{};

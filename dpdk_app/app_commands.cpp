@@ -45,6 +45,8 @@ void App::register_commands() {
   commands_.add({"show neighbors", "the neighbor (ARP) table", {}, [this](const Json&) { return show_neighbors(); }});
   commands_.add({"show workers", "workers: lcore, busy share over the last second, packets", {},
                  [this](const Json&) { return show_workers(); }});
+  commands_.add({"show nat", "NAT sessions and mappings per worker, external addresses, filtering", {},
+                 [this](const Json&) { return show_nat(); }});
   commands_.add({"show config", "the config file redline runs from, as it was read at start or the last reload",
                  {}, [this](const Json&) { return Json{{"path", config_path_}, {"text", config_text_}}; }});
   commands_.add({"route add", "adds a static route while traffic flows (replaces one for the same prefix)",
@@ -233,6 +235,19 @@ App::Json App::reload() {
   // the route in place, with no moment without it), then the ones the file no longer has.
   // `config_.routes` follows every step, so it always says what the table holds.
   Json removed = Json::array(), added = Json::array(), restart = Json::array();
+  // NAT rules first: when they cannot be applied, nothing else is either. New sessions follow the
+  // new rules; sessions made before keep their translation.
+  bool nat_applied = false;
+  if (next.nat != config_.nat) {
+    if (next.nat.enabled != config_.nat.enabled) {
+      restart.push_back("nat");
+    } else {
+      std::string error;
+      if (!replace_nat_rules(next.nat, &error)) return {{"error", error}};
+      config_.nat = next.nat;
+      nat_applied = true;
+    }
+  }
   auto same_prefix = [](const RouteConfig& a, const RouteConfig& b) {
     return a.prefix.network() == b.prefix.network() && a.prefix.length == b.prefix.length;
   };
@@ -266,6 +281,7 @@ App::Json App::reload() {
   auto same_bytes = [](const auto& a, const auto& b) { return std::memcmp(&a, &b, sizeof a) == 0; };
   // ARP and ICMP settings change while running: workers take a new copy (Shared::live_settings).
   Json applied = Json::array();
+  if (nat_applied) applied.push_back("nat");
   if (!same_bytes(next.arp, config_.arp) || !same_bytes(next.icmp, config_.icmp)) {
     if (!same_bytes(next.arp, config_.arp)) applied.push_back("arp");
     if (!same_bytes(next.icmp, config_.icmp)) applied.push_back("icmp");

@@ -5,67 +5,11 @@
 #include <sstream>
 #include <toml++/toml.h>
 
+#include "dpdk_app/config_reader.hpp"
+
 namespace redline::app {
 
 namespace {
-
-// Thrown inside the parser only; turned into ConfigResult::error at the top.
-struct ConfigError {
-  std::string message;
-};
-
-class Reader {
- public:
-  explicit Reader(std::string source) : source_(std::move(source)) {}
-
-  [[noreturn]] void fail(const toml::node* at, const std::string& key, const std::string& what) const {
-    std::ostringstream out;
-    out << source_;
-    if (at && at->source().begin.line) out << ":" << at->source().begin.line;
-    out << ": key '" << key << "': " << what;
-    throw ConfigError{out.str()};
-  }
-
-  // Rejects keys we do not know, so a typo is an error rather than a silent default.
-  void only_keys(const toml::table& t, const std::string& where, std::initializer_list<const char*> known) const {
-    std::set<std::string_view> allowed(known.begin(), known.end());
-    for (auto&& [k, v] : t)
-      if (!allowed.count(k.str())) fail(&v, where.empty() ? std::string(k.str()) : where + "." + std::string(k.str()), "unknown key");
-  }
-
-  std::string string(const toml::table& t, const std::string& key, const std::string& path, bool required) const {
-    const toml::node* n = t.get(key);
-    if (!n) {
-      if (required) fail(&t, path, "missing");
-      return {};
-    }
-    auto v = n->value<std::string>();
-    if (!v || !n->is_string()) fail(n, path, "must be a string");
-    return *v;
-  }
-
-  template <typename T>
-  void number(const toml::table& t, const std::string& key, const std::string& path, T& out,
-              int64_t min, int64_t max) const {
-    const toml::node* n = t.get(key);
-    if (!n) return;
-    if (!n->is_integer()) fail(n, path, "must be an integer");
-    int64_t v = *n->value<int64_t>();
-    if (v < min || v > max)
-      fail(n, path, "must be between " + std::to_string(min) + " and " + std::to_string(max));
-    out = T(v);
-  }
-
-  const toml::table* table(const toml::table& t, const std::string& key) const {
-    const toml::node* n = t.get(key);
-    if (!n) return nullptr;
-    if (!n->is_table()) fail(n, key, "must be a table ([" + key + "])");
-    return n->as_table();
-  }
-
- private:
-  std::string source_;
-};
 
 PortConfig read_port(const Reader& r, const toml::table& t, size_t index) {
   std::string at = "ports[" + std::to_string(index) + "]";
@@ -105,7 +49,7 @@ PortConfig read_port(const Reader& r, const toml::table& t, size_t index) {
 // ECMP: only the last one would be kept). Prefixes compare by network and length, since
 // address bits beyond the length are ignored by the table.
 Config read_config(const Reader& r, const toml::table& root) {
-  r.only_keys(root, "", {"workers", "ports", "routes", "arp", "ip", "icmp", "pipeline", "control", "log"});
+  r.only_keys(root, "", {"workers", "ports", "routes", "arp", "ip", "icmp", "pipeline", "control", "log", "nat"});
   Config c;
   if (root.get("workers")) {
     uint32_t w = 0;
@@ -207,6 +151,7 @@ Config read_config(const Reader& r, const toml::table& root) {
         r.fail(ctl->get("metrics"), "control.metrics", "'" + c.control.metrics + "' is not ADDRESS:PORT like 127.0.0.1:9469");
     }
   }
+  if (const toml::table* nat = r.table(root, "nat")) c.nat = read_nat(r, *nat, c);
   return c;
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "stack/nat/nat_config.hpp"
 #include "stack/net/types.hpp"
 
 namespace redline::app {
@@ -75,6 +76,7 @@ struct Config {
   PipelineConfig pipeline;
   ControlConfig control;
   LogConfig log;
+  nat::NatConfig nat;  // enabled when the file has a [nat] section
 };
 
 struct ConfigResult {

@@ -1,7 +1,7 @@
 // redlinectl: look at and change a running redline over its control socket.
 //
 //   redlinectl show counters [--core N] [--nonzero]     redlinectl route add 10.9.0.0/16 via 10.77.2.2
-//   redlinectl show ports|routes|neighbors|workers|config  redlinectl route del 10.9.0.0/16
+//   redlinectl show ports|routes|neighbors|workers|nat|config  redlinectl route del 10.9.0.0/16
 //   redlinectl neighbor flush [IP]                      redlinectl reload
 //   redlinectl [--socket PATH] [--json] ...             redlinectl help
 //
@@ -138,7 +138,7 @@ int main(int argc, char** argv) {
   auto* counters = show->add_subcommand("counters", "counters, summed or one worker's");
   counters->add_option("--core", core, "one worker");
   counters->add_flag("--nonzero", nonzero, "leave out zeros");
-  for (const char* what : {"ports", "routes", "neighbors", "workers", "config"}) show->add_subcommand(what, std::string("show ") + what);
+  for (const char* what : {"ports", "routes", "neighbors", "workers", "nat", "config"}) show->add_subcommand(what, std::string("show ") + what);
 
   auto* route = cli.add_subcommand("route", "route add PREFIX via GW | route del PREFIX");
   route->require_subcommand(1);

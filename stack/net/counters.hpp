@@ -73,7 +73,22 @@ namespace redline::net {
   X(icmp_rate_limited, "ICMP errors suppressed by the rate limit")                           \
   X(icmp_error_suppressed, "ICMP errors not sent by rule (RFC 1812 4.3.2.7)")                \
   X(udp_no_listener, "drop: UDP to us (port unreachable sent)")                              \
-  X(tcp_no_listener, "drop: TCP to us (no TCP yet)")
+  X(tcp_no_listener, "drop: TCP to us (no TCP yet)")                                         \
+  X(nat_sessions_created, "NAT sessions made")                                               \
+  X(nat_sessions_expired, "NAT sessions ended by their idle timeout")                        \
+  X(nat_refused_no_port, "drop: new NAT session refused, no free outside port")              \
+  X(nat_refused_table_full, "drop: new NAT session refused, session or mapping table full")  \
+  X(nat_translated_out, "packets translated inside to outside")                              \
+  X(nat_translated_in, "packets translated outside to inside")                               \
+  X(nat_icmp_errors_translated, "ICMP errors translated with their quoted datagram (RFC 5508)") \
+  X(nat_hairpinned, "packets hairpinned from inside to inside through an external address") \
+  X(nat_fragments, "fragments of datagrams crossing the NAT, taken into reassembly")        \
+  X(nat_fragment_failed, "drop: fragments refused by NAT reassembly, or timed out")          \
+  X(nat_filtered, "drop: unsolicited inbound packet (address-dependent filtering)")         \
+  X(nat_no_mapping, "drop: inbound packet for an outside port with no mapping")             \
+  X(nat_mss_clamped, "TCP SYNs whose MSS option was clamped")                                \
+  X(nat_steered, "packets handed to the worker that holds their NAT session or mapping")    \
+  X(nat_unsupported, "drop: packet leaving by the outside that the NAT cannot map (protocol, short header)")
 
 enum class Counter : uint16_t {
 #define REDLINE_COUNTER_ENUM(name, desc) name,

@@ -59,7 +59,8 @@ void ArpOwner::input(rte_mbuf* m) {
   bool plausible = port.address.contains(req.sender_ip) && req.sender_ip != port.address.addr &&
                    req.sender_ip != port.address.directed_broadcast() && req.sender_mac != port.mac &&
                    !req.sender_mac.is_multicast() && !req.sender_mac.is_zero();
-  bool for_us = req.target_ip == port.address.addr;
+  // Our port's address, or another address of ours on this link (a NAT pool address).
+  bool for_us = req.target_ip == port.address.addr || s.local.port_of(req.target_ip) == int(port_index);
   arp::Neighbor neighbor{req.sender_mac, port_index};
   // RFC 826 "Packet Reception": merge the sender into an existing entry; add it if we are the
   // target.
@@ -82,7 +83,7 @@ void ArpOwner::input(rte_mbuf* m) {
   }
   w_.count(Counter::arp_requests_received);
   // Answer in place: the request frame becomes the reply.
-  wire::arp::Repr reply{wire::arp::kOpReply, port.mac, port.address.addr, req.sender_mac, req.sender_ip};
+  wire::arp::Repr reply{wire::arp::kOpReply, port.mac, req.target_ip, req.sender_mac, req.sender_ip};
   wire::eth::write(frame, req.sender_mac, port.mac, wire::eth::kTypeArp);
   wire::arp::write(frame + wire::eth::kHeaderLen, reply);
   // 60 bytes, the Ethernet minimum without FCS, as for requests: some PMDs do not pad.

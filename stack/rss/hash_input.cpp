@@ -23,4 +23,15 @@ size_t hash_input(const uint8_t* ip, size_t len, HashFields fields, uint8_t* out
   return kPortsInputLen;
 }
 
+size_t tuple_hash_input(const net::FiveTuple& t, HashFields fields, uint8_t* out) {
+  namespace v4 = wire::ipv4;
+  std::memcpy(out, &t.src_ip, 4);
+  std::memcpy(out + 4, &t.dst_ip, 4);
+  const bool ports = (t.protocol == v4::kProtoTcp && fields.tcp_ports) || (t.protocol == v4::kProtoUdp && fields.udp_ports);
+  if (!ports) return kAddressInputLen;
+  std::memcpy(out + 8, &t.src_port, 2);
+  std::memcpy(out + 10, &t.dst_port, 2);
+  return kPortsInputLen;
+}
+
 }  // namespace redline::rss

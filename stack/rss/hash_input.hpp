@@ -17,6 +17,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "stack/net/five_tuple.hpp"
+
 namespace redline::rss {
 
 struct HashFields {
@@ -36,5 +38,9 @@ constexpr size_t kMaxHashInput = kPortsInputLen;
 // `len`, else kAddressInputLen. `len` is the bytes available from `ip`; the header must already
 // be validated (at least 20 bytes, IHL within `len`).
 size_t hash_input(const uint8_t* ip, size_t len, HashFields fields, uint8_t* out);
+
+// The same input for a packet that would carry `t` (unfragmented): what a packet redline has
+// not seen yet (a NAT reply, the answer to a connect) will hash to.
+size_t tuple_hash_input(const net::FiveTuple& t, HashFields fields, uint8_t* out);
 
 }  // namespace redline::rss

@@ -47,6 +47,10 @@ class Toeplitz {
     return h;
   }
 
+  // What byte `b` at input position `pos` adds (XORs) to the hash: Toeplitz is linear in its
+  // input, so changing one field changes the hash by the difference of its contributions
+  // (port_steering.hpp predicts owners of candidate ports this way).
+  uint32_t contribution(size_t pos, uint8_t b) const { return table_[pos][b]; }
   // Reference bit-serial form of the algorithm, for tests.
   static uint32_t hash_reference(const Key& key, const uint8_t* input, size_t len);
 

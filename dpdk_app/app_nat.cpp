@@ -1,0 +1,97 @@
+// The NAT's part of the appliance: resolving [nat] at start, replacing its rules on reload,
+// and `show nat`.
+#include <rte_rcu_qsbr.h>
+
+#include "dpdk_app/app.hpp"
+#include "stack/nat/nat_stage.hpp"
+#include "stack/pipeline/log.hpp"
+
+namespace redline::app {
+
+namespace {
+std::vector<nat::PortAddress> port_addresses(const pipeline::Shared& s) {
+  std::vector<nat::PortAddress> out;
+  for (const pipeline::PortInfo& p : s.ports) out.push_back({p.name, p.address});
+  return out;
+}
+}  // namespace
+
+bool App::setup_nat(const Config& config, std::string* error) {
+  pipeline::Shared& s = *shared_;
+  auto rules = nat::NatRules::resolve(config.nat, port_addresses(s), error);
+  if (!rules) return false;
+  // Pool addresses are ours on the outside port whose network holds them: ARP answers for
+  // them, and what no session claims is delivered to redline rather than forwarded.
+  for (uint32_t be : rules->externals()) {
+    const net::Ipv4Addr a{net::to_be(be)};
+    if (s.local.port_of(a) >= 0) continue;  // a port's own address
+    for (size_t p = 0; p < s.ports.size(); ++p) {
+      if (!rules->outside(uint16_t(p)) || !s.ports[p].address.contains(a)) continue;
+      s.local.add(a, pipeline::LocalAddresses::Kind::kAddress, uint16_t(p));
+      if (!routes_->add({a, 32}, {ip::NextHop::Kind::kLocal, uint16_t(p), {}}, error)) return false;
+      break;
+    }
+  }
+  nat_ = std::make_unique<nat::NatShared>(std::move(*rules));
+  nat_->stages.assign(s.workers, nullptr);
+  s.features.push_back([nat = nat_.get()](pipeline::StageGraph& g, pipeline::Worker& w) {
+    auto stage = std::make_unique<nat::NatStage>(w, *nat);
+    nat::NatStage* p = stage.get();
+    const pipeline::NextId id = g.add(std::move(stage));
+    p->set_id(id);
+    g.add_hook(pipeline::Hook::kPreRouting, id);
+  });
+  log::write(log::Level::kInfo, "nat: %zu inside and %zu outside ports, %zu external addresses, %u sessions per worker (%zu bytes each)",
+             config.nat.inside.size(), config.nat.outside.size(), nat_->first->externals().size(), config.nat.max_sessions,
+             sizeof(nat::Session));
+  return true;
+}
+
+bool App::replace_nat_rules(const nat::NatConfig& next, std::string* error) {
+  const nat::NatRules* current = nat_->rules.load(std::memory_order_acquire);
+  auto rules = nat::NatRules::resolve(next, port_addresses(*shared_), error);
+  if (!rules) return false;
+  // Port spaces and tables are sized at start, one per external address.
+  if (rules->externals() != current->externals()) {
+    *error = "nat: the external addresses (outside ports, SNAT pools) changed: that needs a restart";
+    return false;
+  }
+  const nat::NatConfig& now = current->config();
+  if (next.max_sessions != now.max_sessions || next.tcp_ports != now.tcp_ports || next.udp_ports != now.udp_ports ||
+      next.icmp_ids != now.icmp_ids || next.inside != now.inside || next.outside != now.outside) {
+    *error = "nat: max_sessions, the port ranges and the inside/outside ports are fixed at start: that needs a restart";
+    return false;
+  }
+  auto fresh = std::make_unique<nat::NatRules>(std::move(*rules));
+  nat_->rules.store(fresh.get(), std::memory_order_release);
+  // No worker reads the old rules once each has passed a quiescent state.
+  if (shared_->qsbr) rte_rcu_qsbr_synchronize(shared_->qsbr, RTE_QSBR_THRID_INVALID);
+  nat_->first = std::move(fresh);
+  return true;
+}
+
+App::Json App::show_nat() const {
+  if (!nat_) return {{"enabled", false}};
+  const nat::NatRules& r = *nat_->rules.load(std::memory_order_acquire);
+  Json workers = Json::array();
+  uint64_t sessions = 0, mappings = 0;
+  for (size_t w = 0; w < nat_->stages.size(); ++w) {
+    const nat::NatStage* st = nat_->stages[w];
+    const uint32_t n = st ? st->sessions() : 0, m = st ? st->mappings() : 0;
+    sessions += n;
+    mappings += m;
+    workers.push_back({{"worker", w}, {"sessions", n}, {"mappings", m}});
+  }
+  Json externals = Json::array();
+  for (uint32_t be : r.externals()) externals.push_back(net::Ipv4Addr{net::to_be(be)}.to_string());
+  return {{"enabled", true},
+          {"sessions", sessions},
+          {"mappings", mappings},
+          {"max_sessions_per_worker", r.config().max_sessions},
+          {"session_entry_bytes", sizeof(nat::Session)},
+          {"externals", externals},
+          {"filtering", r.config().filtering == nat::Filtering::kAddressDependent ? "address-dependent" : "endpoint-independent"},
+          {"workers", workers}};
+}
+
+}  // namespace redline::app

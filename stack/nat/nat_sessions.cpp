@@ -1,0 +1,491 @@
+// The NAT stage's cold half: what to do with a packet no session knows (RFC 4787, RFC 5382,
+// RFC 5508), making and ending sessions and mappings, ICMP errors, fragments, TCP tracking.
+#include <rte_ip.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+
+#include <stdexcept>
+
+#include "stack/nat/icmp_error.hpp"
+#include "stack/nat/mss_clamp.hpp"
+#include "stack/nat/nat_stage.hpp"
+#include "stack/pipeline/log.hpp"
+#include "stack/pipeline/ownership.hpp"
+#include "stack/pipeline/worker.hpp"
+#include "stack/rss/port_steering.hpp"
+#include "stack/wire/ethernet.hpp"
+#include "stack/wire/icmp.hpp"
+
+namespace redline::nat {
+
+using net::Counter;
+using pipeline::kFlagFromRing;
+
+namespace {
+uint32_t load_raw32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+uint16_t be16(uint16_t host) { return net::to_be(host); }
+uint32_t be32(net::Ipv4Addr a) { return net::to_be(a.value); }
+int protocol_slot(uint8_t protocol) {
+  return protocol == wire::ipv4::kProtoTcp ? 0 : protocol == wire::ipv4::kProtoUdp ? 1 : 2;
+}
+// Candidate ports tried for one whose replies reach this worker: each lands on any given
+// worker with probability about 1/workers, so 64 tries miss only with (1 - 1/w)^64.
+constexpr uint32_t kSteeringBudget = 64;
+// How often reassembly drops datagrams whose fragments timed out.
+constexpr uint64_t kReassemblyExpiryNs = 100'000'000;
+
+// The worker that owns packets carrying `t`: the one its RSS hash picks (ownership.hpp).
+uint32_t owner_of_tuple(const pipeline::Shared& s, const FiveTuple& t) {
+  if (s.workers == 1) return 0;
+  uint8_t input[rss::kMaxHashInput];
+  const size_t len = rss::tuple_hash_input(t, s.hash_fields, input);
+  return s.reta.owner(s.toeplitz.hash(input, len));
+}
+
+// The session holding a timer: timers are embedded in sessions (timer_wheel.hpp), and the
+// wheel hands back the timer alone.
+Session* session_of(timer::Timer& t) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Winvalid-offsetof"
+  return reinterpret_cast<Session*>(reinterpret_cast<char*>(&t) - offsetof(Session, timer));
+#pragma GCC diagnostic pop
+}
+}  // namespace
+
+NatStage::NatStage(pipeline::Worker& w, NatShared& nat) : WorkerStage(w), nat_(nat), workers_(w.shared().workers) {
+  const NatRules& r = *nat.rules.load(std::memory_order_acquire);
+  pipeline::Shared& s = w.shared();
+  session_capacity_ = r.config().max_sessions;
+  static std::atomic<uint32_t> serial{0};
+  const std::string tag = std::to_string(w.id()) + "_" + std::to_string(serial.fetch_add(1));
+  std::string error;
+  const int socket = int(rte_socket_id());
+  // Two keys per session: both directions find it with one lookup.
+  sessions_table_ = pipeline::FlowTable::create("nat_s" + tag, 2 * session_capacity_, socket, s.qsbr, &error);
+  if (!sessions_table_) throw std::runtime_error("nat: " + error);
+  mappings_ = pipeline::FlowTable::create("nat_m" + tag, session_capacity_, socket, s.qsbr, &error);
+  if (!mappings_) throw std::runtime_error("nat: " + error);
+  sessions_ = new Session[session_capacity_];
+  for (uint32_t i = session_capacity_; i-- > 0;) {
+    sessions_[i].next_in_mapping = free_session_;
+    sessions_[i].timer.set_callback(&NatStage::on_idle_timer, this);
+    free_session_ = i;
+  }
+  mapping_pool_.resize(session_capacity_);
+  for (uint32_t i = session_capacity_; i-- > 0;) {
+    mapping_pool_[i].next_free = free_mapping_;
+    free_mapping_ = i;
+  }
+  const NatConfig& c = r.config();
+  for (size_t e = 0; e < r.externals().size(); ++e)
+    shares_.push_back({std::make_unique<PortShare>(c.tcp_ports, w.id(), workers_),
+                       std::make_unique<PortShare>(c.udp_ports, w.id(), workers_),
+                       std::make_unique<PortShare>(c.icmp_ids, w.id(), workers_)});
+  reassembly_ = pipeline::Reassembly::create(s.settings.reassembly_datagrams,
+                                             s.tsc_hz / 1000 * s.settings.reassembly_timeout_ms, socket, &error);
+  if (!reassembly_) throw std::runtime_error("nat: " + error);
+  reassembly_period_ticks_ = std::max<uint64_t>(1, w.ns_to_ticks(kReassemblyExpiryNs));
+  reassembly_timer_.set_callback(&NatStage::on_reassembly_timer, this);
+  w.timers().schedule(reassembly_timer_, w.timers().now() + reassembly_period_ticks_);
+  if (nat.stages.size() < workers_) nat.stages.resize(workers_, nullptr);
+  nat.stages[w.id()] = this;
+}
+
+NatStage::~NatStage() {
+  if (nat_.stages.size() > w_.id() && nat_.stages[w_.id()] == this) nat_.stages[w_.id()] = nullptr;
+  for (uint32_t i = 0; i < session_capacity_; ++i)
+    if (sessions_[i].timer.pending()) w_.timers().cancel(sessions_[i].timer);
+  if (reassembly_timer_.pending()) w_.timers().cancel(reassembly_timer_);
+  delete[] sessions_;
+}
+
+PortShare& NatStage::share(int external, uint8_t protocol) { return *shares_[size_t(external)][size_t(protocol_slot(protocol))]; }
+
+void NatStage::hand_to(Burst& b, uint8_t slot, uint32_t worker) {
+  w_.count(Counter::nat_steered);
+  b.meta[slot].owner = uint8_t(worker);
+  b.to(slot, pipeline::kNextHandoff);
+}
+
+// Where an outbound packet of the inside would be routed: the outside port it leaves by, or -1
+// when it stays inside or is for us (then it is not translated).
+static int outside_port_for(const pipeline::Shared& s, const NatRules& r, uint32_t dst_be) {
+  const uint32_t hop = s.routes->lookup(net::Ipv4Addr{net::to_be(dst_be)});
+  if (hop == ip::RouteTable::kNoRoute) return -1;
+  const ip::NextHop& h = s.routes->hop(hop);
+  if (h.kind != ip::NextHop::Kind::kForward || !r.outside(h.port)) return -1;
+  return h.port;
+}
+
+void NatStage::miss(Burst& b, uint8_t slot, const FiveTuple& key) {
+  const NatRules& r = *nat_.rules.load(std::memory_order_acquire);
+  const pipeline::PacketMeta& pm = b.meta[slot];
+  if (r.inside(pm.in_port)) {
+    // A reply of a DNAT session: the session lives where its outside tuple hashes (nat_stage.hpp).
+    if (const DnatRule* d = r.dnat_from(key.protocol, key.src_ip, key.src_port)) {
+      const FiveTuple outside{be32(d->external), key.dst_ip, be16(d->external_port), key.dst_port, key.protocol, {0, 0, 0}};
+      const uint32_t owner = owner_of_tuple(w_.shared(), outside);
+      if (owner != w_.id()) return hand_to(b, slot, owner);
+    }
+    if (const SnatRule* rule = r.snat_for(key.src_ip)) {
+      const int target = r.external_index(key.dst_ip);
+      if (target >= 0) {
+        // To one of our external addresses from inside: a hairpin (RFC 4787 §6) for TCP and UDP;
+        // an echo request is for redline itself.
+        if (!r.config().hairpinning || key.protocol == wire::ipv4::kProtoIcmp) return b.to(slot, proceed);
+        return outbound(b, slot, key, *rule, target);
+      }
+      const int out = outside_port_for(w_.shared(), r, key.dst_ip);
+      if (out < 0) return b.to(slot, proceed);
+      const int external = r.external_for(*rule, key.src_ip, uint16_t(out));
+      if (external < 0) return b.to(slot, proceed);
+      return outbound(b, slot, key, *rule, external);
+    }
+  }
+  const int external = r.external_index(key.dst_ip);
+  if (external >= 0) return inbound(b, slot, key, external);
+  b.to(slot, proceed);
+}
+
+void NatStage::outbound(Burst& b, uint8_t slot, const FiveTuple& key, const SnatRule& rule, int external) {
+  const NatRules& r = *nat_.rules.load(std::memory_order_acquire);
+  // RFC 4787 REQ-1, RFC 5382 REQ-1, RFC 5508 REQ-2: one mapping per inside endpoint, whatever
+  // the remote. Ours, another worker's (its sessions live there: hand the packet over), or new.
+  const FiveTuple mkey{key.src_ip, 0, key.src_port, 0, key.protocol, {0, 0, 0}};
+  uint32_t mi = kNoIndex;
+  if (void* d = mappings_->find(mkey)) {
+    mi = uint32_t(uintptr_t(d) - 1);
+  } else {
+    for (uint32_t k = 0; k < nat_.stages.size(); ++k)
+      if (k != w_.id() && nat_.stages[k] && nat_.stages[k]->holds_mapping(mkey)) return hand_to(b, slot, k);
+  }
+  bool made = false;
+  if (mi == kNoIndex) {
+    // The replies will come from the remote to the external address and the port being chosen.
+    const FiveTuple reply{key.dst_ip, r.externals()[size_t(external)], key.dst_port, 0, key.protocol, {0, 0, 0}};
+    bool no_port = false;
+    mi = create_mapping(mkey, external, reply, &no_port);
+    if (mi == kNoIndex) {
+      REDLINE_LOG_LIMITED(log::Level::kWarning, 1, "nat: new %s session refused: %s", key.protocol == 6 ? "TCP" : key.protocol == 17 ? "UDP" : "ICMP",
+                          no_port ? "no free outside port in this worker's share" : "mapping table full");
+      return b.drop(slot, no_port ? Counter::nat_refused_no_port : Counter::nat_refused_table_full);
+    }
+    made = true;
+  }
+  const Mapping& mp = mapping_pool_[mi];
+  FiveTuple translated{mp.external_ip, key.dst_ip, mp.external_port, key.dst_port, key.protocol, {0, 0, 0}};
+  if (key.protocol == wire::ipv4::kProtoIcmp) translated.dst_port = mp.external_port;
+  uint8_t flags = kInitiatorInside;
+  if (r.external_index(key.dst_ip) >= 0) flags |= kHairpin0;
+  Session* s = create_session(b, slot, key, translated, mi, flags, rule.mss_clamp);
+  if (!s) {
+    if (made) release_mapping(mi);
+    return;
+  }
+  translate(b, slot, *s, 0);
+}
+
+void NatStage::inbound(Burst& b, uint8_t slot, const FiveTuple& key, int external) {
+  const NatRules& r = *nat_.rules.load(std::memory_order_acquire);
+  if (key.protocol == wire::ipv4::kProtoIcmp) {
+    // Only echo replies answer a mapping; an echo request to our address is for redline.
+    const uint8_t* l4 = rte_pktmbuf_mtod_offset(b.pkts[slot], const uint8_t*, b.meta[slot].l4_offset);
+    if (l4[0] != wire::icmp::kEchoReply) return b.to(slot, proceed);
+  }
+  const bool hairpin = r.external_index(key.src_ip) >= 0;
+  if (const DnatRule* d = r.dnat_to(key.protocol, key.dst_ip, key.dst_port)) {
+    const uint32_t owner = owner_of_tuple(w_.shared(), key);
+    if (owner != w_.id()) return hand_to(b, slot, owner);
+    const FiveTuple translated{key.src_ip, be32(d->internal), key.src_port, be16(d->internal_port), key.protocol, {0, 0, 0}};
+    Session* s = create_session(b, slot, key, translated, kNoIndex, hairpin ? kHairpin1 : 0, d->mss_clamp);
+    if (s) translate(b, slot, *s, 0);
+    return;
+  }
+  const PortRange& range = r.range(key.protocol);
+  const uint16_t port = net::to_be(key.dst_port);
+  if (!range.contains(port)) return b.to(slot, proceed);  // not the NAT's: redline's own
+  const uint32_t owner = PortShare::owner_of(range, workers_, port);
+  if (owner != w_.id()) return hand_to(b, slot, owner);
+  const uint32_t mi = share(external, key.protocol).mapping(port);
+  if (mi == PortShare::kNone) return b.drop(slot, Counter::nat_no_mapping);
+  const Mapping& mp = mapping_pool_[mi];
+  // RFC 4787 §5, REQ-8: address-dependent filtering lets in only remotes the inside endpoint
+  // has sent to. Our own hosts, hairpinning through the NAT, are let in either way.
+  if (!hairpin && r.config().filtering == Filtering::kAddressDependent) {
+    bool known = false;
+    for (uint32_t si = mp.first_session; si != kNoIndex && !known; si = sessions_[si].next_in_mapping)
+      known = sessions_[si].remote_ip() == key.src_ip;
+    if (!known) return b.drop(slot, Counter::nat_filtered);
+  }
+  FiveTuple translated{key.src_ip, mp.key.src_ip, key.src_port, mp.key.src_port, key.protocol, {0, 0, 0}};
+  if (key.protocol == wire::ipv4::kProtoIcmp) translated.src_port = mp.key.src_port;
+  Session* s = create_session(b, slot, key, translated, mi, hairpin ? kHairpin1 : 0, 0);
+  if (s) translate(b, slot, *s, 0);
+}
+
+uint32_t NatStage::create_mapping(const FiveTuple& mkey, int external, const FiveTuple& reply, bool* no_port) {
+  if (free_mapping_ == kNoIndex) return kNoIndex;
+  const NatRules& r = *nat_.rules.load(std::memory_order_acquire);
+  const uint32_t mi = free_mapping_;
+  PortShare& sh = share(external, mkey.protocol);
+  const uint16_t wanted_port = net::to_be(mkey.src_port);
+  uint16_t port = 0;
+  // Port preservation where the port is free (RFC 4787 §4.2.1 allows it; users expect it) and
+  // in this worker's share; otherwise a port whose replies reach this worker.
+  if (r.config().port_preservation && r.range(mkey.protocol).contains(wanted_port) && sh.take(wanted_port, mi)) {
+    port = wanted_port;
+  } else {
+    const pipeline::Shared& s = w_.shared();
+    const rss::ReplySteering steer(s.toeplitz, s.reta, s.hash_fields, reply);
+    const uint32_t me = w_.id();
+    bool steered = false;
+    auto p = sh.pick(mi, [&](uint16_t candidate) { return workers_ == 1 || steer.owner(be16(candidate)) == me; },
+                     kSteeringBudget, &steered);
+    if (!p) {
+      *no_port = true;
+      return kNoIndex;
+    }
+    port = *p;
+  }
+  Mapping& mp = mapping_pool_[mi];
+  if (!mappings_->add(mkey, reinterpret_cast<void*>(uintptr_t(mi) + 1))) {
+    sh.release(port);
+    return kNoIndex;
+  }
+  free_mapping_ = mp.next_free;
+  mp.key = mkey;
+  mp.external = uint8_t(external);
+  mp.external_ip = r.externals()[size_t(external)];
+  mp.external_port = be16(port);
+  mp.first_session = kNoIndex;
+  mp.sessions = 0;
+  mp.next_free = kNoIndex;
+  mappings_in_use_.store(mappings_in_use_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  return mi;
+}
+
+void NatStage::release_mapping(uint32_t mi) {
+  Mapping& mp = mapping_pool_[mi];
+  share(mp.external, mp.key.protocol).release(net::to_be(mp.external_port));
+  mappings_->remove(mp.key);
+  mp.next_free = free_mapping_;
+  free_mapping_ = mi;
+  mappings_in_use_.store(mappings_in_use_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+}
+
+Session* NatStage::create_session(Burst& b, uint8_t slot, const FiveTuple& key, const FiveTuple& translated, uint32_t mi,
+                                  uint8_t flags, uint16_t mss_clamp) {
+  const FiveTuple answer = reversed(translated);
+  if (free_session_ == kNoIndex || sessions_table_->find(answer)) {
+    // Full, or the answer's tuple already belongs to another session (two rules meeting on one
+    // outside tuple): refused either way, the existing sessions untouched.
+    REDLINE_LOG_LIMITED(log::Level::kWarning, 1, "nat: new session refused: %s",
+                        free_session_ == kNoIndex ? "session table full (nat.max_sessions)" : "its reply tuple is taken");
+    b.drop(slot, Counter::nat_refused_table_full);
+    return nullptr;
+  }
+  const uint32_t si = free_session_;
+  Session& s = sessions_[si];
+  const uintptr_t ptr = reinterpret_cast<uintptr_t>(&s);
+  if (!sessions_table_->add(key, reinterpret_cast<void*>(ptr))) {
+    b.drop(slot, Counter::nat_refused_table_full);
+    return nullptr;
+  }
+  if (!sessions_table_->add(answer, reinterpret_cast<void*>(ptr | 1))) {
+    sessions_table_->remove(key);
+    b.drop(slot, Counter::nat_refused_table_full);
+    return nullptr;
+  }
+  free_session_ = s.next_in_mapping;
+  s.key[0] = key;
+  s.key[1] = answer;
+  s.rewrite[0] = make_rewrite(key, translated);
+  s.rewrite[1] = make_rewrite(answer, reversed(key));
+  s.protocol = key.protocol;
+  s.flags = uint8_t(flags | (mss_clamp ? kMssClamp : 0));
+  s.mss_clamp = mss_clamp;
+  s.tcp = TcpTracking{};
+  if (key.protocol == wire::ipv4::kProtoTcp) {
+    // A session picked up mid-connection (after a restart, or a route change) counts as
+    // established: RFC 5382 does not require the NAT to have seen the SYN.
+    const uint8_t* l4 = rte_pktmbuf_mtod_offset(b.pkts[slot], const uint8_t*, b.meta[slot].l4_offset);
+    if ((l4[13] & (kTcpSyn | kTcpAck)) != kTcpSyn) s.tcp.state = TcpState::kEstablished;
+  }
+  s.mapping = mi;
+  s.prev_in_mapping = kNoIndex;
+  s.next_in_mapping = kNoIndex;
+  if (mi != kNoIndex) {
+    Mapping& mp = mapping_pool_[mi];
+    s.next_in_mapping = mp.first_session;
+    if (mp.first_session != kNoIndex) sessions_[mp.first_session].prev_in_mapping = si;
+    mp.first_session = si;
+    ++mp.sessions;
+  }
+  s.last_used = uint32_t(w_.now_tick());
+  w_.timers().schedule(s.timer, w_.now_tick() + timeout_ticks(s));
+  sessions_in_use_.store(sessions_in_use_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  w_.count(Counter::nat_sessions_created);
+  return &s;
+}
+
+void NatStage::release_session(Session& s) {
+  const uint32_t si = uint32_t(&s - sessions_);
+  sessions_table_->remove(s.key[0]);
+  sessions_table_->remove(s.key[1]);
+  if (s.timer.pending()) w_.timers().cancel(s.timer);
+  if (s.mapping != kNoIndex) {
+    Mapping& mp = mapping_pool_[s.mapping];
+    if (s.prev_in_mapping != kNoIndex) sessions_[s.prev_in_mapping].next_in_mapping = s.next_in_mapping;
+    else mp.first_session = s.next_in_mapping;
+    if (s.next_in_mapping != kNoIndex) sessions_[s.next_in_mapping].prev_in_mapping = s.prev_in_mapping;
+    if (--mp.sessions == 0) release_mapping(s.mapping);
+  }
+  s.mapping = kNoIndex;
+  s.next_in_mapping = free_session_;
+  free_session_ = si;
+  sessions_in_use_.store(sessions_in_use_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+}
+
+uint64_t NatStage::timeout_ticks(const Session& s) const {
+  const Timeouts& t = nat_.rules.load(std::memory_order_acquire)->config().timeouts;
+  uint64_t seconds = t.udp_s;
+  if (s.protocol == wire::ipv4::kProtoTcp) seconds = s.tcp.established() ? t.tcp_established_s : t.tcp_transitory_s;
+  else if (s.protocol == wire::ipv4::kProtoIcmp) seconds = t.icmp_s;
+  return std::max<uint64_t>(1, w_.ns_to_ticks(seconds * 1'000'000'000ull));
+}
+
+// Idle expiry, re-armed lazily: packets only store the time they were seen (one store on the
+// fast path); when the timer fires, a session used since is put back for the time it has left.
+void NatStage::on_idle_timer(timer::Timer& t, void* ctx) {
+  NatStage& self = *static_cast<NatStage*>(ctx);
+  Session& s = *session_of(t);
+  const uint64_t now = self.w_.now_tick();
+  const uint32_t idle = uint32_t(now) - s.last_used;
+  const uint64_t timeout = self.timeout_ticks(s);
+  if (idle < timeout) {
+    self.w_.timers().schedule(t, now + (timeout - idle));
+    return;
+  }
+  self.release_session(s);
+  self.w_.count(Counter::nat_sessions_expired);
+}
+
+void NatStage::on_reassembly_timer(timer::Timer& t, void* ctx) {
+  NatStage& self = *static_cast<NatStage*>(ctx);
+  if (uint32_t n = self.reassembly_->expire(self.w_.now_tsc())) self.w_.count(Counter::nat_fragment_failed, n);
+  self.w_.timers().schedule(t, self.w_.now_tick() + self.reassembly_period_ticks_);
+}
+
+void NatStage::track_tcp(Session& s, unsigned dir, Burst& b, uint8_t slot) {
+  rte_mbuf* m = b.pkts[slot];
+  uint8_t* l4 = rte_pktmbuf_mtod_offset(m, uint8_t*, b.meta[slot].l4_offset);
+  const uint8_t flags = l4[13];
+  const bool was_established = s.tcp.established();
+  s.tcp.on_segment(flags, dir == 0);
+  if ((flags & kTcpSyn) && (s.flags & kMssClamp)) {
+    const size_t l4_len = rte_pktmbuf_data_len(m) - b.meta[slot].l4_offset;
+    if (clamp_mss(l4, l4_len, s.mss_clamp)) w_.count(Counter::nat_mss_clamped);
+  }
+  // Leaving the established state shortens the idle timeout: re-arm so it applies now rather
+  // than at the old, later expiry (entering it needs nothing: the lazy check extends).
+  if (was_established && !s.tcp.established()) {
+    w_.timers().cancel(s.timer);
+    w_.timers().schedule(s.timer, w_.now_tick() + timeout_ticks(s));
+  }
+}
+
+void NatStage::icmp_error(Burst& b, uint8_t slot) {
+  rte_mbuf* m = b.pkts[slot];
+  uint8_t* ip = rte_pktmbuf_mtod_offset(m, uint8_t*, b.meta[slot].l3_offset);
+  const size_t total = wire::load16(ip, wire::ipv4::kTotalLength);
+  if (rte_pktmbuf_data_len(m) < b.meta[slot].l3_offset + total) return b.to(slot, proceed);  // chained: leave it
+  const auto q = parse_icmp_error(ip, total);
+  if (!q) return b.to(slot, proceed);
+  // RFC 5508 §4.2: the quoted datagram is one the NAT translated, as the far side saw it; the
+  // same tuple reversed is what the session's packets carry on that side: one of its keys.
+  const FiveTuple key = reversed(q->tuple);
+  void* d = sessions_table_->find(key);
+  if (!d) {
+    const NatRules& r = *nat_.rules.load(std::memory_order_acquire);
+    const int external = r.external_index(key.dst_ip);
+    if (external >= 0) {  // from outside, about a datagram we sent from an external address
+      uint32_t owner = w_.id();
+      if (r.dnat_to(key.protocol, key.dst_ip, key.dst_port)) owner = owner_of_tuple(w_.shared(), key);
+      else if (r.range(key.protocol).contains(net::to_be(key.dst_port)))
+        owner = PortShare::owner_of(r.range(key.protocol), workers_, net::to_be(key.dst_port));
+      if (owner != w_.id()) return hand_to(b, slot, owner);
+      if (r.external_index(load_raw32(ip + wire::ipv4::kDst)) >= 0) return b.drop(slot, Counter::nat_no_mapping);
+    } else if (r.inside(b.meta[slot].in_port)) {  // from an inside host, about what it received
+      const FiveTuple mkey{key.src_ip, 0, key.src_port, 0, key.protocol, {0, 0, 0}};
+      for (uint32_t k = 0; k < nat_.stages.size(); ++k)
+        if (k != w_.id() && nat_.stages[k] && nat_.stages[k]->holds_mapping(mkey)) return hand_to(b, slot, k);
+    }
+    return b.to(slot, proceed);
+  }
+  const uintptr_t v = uintptr_t(d);
+  const Session& s = *reinterpret_cast<const Session*>(v & ~uintptr_t(1));
+  const FiveTuple quoted_new = reversed(s.rewrite[v & 1].tuple(s.protocol));
+  rewrite_icmp_error(ip, total, *q, quoted_new);
+  w_.count(Counter::nat_icmp_errors_translated);
+  b.to(slot, proceed);
+}
+
+void NatStage::fragment(Burst& b, uint8_t slot) {
+  rte_mbuf* m = b.pkts[slot];
+  pipeline::PacketMeta& pm = b.meta[slot];
+  uint8_t* ip = rte_pktmbuf_mtod_offset(m, uint8_t*, pm.l3_offset);
+  const NatRules& r = *nat_.rules.load(std::memory_order_acquire);
+  const bool crossing = (r.inside(pm.in_port) && r.snat_for(load_raw32(ip + wire::ipv4::kSrc))) ||
+                        r.external_index(load_raw32(ip + wire::ipv4::kDst)) >= 0;
+  if (!crossing) return b.to(slot, proceed);
+  // A later fragment has no ports to look a session up by: the datagram is reassembled and
+  // translated whole (bounded in datagrams and time by the [ip] reassembly settings).
+  w_.count(Counter::nat_fragments);
+  const uint32_t frame_len = pm.l3_offset + wire::load16(ip, wire::ipv4::kTotalLength);
+  if (rte_pktmbuf_pkt_len(m) > frame_len) rte_pktmbuf_trim(m, uint16_t(rte_pktmbuf_pkt_len(m) - frame_len));
+  const auto res = reassembly_->add(m, pm.l3_offset, wire::ipv4::header_len(ip), w_.now_tsc());
+  if (res.freed) w_.count(Counter::nat_fragment_failed, res.freed);
+  b.to(slot, pipeline::kNextDone);
+  if (!res.datagram) return;
+  rte_mbuf* d = res.datagram;
+  // The headers must sit in the first segment (they do: it is the first fragment's).
+  b.pkts[slot] = d;
+  uint8_t* dip = rte_pktmbuf_mtod_offset(d, uint8_t*, pm.l3_offset);
+  pm.l4_offset = uint8_t(pm.l3_offset + wire::ipv4::header_len(dip));
+  const uint8_t proto = dip[wire::ipv4::kProtocol];
+  const uint8_t* l4 = dip + wire::ipv4::header_len(dip);
+  if (rte_pktmbuf_data_len(d) < pm.l4_offset + 8u) return b.drop(slot, Counter::nat_fragment_failed);
+  FiveTuple key{load_raw32(dip + wire::ipv4::kSrc), load_raw32(dip + wire::ipv4::kDst), 0, 0, proto, {0, 0, 0}};
+  if (proto == wire::ipv4::kProtoTcp || proto == wire::ipv4::kProtoUdp) {
+    std::memcpy(&key.src_port, l4, 2);
+    std::memcpy(&key.dst_port, l4 + 2, 2);
+  } else if (proto == wire::ipv4::kProtoIcmp && (l4[0] == wire::icmp::kEchoRequest || l4[0] == wire::icmp::kEchoReply)) {
+    std::memcpy(&key.src_port, l4 + kIcmpIdentifier, 2);
+    key.dst_port = key.src_port;
+  } else {
+    return other_protocol(b, slot);
+  }
+  if (void* hit = sessions_table_->find(key)) {
+    const uintptr_t v = uintptr_t(hit);
+    return translate(b, slot, *reinterpret_cast<Session*>(v & ~uintptr_t(1)), unsigned(v & 1));
+  }
+  miss(b, slot, key);
+}
+
+void NatStage::other_protocol(Burst& b, uint8_t slot) {
+  // Nothing to map it by (another protocol, or a header cut short): it must not leave by the
+  // outside with an inside source.
+  const NatRules& r = *nat_.rules.load(std::memory_order_acquire);
+  const uint8_t* ip = rte_pktmbuf_mtod_offset(b.pkts[slot], const uint8_t*, b.meta[slot].l3_offset);
+  if (r.inside(b.meta[slot].in_port) && r.snat_for(load_raw32(ip + wire::ipv4::kSrc)) &&
+      (outside_port_for(w_.shared(), r, load_raw32(ip + wire::ipv4::kDst)) >= 0 ||
+       r.external_index(load_raw32(ip + wire::ipv4::kDst)) >= 0))
+    return b.drop(slot, Counter::nat_unsupported);
+  b.to(slot, proceed);
+}
+
+}  // namespace redline::nat

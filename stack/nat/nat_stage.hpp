@@ -1,0 +1,96 @@
+// The NAT stage: a pre-routing hook (stage_graph.hpp) that translates every packet of a known
+// session, in both directions, and makes new sessions in cold code.
+//
+// Where sessions live (per-core tables, no cross-core access on the fast path):
+//  - A mapping and every session using it live on the worker whose block of the outside port
+//    space holds its port (port_share.hpp). The port of a new mapping is chosen so the replies'
+//    RSS hash lands on the worker making it (port_steering.hpp): the first flow of an inside
+//    endpoint, the common case, is handled on one core in both directions with no handoff.
+//    Inbound packets for a port that arrive elsewhere (a later flow of the same mapping to
+//    another remote, ICMP replies, ports without RSS) go to the block's worker by handoff: the
+//    port names it, no lookup needed. An outbound packet of an inside endpoint whose mapping
+//    another worker holds is handed there after a lock-free look into each worker's mapping
+//    table (cold: only packets that miss the local session table).
+//  - A DNAT (static port forward) session lives on the worker its outside tuple hashes to: its
+//    first packet arrives there, and the replies, which cannot be steered (neither port is
+//    ours to choose), are handed there, the owner computed from the tuple.
+// Fragments of datagrams crossing the NAT are reassembled first (rte_ip_frag, bounded), then
+// translated whole; the output stage fragments again where the egress MTU needs it.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "stack/nat/nat_shared.hpp"
+#include "stack/nat/port_share.hpp"
+#include "stack/nat/session.hpp"
+#include "stack/pipeline/builtin_stages.hpp"
+#include "stack/pipeline/flow_table.hpp"
+#include "stack/pipeline/reassembly.hpp"
+
+namespace redline::nat {
+
+using pipeline::Burst;
+using pipeline::NextId;
+
+class NatStage final : public pipeline::WorkerStage {
+ public:
+  // Throws std::runtime_error when a table cannot be made (the worker then fails to start).
+  NatStage(pipeline::Worker& w, NatShared& nat);
+  ~NatStage() override;
+  const char* name() const override { return "nat"; }
+  void run(Burst& b, const uint8_t* idx, uint32_t n) override;
+  // Its own id, for packets it sends round again (hairpins). Set once registered.
+  void set_id(NextId id) { self_ = id; }
+
+  // --- read by other workers and the control thread (lock-free) ---
+  bool holds_mapping(const FiveTuple& mapping_key) const { return mappings_->find(mapping_key) != nullptr; }
+  uint32_t sessions() const { return sessions_in_use_.load(std::memory_order_relaxed); }
+  uint32_t mappings() const { return mappings_in_use_.load(std::memory_order_relaxed); }
+
+ private:
+  // --- cold paths (nat_sessions.cpp) ---
+  [[gnu::cold]] void miss(Burst& b, uint8_t slot, const FiveTuple& key);
+  [[gnu::cold]] void outbound(Burst& b, uint8_t slot, const FiveTuple& key, const SnatRule& rule, int external);
+  [[gnu::cold]] void inbound(Burst& b, uint8_t slot, const FiveTuple& key, int external);
+  [[gnu::cold]] void icmp_error(Burst& b, uint8_t slot);
+  [[gnu::cold]] void fragment(Burst& b, uint8_t slot);
+  [[gnu::cold]] void other_protocol(Burst& b, uint8_t slot);
+  [[gnu::cold]] void track_tcp(Session& s, unsigned dir, Burst& b, uint8_t slot);
+  // Makes a session for the packet whose tuple is `key` (the initiator's), rewritten to
+  // `translated`; refuses (counted drop) when the table is full. Returns null if refused.
+  Session* create_session(Burst& b, uint8_t slot, const FiveTuple& key, const FiveTuple& translated, uint32_t mapping,
+                          uint8_t flags, uint16_t mss_clamp);
+  // A mapping for inside endpoint `key` on external address `external`; `reply` is the tuple
+  // the first session's replies will carry (its port chosen here). kNoIndex if refused.
+  uint32_t create_mapping(const FiveTuple& key, int external, const FiveTuple& reply, bool* no_port);
+  void release_session(Session& s);
+  void release_mapping(uint32_t index);
+  void translate(Burst& b, uint8_t slot, Session& s, unsigned dir);
+  void hand_to(Burst& b, uint8_t slot, uint32_t worker);
+  void arm(Session& s);
+  static void on_idle_timer(timer::Timer& t, void* ctx);
+  static void on_reassembly_timer(timer::Timer& t, void* ctx);
+  uint64_t timeout_ticks(const Session& s) const;
+  PortShare& share(int external, uint8_t protocol);
+
+  NatShared& nat_;
+  NextId self_ = pipeline::kNextDrop;
+  uint32_t workers_;
+  std::unique_ptr<pipeline::FlowTable> sessions_table_;
+  std::unique_ptr<pipeline::FlowTable> mappings_;
+  Session* sessions_ = nullptr;  // the pool: max_sessions entries, cache-line aligned
+  uint32_t session_capacity_ = 0;
+  uint32_t free_session_ = kNoIndex;
+  std::vector<Mapping> mapping_pool_;
+  uint32_t free_mapping_ = kNoIndex;
+  std::atomic<uint32_t> sessions_in_use_{0};
+  std::atomic<uint32_t> mappings_in_use_{0};
+  // [external address][tcp, udp, icmp]
+  std::vector<std::array<std::unique_ptr<PortShare>, 3>> shares_;
+  std::unique_ptr<pipeline::Reassembly> reassembly_;
+  timer::Timer reassembly_timer_;
+  uint64_t reassembly_period_ticks_ = 1;
+};
+
+}  // namespace redline::nat

@@ -1,0 +1,56 @@
+// A NAT session and a mapping, as one worker keeps them.
+//
+// A session is one flow through the NAT: the tuple its initiator sends (key[0]) and the tuple
+// the answers arrive with (key[1]), each with the rewrite a packet matching it gets. Both keys
+// point at the same entry in the worker's session table, so either direction finds it with one
+// lookup. A mapping is RFC 4787's endpoint-independent mapping: an inside address and port (or
+// echo identifier) bound to one outside address and port, shared by every session of that
+// inside endpoint, whatever the remote (§4.1, REQ-1; RFC 5382 REQ-1; RFC 5508 REQ-2).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "stack/nat/rewrite.hpp"
+#include "stack/nat/tcp_tracking.hpp"
+#include "stack/timer/timer_wheel.hpp"
+
+namespace redline::nat {
+
+constexpr uint32_t kNoIndex = 0xffffffffu;
+
+// Session::flags
+constexpr uint8_t kInitiatorInside = 1;  // key[0] comes from the inside (SNAT); else from outside
+constexpr uint8_t kHairpin0 = 2;         // a packet matching key[0], once rewritten, is for the
+constexpr uint8_t kHairpin1 = 4;         //   NAT again (RFC 4787 §6 hairpinning); likewise key[1]
+constexpr uint8_t kMssClamp = 8;         // SYNs of this session have their MSS clamped
+
+struct alignas(64) Session {
+  FiveTuple key[2];
+  Rewrite rewrite[2];
+  timer::Timer timer;          // idle expiry (nat_stage.cpp: lazily re-armed)
+  uint32_t last_used = 0;      // low 32 bits of the worker's tick at the last packet
+  uint32_t mapping = kNoIndex; // the mapping it belongs to; kNoIndex for a static (DNAT) one
+  uint32_t next_in_mapping = kNoIndex;  // the mapping's sessions, doubly linked by index
+  uint32_t prev_in_mapping = kNoIndex;
+  TcpTracking tcp;
+  uint8_t protocol = 0;
+  uint8_t flags = 0;
+  uint16_t mss_clamp = 0;
+
+  // The outside endpoint's address: the remote the inside host talks to.
+  uint32_t remote_ip() const { return (flags & kInitiatorInside) ? key[0].dst_ip : key[0].src_ip; }
+};
+static_assert(sizeof(Session) == 128, "a session entry is two cache lines, both directions' keys included");
+
+struct Mapping {
+  FiveTuple key;            // protocol, inside address and port (the rest zero): the table key
+  uint32_t external_ip = 0; // network byte order
+  uint16_t external_port = 0;
+  uint8_t external = 0;     // index of the external address (nat_rules.hpp)
+  uint32_t first_session = kNoIndex;
+  uint32_t sessions = 0;
+  uint32_t next_free = kNoIndex;
+};
+
+}  // namespace redline::nat

@@ -1,0 +1,67 @@
+#include "stack/pipeline/flow_table.hpp"
+
+#include <rte_errno.h>
+#include <rte_hash.h>
+#include <rte_hash_crc.h>
+
+namespace redline::pipeline {
+
+std::unique_ptr<FlowTable> FlowTable::create(const std::string& name, uint32_t capacity, int socket, rte_rcu_qsbr* qsbr,
+                                             std::string* error) {
+  rte_hash_parameters params{};
+  params.name = name.c_str();
+  // rte_hash wants at least a bucket's worth; the overflow table (EXT_TABLE) takes what the
+  // cuckoo buckets cannot place, so a table fills to its capacity rather than failing early.
+  params.entries = std::max<uint32_t>(capacity, 64);
+  params.key_len = sizeof(net::FiveTuple);
+  params.hash_func = rte_hash_crc;
+  params.socket_id = socket;
+  params.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF | RTE_HASH_EXTRA_FLAGS_EXT_TABLE;
+  rte_hash* h = rte_hash_create(&params);
+  if (!h) {
+    *error = "rte_hash_create(" + name + ", " + std::to_string(capacity) + " entries) failed: " + rte_strerror(rte_errno);
+    return nullptr;
+  }
+  if (qsbr) {
+    rte_hash_rcu_config rcu{};
+    rcu.v = qsbr;
+    rcu.mode = RTE_HASH_QSBR_MODE_DQ;
+    if (rte_hash_rcu_qsbr_add(h, &rcu) != 0) {
+      *error = "rte_hash_rcu_qsbr_add(" + name + ") failed: " + rte_strerror(rte_errno);
+      rte_hash_free(h);
+      return nullptr;
+    }
+  }
+  return std::unique_ptr<FlowTable>(new FlowTable(h, capacity, qsbr != nullptr));
+}
+
+FlowTable::~FlowTable() { rte_hash_free(hash_); }
+
+bool FlowTable::add(const net::FiveTuple& key, void* data) { return rte_hash_add_key_data(hash_, &key, data) == 0; }
+
+bool FlowTable::remove(const net::FiveTuple& key) {
+  const int32_t pos = rte_hash_del_key(hash_, &key);
+  if (pos < 0) return false;
+  // Lock-free mode keeps a deleted slot reserved until it is freed: by the RCU defer queue
+  // after a grace period, or here at once when no other thread reads.
+  if (!rcu_) rte_hash_free_key_with_position(hash_, pos);
+  return true;
+}
+
+void* FlowTable::find(const net::FiveTuple& key) const {
+  void* data = nullptr;
+  return rte_hash_lookup_data(hash_, &key, &data) >= 0 ? data : nullptr;
+}
+
+uint64_t FlowTable::find_bulk(const net::FiveTuple* keys, uint32_t n, void** data) const {
+  uint64_t hits = 0;
+  if (n == 0) return 0;
+  const void* k[kBulkMax];
+  for (uint32_t i = 0; i < n; ++i) k[i] = &keys[i];
+  rte_hash_lookup_bulk_data(hash_, k, n, &hits, data);
+  return hits;
+}
+
+uint32_t FlowTable::size() const { return uint32_t(rte_hash_count(hash_)); }
+
+}  // namespace redline::pipeline

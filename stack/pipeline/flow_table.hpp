@@ -1,0 +1,48 @@
+// A per-core table keyed by a flow's 5-tuple: NAT sessions and mappings now, TCP connections
+// and load-balancer flows later. rte_hash (DESIGN.md: no second hash table for the data path)
+// with one writer, the owning core, and lock-free readers, so other cores and the control
+// thread may look up and count while the owner writes; freed key slots are recycled after an
+// RCU grace period (rte_hash_rcu_qsbr_add) so no reader ever sees a slot reused under it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "stack/net/five_tuple.hpp"
+
+struct rte_hash;
+struct rte_rcu_qsbr;
+
+namespace redline::pipeline {
+
+class FlowTable {
+ public:
+  static constexpr uint32_t kBulkMax = 64;  // RTE_HASH_LOOKUP_BULK_MAX
+
+  // `name` must be unique in the process. `qsbr` may be null when no other thread ever reads
+  // (tests, tools): slots are then recycled at once.
+  static std::unique_ptr<FlowTable> create(const std::string& name, uint32_t capacity, int socket, rte_rcu_qsbr* qsbr,
+                                           std::string* error);
+  ~FlowTable();
+  FlowTable(const FlowTable&) = delete;
+  FlowTable& operator=(const FlowTable&) = delete;
+
+  // False when the table is full (or the key's buckets are: rte_hash is a cuckoo table with an
+  // overflow table; either way the caller refuses the new flow).
+  bool add(const net::FiveTuple& key, void* data);
+  bool remove(const net::FiveTuple& key);
+  void* find(const net::FiveTuple& key) const;
+  // Looks up keys[0..n) (n <= kBulkMax); returns the hit mask, data[i] set for each hit.
+  uint64_t find_bulk(const net::FiveTuple* keys, uint32_t n, void** data) const;
+  uint32_t size() const;
+  uint32_t capacity() const { return capacity_; }
+
+ private:
+  FlowTable(rte_hash* h, uint32_t capacity, bool rcu) : hash_(h), capacity_(capacity), rcu_(rcu) {}
+  rte_hash* hash_;
+  uint32_t capacity_;
+  bool rcu_;
+};
+
+}  // namespace redline::pipeline
