@@ -91,7 +91,10 @@ void NatStage::translate(Burst& b, uint8_t slot, Session& s, unsigned dir) {
   const pipeline::PacketMeta& pm = b.meta[slot];
   uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
   uint8_t* l4 = frame + pm.l4_offset;
-  if (s.protocol == wire::ipv4::kProtoTcp && (l4[13] & kTcpStateFlags)) [[unlikely]]
+  // The tracker wants segments that can change the state: SYN, FIN, RST, and the ACK that
+  // completes the handshake.
+  if (s.protocol == wire::ipv4::kProtoTcp && ((l4[13] & kTcpStateFlags) || s.tcp.state == TcpState::kSynReceived))
+      [[unlikely]]
     track_tcp(s, dir, b, slot);
   apply(s.rewrite[dir], s.protocol, frame + pm.l3_offset, l4);
   s.last_used = uint32_t(w_.now_tick());

@@ -1,0 +1,182 @@
+// The [nat] section: every key read, every mistake named with file, line and key, and the
+// rules resolved against the ports.
+#include <gtest/gtest.h>
+
+#include "dpdk_app/config.hpp"
+#include "stack/nat/nat_rules.hpp"
+
+using namespace redline;
+using app::parse_config;
+
+namespace {
+const std::string kPorts = R"(
+[[ports]]
+name = "lan"
+device = "net_tap0,iface=l"
+address = "10.88.1.1/24"
+[[ports]]
+name = "lan2"
+device = "net_tap1,iface=l2"
+address = "10.88.4.1/24"
+[[ports]]
+name = "wan"
+device = "net_tap2,iface=w"
+address = "10.88.2.1/24"
+)";
+
+const std::string kNat = R"(
+[nat]
+inside = ["lan", "lan2"]
+outside = ["wan"]
+filtering = "endpoint-independent"
+max_sessions = 1000
+hairpinning = false
+port_preservation = false
+[nat.ports]
+tcp = "2000-2999"
+udp = "3000-3999"
+icmp = "1-65535"
+[nat.timeouts]
+udp = 150
+tcp_established = 8000
+tcp_transitory = 300
+icmp = 90
+[[nat.snat]]
+source = "10.88.1.0/24"
+to = "masquerade"
+mss_clamp = 1360
+[[nat.snat]]
+source = "10.88.4.0/24"
+to = ["10.88.2.10", "10.88.2.11"]
+[[nat.dnat]]
+protocol = "tcp"
+external = "10.88.2.1:8080"
+internal = "10.88.1.2:80"
+[[nat.dnat]]
+protocol = "udp"
+external = "10.88.2.10:53"
+internal = "10.88.4.2:5353"
+)";
+
+std::string error_of(const std::string& text) {
+  auto r = parse_config(text, "nat.toml");
+  EXPECT_FALSE(r.config) << "expected an error for:\n" << text;
+  return r.error;
+}
+
+std::string with(const std::string& from, const std::string& to) {
+  std::string t = kNat;
+  const auto at = t.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  return kPorts + t.replace(at, from.size(), to);
+}
+}  // namespace
+
+TEST(NatConfig, ParsesEveryKey) {
+  auto r = parse_config(kPorts + kNat, "nat.toml");
+  ASSERT_TRUE(r.config) << r.error;
+  const nat::NatConfig& n = r.config->nat;
+  EXPECT_TRUE(n.enabled);
+  EXPECT_EQ(n.inside, (std::vector<std::string>{"lan", "lan2"}));
+  EXPECT_EQ(n.outside, (std::vector<std::string>{"wan"}));
+  EXPECT_EQ(n.filtering, nat::Filtering::kEndpointIndependent);
+  EXPECT_EQ(n.max_sessions, 1000u);
+  EXPECT_FALSE(n.hairpinning);
+  EXPECT_FALSE(n.port_preservation);
+  EXPECT_EQ(n.tcp_ports, (nat::PortRange{2000, 2999}));
+  EXPECT_EQ(n.udp_ports, (nat::PortRange{3000, 3999}));
+  EXPECT_EQ(n.icmp_ids, (nat::PortRange{1, 65535}));
+  EXPECT_EQ(n.timeouts.udp_s, 150u);
+  EXPECT_EQ(n.timeouts.tcp_established_s, 8000u);
+  EXPECT_EQ(n.timeouts.tcp_transitory_s, 300u);
+  EXPECT_EQ(n.timeouts.icmp_s, 90u);
+  ASSERT_EQ(n.snat.size(), 2u);
+  EXPECT_TRUE(n.snat[0].masquerade);
+  EXPECT_EQ(n.snat[0].mss_clamp, 1360);
+  EXPECT_FALSE(n.snat[1].masquerade);
+  EXPECT_EQ(n.snat[1].pool.size(), 2u);
+  ASSERT_EQ(n.dnat.size(), 2u);
+  EXPECT_EQ(n.dnat[1].protocol, 17);
+  EXPECT_EQ(n.dnat[1].internal_port, 5353);
+}
+
+TEST(NatConfig, DefaultsFollowTheRfcs) {
+  auto r = parse_config(kPorts + "[nat]\ninside=[\"lan\"]\noutside=[\"wan\"]\n[[nat.snat]]\nsource=\"10.88.1.0/24\"\n", "n");
+  ASSERT_TRUE(r.config) << r.error;
+  const nat::NatConfig& n = r.config->nat;
+  EXPECT_EQ(n.filtering, nat::Filtering::kAddressDependent);
+  EXPECT_EQ(n.timeouts.udp_s, 300u);              // RFC 4787 REQ-5
+  EXPECT_EQ(n.timeouts.tcp_established_s, 7440u); // RFC 5382 REQ-5
+  EXPECT_EQ(n.timeouts.tcp_transitory_s, 240u);
+  EXPECT_EQ(n.timeouts.icmp_s, 60u);              // RFC 5508 REQ-1
+  EXPECT_TRUE(n.hairpinning);
+  EXPECT_TRUE(n.snat[0].masquerade);
+}
+
+TEST(NatConfig, NoNatSectionMeansDisabled) {
+  auto r = parse_config(kPorts, "n");
+  ASSERT_TRUE(r.config);
+  EXPECT_FALSE(r.config->nat.enabled);
+}
+
+TEST(NatConfig, TimeoutsBelowTheRfcMinimumsAreRefusedUnlessAllowed) {
+  EXPECT_NE(error_of(with("udp = 150", "udp = 30")).find("nat.timeouts.udp"), std::string::npos);
+  EXPECT_NE(error_of(with("tcp_established = 8000", "tcp_established = 600")).find("RFC minimum"), std::string::npos);
+  auto r = parse_config(with("udp = 150", "udp = 3\nrfc_minimums = false"), "n");
+  ASSERT_TRUE(r.config) << r.error;
+  EXPECT_EQ(r.config->nat.timeouts.udp_s, 3u);
+}
+
+TEST(NatConfig, MistakesNameFileLineAndKey) {
+  const std::string e = error_of(with("inside = [\"lan\", \"lan2\"]", "inside = [\"lan\", \"nope\"]"));
+  EXPECT_NE(e.find("nat.toml:"), std::string::npos) << e;
+  EXPECT_NE(e.find("nat.inside"), std::string::npos) << e;
+  EXPECT_NE(e.find("nope"), std::string::npos) << e;
+  EXPECT_NE(error_of(with("outside = [\"wan\"]", "outside = [\"lan\"]")).find("also inside"), std::string::npos);
+  EXPECT_NE(error_of(with("filtering = \"endpoint-independent\"", "filtering = \"full-cone\"")).find("nat.filtering"), std::string::npos);
+  EXPECT_NE(error_of(with("tcp = \"2000-2999\"", "tcp = \"2999-2000\"")).find("nat.ports.tcp"), std::string::npos);
+  EXPECT_NE(error_of(with("tcp = \"2000-2999\"", "tcp = \"80\"")).find("LOW-HIGH"), std::string::npos);
+  EXPECT_NE(error_of(with("source = \"10.88.1.0/24\"", "source = \"10.88.1.0\"")).find("nat.snat[0].source"), std::string::npos);
+  EXPECT_NE(error_of(with("to = [\"10.88.2.10\", \"10.88.2.11\"]", "to = [\"10.99.0.1\"]")).find("no outside port"), std::string::npos);
+  EXPECT_NE(error_of(with("external = \"10.88.2.1:8080\"", "external = \"10.88.2.99:8080\"")).find("nat.dnat[0].external"), std::string::npos);
+  EXPECT_NE(error_of(with("internal = \"10.88.1.2:80\"", "internal = \"10.88.2.5:80\"")).find("inside port"), std::string::npos);
+  EXPECT_NE(error_of(with("internal = \"10.88.1.2:80\"", "internal = \"10.88.1.2\"")).find("ADDRESS:PORT"), std::string::npos);
+  EXPECT_NE(error_of(with("protocol = \"tcp\"", "protocol = \"sctp\"")).find("nat.dnat[0].protocol"), std::string::npos);
+  EXPECT_NE(error_of(with("max_sessions = 1000", "max_sessions = 1000\ncolour = 1")).find("unknown key"), std::string::npos);
+  EXPECT_NE(error_of(with("protocol = \"udp\"\nexternal = \"10.88.2.10:53\"", "protocol = \"tcp\"\nexternal = \"10.88.2.1:8080\""))
+                .find("forwarded twice"),
+            std::string::npos);
+}
+
+TEST(NatRules, ResolvedAgainstThePorts) {
+  auto r = parse_config(kPorts + kNat, "nat.toml");
+  ASSERT_TRUE(r.config);
+  std::vector<nat::PortAddress> ports;
+  for (const auto& p : r.config->ports) ports.push_back({p.name, p.address});
+  std::string error;
+  auto rules = nat::NatRules::resolve(r.config->nat, ports, &error);
+  ASSERT_TRUE(rules) << error;
+  EXPECT_TRUE(rules->inside(0));
+  EXPECT_TRUE(rules->inside(1));
+  EXPECT_TRUE(rules->outside(2));
+  EXPECT_FALSE(rules->outside(0));
+  auto be = [](const char* a) { return net::to_be(net::Ipv4Addr::parse(a)->value); };
+  // The outside port's address first, then the pool.
+  ASSERT_EQ(rules->externals().size(), 3u);
+  EXPECT_EQ(rules->external_index(be("10.88.2.1")), 0);
+  EXPECT_EQ(rules->external_index(be("10.88.2.11")), 2);
+  EXPECT_EQ(rules->external_index(be("10.88.2.99")), -1);
+  const nat::SnatRule* lan = rules->snat_for(be("10.88.1.7"));
+  ASSERT_TRUE(lan);
+  EXPECT_EQ(rules->external_for(*lan, be("10.88.1.7"), 2), 0);  // masquerade: the port's address
+  const nat::SnatRule* lan2 = rules->snat_for(be("10.88.4.7"));
+  ASSERT_TRUE(lan2);
+  // RFC 4787 REQ-2: one inside host, always the same pool address.
+  const int first = rules->external_for(*lan2, be("10.88.4.7"), 2);
+  EXPECT_GE(first, 1);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(rules->external_for(*lan2, be("10.88.4.7"), 2), first);
+  EXPECT_FALSE(rules->snat_for(be("10.88.2.5")));
+  EXPECT_TRUE(rules->dnat_to(6, be("10.88.2.1"), net::to_be(uint16_t(8080))));
+  EXPECT_FALSE(rules->dnat_to(17, be("10.88.2.1"), net::to_be(uint16_t(8080))));
+  EXPECT_TRUE(rules->dnat_from(17, be("10.88.4.2"), net::to_be(uint16_t(5353))));
+}
