@@ -33,14 +33,7 @@ bool App::setup_nat(const Config& config, std::string* error) {
     }
   }
   nat_ = std::make_unique<nat::NatShared>(std::move(*rules));
-  nat_->stages.assign(s.workers, nullptr);
-  s.features.push_back([nat = nat_.get()](pipeline::StageGraph& g, pipeline::Worker& w) {
-    auto stage = std::make_unique<nat::NatStage>(w, *nat);
-    nat::NatStage* p = stage.get();
-    const pipeline::NextId id = g.add(std::move(stage));
-    p->set_id(id);
-    g.add_hook(pipeline::Hook::kPreRouting, id);
-  });
+  nat::add_nat_feature(s, *nat_);
   log::write(log::Level::kInfo, "nat: %zu inside and %zu outside ports, %zu external addresses, %u sessions per worker (%zu bytes each)",
              config.nat.inside.size(), config.nat.outside.size(), nat_->first->externals().size(), config.nat.max_sessions,
              sizeof(nat::Session));

@@ -51,6 +51,7 @@ struct Options {
   std::optional<std::string> inprocess; // "io", "macswap" or a redline config: the device runs in this process
   double hold = 0;                     // after the result, keep the ports up (draining) this long
   bool rss_steer = false;              // send each flow on the queue a NIC's symmetric RSS would pick
+  bool unique_flows = false;           // every packet a new source (address, port): --unique-flows
 };
 
 [[noreturn]] void usage(const char* why) {
@@ -60,6 +61,8 @@ struct Options {
                "  --rx none sends only (measures the generator's own ceiling)\n"
                "  [--proto udp|tcp|icmp] [--size 64] [--flows 1024] [--pps 0] [--seconds 5] [--warmup 1]\n"
                "  [--new-flows-per-s 0] [--tx-ip IP] [--rx-ip IP] [--burst 32] [--mac MAC] [--queues 1]\n"
+               "  [--flows-per-ip 60000]  source ports per source address before the next address\n"
+               "  [--unique-flows on]     every packet from a new source address and port (NAT session setup)\n"
                "  [--rss-steer on]   put each flow on the queue symmetric Toeplitz RSS picks (ports without RSS)\n"
                "  [--inprocess io|macswap|CONFIG]  run the device in this process over ring pairs: testpmd's\n"
                "                     io or macswap forwarding (baselines) or redline with CONFIG (two ports;\n"
@@ -104,6 +107,8 @@ Options parse(int argc, char** argv) {
       else usage("--proto is udp, tcp or icmp");
     } else if (a == "--size") o.traffic.frame_size = uint32_t(num());
     else if (a == "--flows") o.traffic.flows = uint32_t(num());
+    else if (a == "--flows-per-ip") o.traffic.flows_per_ip = uint32_t(num());
+    else if (a == "--unique-flows") o.unique_flows = v == "1" || v == "on";
     else if (a == "--pps") o.pps = uint64_t(num());
     else if (a == "--seconds") o.seconds = num();
     else if (a == "--warmup") o.warmup = num();
@@ -242,7 +247,7 @@ int main(int argc, char** argv) {
 
   uint64_t seq = 0, sent = 0, sent_measured = 0, received_measured = 0, received_total = 0, alloc_fail = 0;
   uint64_t send_cycles = 0;
-  uint64_t next_renew = start, renew_port = 0;
+  uint64_t next_renew = start, renew_port = 0, unique_next = 0;
   gen::LatencyHistogram latency;
   rte_mbuf* burst[64];
   rte_mbuf* rxb[64];
@@ -298,6 +303,7 @@ int main(int argc, char** argv) {
           std::memcpy(d + stamp + 8, &magic, 4);
           uint32_t s32 = uint32_t(seq++);
           std::memcpy(d + stamp + 12, &s32, 4);
+          if (opt.unique_flows) templates->write_unique_source(d, unique_next++);
           if (icmp) wire::store16(d + l4, wire::icmp::kChecksum, wire::internet_checksum(d + l4, len - l4));
         }
         uint16_t done = rte_eth_tx_burst(tx->id, queue, burst, uint16_t(want));

@@ -57,6 +57,10 @@ std::optional<FlowTemplates> FlowTemplates::build(const TrafficSpec& spec, std::
              std::to_string(t.stamp_offset_ + kStampLen + kFcsLen) + ", max 1518)";
     return std::nullopt;
   }
+  if (spec.flows_per_ip == 0 || spec.flows_per_ip > 60000) {
+    *error = "flows per address must be 1 to 60000";
+    return std::nullopt;
+  }
   if (spec.flows == 0 || spec.flows > 1'000'000) {
     *error = "flows must be 1 to 1000000";
     return std::nullopt;
@@ -70,15 +74,27 @@ std::optional<FlowTemplates> FlowTemplates::build(const TrafficSpec& spec, std::
     ip.protocol = spec.protocol == Protocol::kUdp   ? wire::ipv4::kProtoUdp
                   : spec.protocol == Protocol::kTcp ? wire::ipv4::kProtoTcp
                                                     : wire::ipv4::kProtoIcmp;
-    // Flows differ in source port and, beyond 64 K, in source address.
-    ip.src = net::Ipv4Addr{spec.src_ip.value + f / 60000};
+    ip.src = net::Ipv4Addr{spec.src_ip.value + f / spec.flows_per_ip};
     ip.dst = spec.dst_ip;
     wire::ipv4::write(frame.data() + wire::eth::kHeaderLen, ip);
-    write_l4(frame.data() + t.l4_offset_, spec.protocol, uint16_t(1024 + f % 60000), spec.dst_port,
+    write_l4(frame.data() + t.l4_offset_, spec.protocol, uint16_t(1024 + f % spec.flows_per_ip), spec.dst_port,
              uint16_t(ip.total_len - wire::ipv4::kMinHeaderLen), f);
     t.frames_.push_back(std::move(frame));
   }
   return t;
+}
+
+void FlowTemplates::write_unique_source(uint8_t* frame, uint64_t n) const {
+  const uint32_t first = wire::load32(frames_[0].data() + wire::eth::kHeaderLen, wire::ipv4::kSrc);
+  uint8_t* ip = frame + wire::eth::kHeaderLen;
+  const uint16_t old_hi = wire::load16(ip, wire::ipv4::kSrc), old_lo = wire::load16(ip, wire::ipv4::kSrc + 2);
+  wire::store32(ip, wire::ipv4::kSrc, first + uint32_t(n / 60000 % 250));
+  uint16_t c = wire::load16(ip, wire::ipv4::kChecksum);
+  c = wire::checksum_update16(c, old_hi, wire::load16(ip, wire::ipv4::kSrc));
+  c = wire::checksum_update16(c, old_lo, wire::load16(ip, wire::ipv4::kSrc + 2));
+  wire::store16(ip, wire::ipv4::kChecksum, c);
+  if (protocol_ == Protocol::kIcmpEcho) wire::store16(frame + l4_offset_, 4, uint16_t(1024 + n % 60000));
+  else wire::store16(frame + l4_offset_, 0, uint16_t(1024 + n % 60000));
 }
 
 void FlowTemplates::renew(uint32_t flow, uint16_t src_port) {

@@ -22,6 +22,10 @@ struct TrafficSpec {
   net::Ipv4Addr src_ip;
   net::Ipv4Addr dst_ip;
   uint16_t dst_port = 9;
+  // Flows differ in source port, `flows_per_ip` per source address, then in the address. A NAT
+  // pool pairs each inside address with one outside address (RFC 4787 REQ-2): fewer ports per
+  // address spread a million flows over enough addresses for the pool's port space.
+  uint32_t flows_per_ip = 60000;
 };
 
 // Stamp carried after the L4 header: TSC at send, magic, sequence.
@@ -39,6 +43,10 @@ class FlowTemplates {
   size_t stamp_offset() const { return stamp_offset_; }
   // Gives flow `flow` a new source port (a new connection to the device under test).
   void renew(uint32_t flow, uint16_t src_port);
+  // Writes source address and port number `n` (of 250 addresses x 60000 ports from the spec's
+  // source address) into a frame built from these templates: every packet a flow not seen
+  // for 15 M packets (--unique-flows). Leaves checksums alone (UDP checksums are zero).
+  void write_unique_source(uint8_t* frame, uint64_t n) const;
 
  private:
   std::vector<std::vector<uint8_t>> frames_;

@@ -56,9 +56,15 @@ const SnatRule* NatRules::snat_for(uint32_t src_be) const {
 
 int NatRules::external_for(const SnatRule& rule, uint32_t src_be, uint16_t out_port) const {
   if (rule.masquerade) return out_port < port_external_.size() ? port_external_[out_port] : -1;
-  // A multiplicative hash of the inside address: the same host always maps to the same pool
-  // address, and hosts spread over the pool.
-  const uint32_t h = uint32_t((uint64_t(net::to_be(src_be)) * 2654435761u) >> 16);
+  // A hash of the inside address: the same host always maps to the same pool address, and
+  // hosts spread evenly over the pool (murmur3's finalizer: neighbouring addresses, which is
+  // what inside networks are made of, land far apart).
+  uint32_t h = net::to_be(src_be);
+  h ^= h >> 16;
+  h *= 0x85ebca6bu;
+  h ^= h >> 13;
+  h *= 0xc2b2ae35u;
+  h ^= h >> 16;
   return external_index(be(rule.pool[h % rule.pool.size()]));
 }
 

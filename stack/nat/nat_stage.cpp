@@ -110,4 +110,15 @@ void NatStage::translate(Burst& b, uint8_t slot, Session& s, unsigned dir) {
   b.to(slot, proceed);
 }
 
+void add_nat_feature(pipeline::Shared& s, NatShared& nat) {
+  nat.stages.assign(s.workers, nullptr);
+  s.features.push_back([&nat](pipeline::StageGraph& g, pipeline::Worker& w) {
+    auto stage = std::make_unique<NatStage>(w, nat);
+    NatStage* p = stage.get();
+    const NextId id = g.add(std::move(stage));
+    p->set_id(id);
+    g.add_hook(pipeline::Hook::kPreRouting, id);
+  });
+}
+
 }  // namespace redline::nat

@@ -27,6 +27,7 @@
 #include "stack/pipeline/builtin_stages.hpp"
 #include "stack/pipeline/flow_table.hpp"
 #include "stack/pipeline/reassembly.hpp"
+#include "stack/pipeline/shared.hpp"
 
 namespace redline::nat {
 
@@ -92,5 +93,9 @@ class NatStage final : public pipeline::WorkerStage {
   timer::Timer reassembly_timer_;
   uint64_t reassembly_period_ticks_ = 1;
 };
+
+// Registers the NAT with the workers to be built from `s`: each gets a NatStage on its
+// pre-routing hook. `nat` must outlive them.
+void add_nat_feature(pipeline::Shared& s, NatShared& nat);
 
 }  // namespace redline::nat

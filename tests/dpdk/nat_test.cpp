@@ -38,14 +38,7 @@ struct NatRig {
       auto rules = nat::NatRules::resolve(c, ports, &error);
       ASSERT_TRUE(rules) << error;
       nat = std::make_unique<nat::NatShared>(std::move(*rules));
-      nat->stages.assign(s.workers, nullptr);
-      s.features.push_back([n = nat.get()](pipeline::StageGraph& g, pipeline::Worker& w) {
-        auto stage = std::make_unique<nat::NatStage>(w, *n);
-        nat::NatStage* p = stage.get();
-        const pipeline::NextId id = g.add(std::move(stage));
-        p->set_id(id);
-        g.add_hook(pipeline::Hook::kPreRouting, id);
-      });
+      nat::add_nat_feature(s, *nat);
     };
     rig = std::make_unique<Rig>(o);
     rig->host_a_arps();
