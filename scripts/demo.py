@@ -2,6 +2,7 @@
 """redline demo: a DPDK router between two Linux hosts, each in its own network namespace.
 
     sudo /usr/bin/python3 scripts/demo.py          (scripts/run.sh builds, then runs this)
+    sudo /usr/bin/python3 scripts/demo.py nat      the NAT demo instead (scripts/demo_nat.py)
 
 Starts redline (1 worker: EAL -l 0,1) in namespace rl-demo-r with examples/demo.toml,
 moves the kernel side of its two taps into rl-demo-a (10.77.1.2) and rl-demo-b
@@ -65,6 +66,13 @@ def print_final(res: topo.StopResult) -> None:
 
 
 def main() -> int:
+    mode = sys.argv[1] if len(sys.argv) > 1 else "router"
+    if mode == "nat":
+        import demo_nat
+        return demo_nat.main()
+    if mode != "router":
+        say(f"demo.py: unknown demo {mode!r}; usage: scripts/run.sh [router|nat]")
+        return 2
     if os.geteuid() != 0:
         say("demo.py: needs root (it creates network namespaces); try: sudo /usr/bin/python3 scripts/demo.py")
         return 1

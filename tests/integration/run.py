@@ -3,6 +3,8 @@
 
     sudo /usr/bin/python3 tests/integration/run.py                 # 1 and 4 workers
     sudo /usr/bin/python3 tests/integration/run.py --workers 4 --only flood
+    sudo /usr/bin/python3 tests/integration/run.py --only nat      # the NAT tests, 1 and 4 workers
+    sudo /usr/bin/python3 tests/integration/run.py --dut nft       # the NAT tests against nftables
     REDLINE_BIN=/path/to/redline ... run.py                        # another binary
 
 Per test one line `PASS <name>/w<N>`, `FAIL <name>/w<N>: <reason>` or
@@ -10,7 +12,9 @@ Per test one line `PASS <name>/w<N>`, `FAIL <name>/w<N>: <reason>` or
 Exit code 0 only if nothing failed.
 
 One topology (see topo.py) is shared by the tests of a worker count; tests only
-read counter *deltas*, so they do not depend on each other's traffic.  If redline
+read counter *deltas*, so they do not depend on each other's traffic.  The NAT tests
+(nat_tests.py, registered with kind="nat") share a NAT topology of their own (nat_topo.py);
+with `--dut nft` only they run, once, against Linux nftables in redline's place (`/nft`).  If redline
 dies during a test, that test fails and a fresh topology is started for the rest.
 The last test of each worker count stops redline and checks the exit contract.
 """
@@ -31,7 +35,9 @@ from topo import Topology, TopologyError  # noqa: E402
 from harness import TESTS, Fail, Skip  # noqa: E402
 import router_tests  # noqa: E402,F401  (registers the router's tests)
 import control_tests  # noqa: E402,F401  (registers the control plane's tests)
-import exit_tests  # noqa: E402,F401  (registers the exit contract: last)
+import exit_tests  # noqa: E402,F401  (registers the exit contract: last of the router's tests)
+import nat_topo  # noqa: E402
+import nat_tests  # noqa: E402,F401  (registers the NAT tests, on a topology of their own)
 
 
 
@@ -61,29 +67,43 @@ class Runner:
             reason = reason.strip().replace("\n", "\n    ")
             print(f"FAIL {name}: {reason}", flush=True)
 
-    def new_topology(self, workers: int) -> Topology:
-        t = Topology(workers=workers, keep_logs=self.args.keep_logs, log=self.log)
+    def new_topology(self, workers: int, kind: str = "router"):
+        if kind == "nat":
+            t = nat_topo.make(workers, keep_logs=self.args.keep_logs, log=self.log)
+        else:
+            t = Topology(workers=workers, keep_logs=self.args.keep_logs, log=self.log)
         t.__enter__()
-        self.log(f"topology {t.prefix}: redline pid {t.pid}, logs {t.tmpdir}")
+        self.log(f"{kind} topology {t.prefix}: {'redline pid ' + str(t.pid) if t.pid else t.dut}, logs {t.tmpdir}")
         return t
 
-    def run_workers(self, workers: int) -> None:
+    def run_workers(self, workers: int, label: str | None = None) -> None:
+        """Every selected test once: fresh ones first, then the shared ones of each kind (router,
+        nat) on one topology per kind.  `label` names the run in reports (w1, w4, nft)."""
+        label = label or f"w{workers}"
         selected = [(n, fn, o) for n, fn, o in TESTS if self.args.only is None or self.args.only in n]
-        shared = [x for x in selected if not x[2].get("fresh")]
+        if self.args.dut != "redline":
+            selected = [x for x in selected if x[2].get("kind") == "nat"]
         fresh = [x for x in selected if x[2].get("fresh")]
         for name, fn, _ in fresh:
-            self.run_one(f"{name}/w{workers}", lambda fn=fn: fn(workers, self.log))
-        if not shared:
-            return
+            self.run_one(f"{name}/{label}", lambda fn=fn: fn(workers, self.log))
+        kinds: list[str] = []
+        for _, _, o in selected:
+            if not o.get("fresh") and o.get("kind", "router") not in kinds:
+                kinds.append(o.get("kind", "router"))
+        for kind in kinds:
+            self.run_shared(workers, label, kind,
+                            [x for x in selected if not x[2].get("fresh") and x[2].get("kind", "router") == kind])
+
+    def run_shared(self, workers: int, label: str, kind: str, shared: list) -> None:
         t: Topology | None = None
         restarts = 0
         prev = "start"
         try:
             for name, fn, opts in shared:
-                full = f"{name}/w{workers}"
+                full = f"{name}/{label}"
                 if t is None or not t.alive():
                     if t is not None:
-                        self.report(f"redline_alive/w{workers}", "FAIL",
+                        self.report(f"redline_alive/{label}", "FAIL",
                                     self._with_death(f"redline died after {prev}", t))
                         t.failed = True
                         self.failed_logs.append(str(t.tmpdir))
@@ -94,14 +114,14 @@ class Runner:
                             self.report(full, "FAIL", "redline keeps dying; giving up on this worker count")
                             continue
                     try:
-                        t = self.new_topology(workers)
+                        t = self.new_topology(workers, kind)
                     except (TopologyError, OSError) as e:
                         self.report(full, "FAIL", f"topology did not start: {e}")
                         t = None
                         restarts += 1
                         if restarts > 2:
                             for n2, _, _ in shared[shared.index((name, fn, opts)) + 1:]:
-                                self.report(f"{n2}/w{workers}", "FAIL", "topology does not start")
+                                self.report(f"{n2}/{label}", "FAIL", "topology does not start")
                             return
                         continue
                 ok = self.run_one(full, lambda fn=fn, t=t: fn(t), topo_=t)
@@ -117,7 +137,7 @@ class Runner:
                 # --only without the final test: still check the exit contract quietly
                 res = t.stop()
                 if res.returncode != 0 or res.mbufs_in_use != 0:
-                    self.report(f"exit/w{workers}", "FAIL",
+                    self.report(f"exit/{label}", "FAIL",
                                 f"exit code {res.returncode}, mbufs in use at exit: {res.mbufs_in_use}")
                     t.failed = True
                 if t.failed:
@@ -163,8 +183,11 @@ def main() -> int:
     ap.add_argument("--only", help="run only tests whose name contains this")
     ap.add_argument("--keep-logs", action="store_true", help="keep redline's logs even on success")
     ap.add_argument("--list", action="store_true", help="list tests and exit")
+    ap.add_argument("--dut", choices=nat_topo.DUTS, default="redline",
+                    help="device under test of the NAT tests; nft runs only those, once, against Linux nftables")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
+    nat_topo.DUT = args.dut
     if args.list:
         for n, fn, _ in TESTS:
             print(n)
@@ -174,7 +197,7 @@ def main() -> int:
         print("integration: 0 passed, 1 failed")
         return 1
     binary = topo.redline_bin()
-    if not binary.exists():
+    if args.dut == "redline" and not binary.exists():
         print(f"FAIL setup: redline binary not found at {binary} (build first or set REDLINE_BIN)")
         print("integration: 0 passed, 1 failed")
         return 1
@@ -187,8 +210,11 @@ def main() -> int:
 
     r = Runner(args)
     try:
-        for w in args.workers or [1, 4]:
-            r.run_workers(w)
+        if args.dut == "redline":
+            for w in args.workers or [1, 4]:
+                r.run_workers(w)
+        else:
+            r.run_workers(1, label=args.dut)
     except KeyboardInterrupt:
         print("interrupted: cleaning up", flush=True)
         r.failed += 1
