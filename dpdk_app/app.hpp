@@ -56,6 +56,7 @@ class App {
   Json show_nat() const;
   // Resolves the [nat] rules against the ports, and the NAT's pool addresses as ours.
   bool setup_nat(const Config& config, std::string* error);
+  bool claim_externals(const nat::NatRules& rules, std::string* error);
   // Replaces the NAT rules with `next` (reload); false with `error` if it cannot be applied live.
   bool replace_nat_rules(const nat::NatConfig& next, std::string* error);
   Json route_add(const Json& args);

@@ -16,22 +16,29 @@ std::vector<nat::PortAddress> port_addresses(const pipeline::Shared& s) {
 }
 }  // namespace
 
+// Pool addresses are ours on the outside port whose network holds them: ARP answers for them,
+// and what no session claims is delivered to redline rather than forwarded. Addresses are only
+// ever added (a reload that drops one leaves it answered: its mappings may still live).
+bool App::claim_externals(const nat::NatRules& rules, std::string* error) {
+  pipeline::Shared& s = *shared_;
+  for (uint32_t be : rules.externals()) {
+    const net::Ipv4Addr a{net::to_be(be)};
+    if (s.local.find(a).kind != pipeline::LocalAddresses::Kind::kNone) continue;  // a port's own, or claimed
+    for (size_t p = 0; p < s.ports.size(); ++p) {
+      if (!rules.outside(uint16_t(p)) || !s.ports[p].address.contains(a)) continue;
+      if (!routes_->add({a, 32}, {ip::NextHop::Kind::kLocal, uint16_t(p), {}}, error)) return false;
+      s.local.add(a, pipeline::LocalAddresses::Kind::kAddress, uint16_t(p));
+      break;
+    }
+  }
+  return true;
+}
+
 bool App::setup_nat(const Config& config, std::string* error) {
   pipeline::Shared& s = *shared_;
   auto rules = nat::NatRules::resolve(config.nat, port_addresses(s), error);
   if (!rules) return false;
-  // Pool addresses are ours on the outside port whose network holds them: ARP answers for
-  // them, and what no session claims is delivered to redline rather than forwarded.
-  for (uint32_t be : rules->externals()) {
-    const net::Ipv4Addr a{net::to_be(be)};
-    if (s.local.port_of(a) >= 0) continue;  // a port's own address
-    for (size_t p = 0; p < s.ports.size(); ++p) {
-      if (!rules->outside(uint16_t(p)) || !s.ports[p].address.contains(a)) continue;
-      s.local.add(a, pipeline::LocalAddresses::Kind::kAddress, uint16_t(p));
-      if (!routes_->add({a, 32}, {ip::NextHop::Kind::kLocal, uint16_t(p), {}}, error)) return false;
-      break;
-    }
-  }
+  if (!claim_externals(*rules, error)) return false;
   nat_ = std::make_unique<nat::NatShared>(std::move(*rules));
   nat::add_nat_feature(s, *nat_);
   log::write(log::Level::kInfo, "nat: %zu inside and %zu outside ports, %zu external addresses, %u sessions per worker (%zu bytes each)",
@@ -44,17 +51,13 @@ bool App::replace_nat_rules(const nat::NatConfig& next, std::string* error) {
   const nat::NatRules* current = nat_->rules.load(std::memory_order_acquire);
   auto rules = nat::NatRules::resolve(next, port_addresses(*shared_), error);
   if (!rules) return false;
-  // Port spaces and tables are sized at start, one per external address.
-  if (rules->externals() != current->externals()) {
-    *error = "nat: the external addresses (outside ports, SNAT pools) changed: that needs a restart";
-    return false;
-  }
   const nat::NatConfig& now = current->config();
   if (next.max_sessions != now.max_sessions || next.tcp_ports != now.tcp_ports || next.udp_ports != now.udp_ports ||
       next.icmp_ids != now.icmp_ids || next.inside != now.inside || next.outside != now.outside) {
-    *error = "nat: max_sessions, the port ranges and the inside/outside ports are fixed at start: that needs a restart";
+    *error = "nat: max_sessions, the port ranges and the inside/outside ports are fixed at start: changing them needs a restart";
     return false;
   }
+  if (!claim_externals(*rules, error)) return false;
   auto fresh = std::make_unique<nat::NatRules>(std::move(*rules));
   nat_->rules.store(fresh.get(), std::memory_order_release);
   // No worker reads the old rules once each has passed a quiescent state.

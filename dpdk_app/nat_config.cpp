@@ -101,7 +101,7 @@ nat::NatConfig read_nat(const Reader& r, const toml::table& t, const Config& c) 
     else if (f == "endpoint-independent") n.filtering = nat::Filtering::kEndpointIndependent;
     else r.fail(t.get("filtering"), "nat.filtering", "'" + f + "' is neither address-dependent nor endpoint-independent");
   }
-  r.number(t, "max_sessions", "nat.max_sessions", n.max_sessions, 16, 1 << 24);
+  r.number(t, "max_sessions", "nat.max_sessions", n.max_sessions, 1, 1 << 24);
   n.hairpinning = boolean(r, t, "hairpinning", "nat.hairpinning", true);
   n.port_preservation = boolean(r, t, "port_preservation", "nat.port_preservation", true);
   if (const toml::table* ports = r.table(t, "ports")) {

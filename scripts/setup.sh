@@ -14,6 +14,8 @@ PACKAGES=(
   nlohmann-json3-dev libcivetweb-dev
   # test peers
   iproute2 iputils-ping iputils-arping traceroute python3-scapy procps nftables curl python3-prometheus-client
+  # NAT tests and demo: an HTTP server outside, captures of what the outside sees
+  nginx-light tcpdump
 )
 
 missing=()

@@ -80,11 +80,6 @@ NatStage::NatStage(pipeline::Worker& w, NatShared& nat) : WorkerStage(w), nat_(n
     mapping_pool_[i].next_free = free_mapping_;
     free_mapping_ = i;
   }
-  const NatConfig& c = r.config();
-  for (size_t e = 0; e < r.externals().size(); ++e)
-    shares_.push_back({std::make_unique<PortShare>(c.tcp_ports, w.id(), workers_),
-                       std::make_unique<PortShare>(c.udp_ports, w.id(), workers_),
-                       std::make_unique<PortShare>(c.icmp_ids, w.id(), workers_)});
   reassembly_ = pipeline::Reassembly::create(s.settings.reassembly_datagrams,
                                              s.tsc_hz / 1000 * s.settings.reassembly_timeout_ms, socket, &error);
   if (!reassembly_) throw std::runtime_error("nat: " + error);
@@ -103,7 +98,18 @@ NatStage::~NatStage() {
   delete[] sessions_;
 }
 
-PortShare& NatStage::share(int external, uint8_t protocol) { return *shares_[size_t(external)][size_t(protocol_slot(protocol))]; }
+PortShare& NatStage::share(uint32_t ip_be, uint8_t protocol) {
+  for (Shares& sh : shares_)
+    if (sh.ip_be == ip_be) return *sh.of[size_t(protocol_slot(protocol))];
+  // The ranges are fixed at start (a reload that changes them is refused), so the rules in
+  // force give them.
+  const NatConfig& c = nat_.rules.load(std::memory_order_acquire)->config();
+  Shares& sh = shares_.emplace_back();
+  sh.ip_be = ip_be;
+  sh.of = {std::make_unique<PortShare>(c.tcp_ports, w_.id(), workers_), std::make_unique<PortShare>(c.udp_ports, w_.id(), workers_),
+           std::make_unique<PortShare>(c.icmp_ids, w_.id(), workers_)};
+  return *sh.of[size_t(protocol_slot(protocol))];
+}
 
 void NatStage::hand_to(Burst& b, uint8_t slot, uint32_t worker) {
   w_.count(Counter::nat_steered);
@@ -122,6 +128,12 @@ static int outside_port_for(const pipeline::Shared& s, const NatRules& r, uint32
 }
 
 void NatStage::miss(Burst& b, uint8_t slot, const FiveTuple& key) {
+  // An earlier packet of this burst may have made the session since the bulk lookup (a new
+  // flow's first packets arrive together: traceroute's probes, a TCP SYN and its data).
+  if (void* d = sessions_table_->find(key)) {
+    const uintptr_t v = uintptr_t(d);
+    return translate(b, slot, *reinterpret_cast<Session*>(v & ~uintptr_t(1)), unsigned(v & 1));
+  }
   const NatRules& r = *nat_.rules.load(std::memory_order_acquire);
   const pipeline::PacketMeta& pm = b.meta[slot];
   if (r.inside(pm.in_port)) {
@@ -137,21 +149,21 @@ void NatStage::miss(Burst& b, uint8_t slot, const FiveTuple& key) {
         // To one of our external addresses from inside: a hairpin (RFC 4787 §6) for TCP and UDP;
         // an echo request is for redline itself.
         if (!r.config().hairpinning || key.protocol == wire::ipv4::kProtoIcmp) return b.to(slot, proceed);
-        return outbound(b, slot, key, *rule, target);
+        return outbound(b, slot, key, *rule, r.externals()[size_t(target)]);
       }
       const int out = outside_port_for(w_.shared(), r, key.dst_ip);
       if (out < 0) return b.to(slot, proceed);
       const int external = r.external_for(*rule, key.src_ip, uint16_t(out));
       if (external < 0) return b.to(slot, proceed);
-      return outbound(b, slot, key, *rule, external);
+      return outbound(b, slot, key, *rule, r.externals()[size_t(external)]);
     }
   }
   const int external = r.external_index(key.dst_ip);
-  if (external >= 0) return inbound(b, slot, key, external);
+  if (external >= 0) return inbound(b, slot, key, r.externals()[size_t(external)]);
   b.to(slot, proceed);
 }
 
-void NatStage::outbound(Burst& b, uint8_t slot, const FiveTuple& key, const SnatRule& rule, int external) {
+void NatStage::outbound(Burst& b, uint8_t slot, const FiveTuple& key, const SnatRule& rule, uint32_t external_ip) {
   const NatRules& r = *nat_.rules.load(std::memory_order_acquire);
   // RFC 4787 REQ-1, RFC 5382 REQ-1, RFC 5508 REQ-2: one mapping per inside endpoint, whatever
   // the remote. Ours, another worker's (its sessions live there: hand the packet over), or new.
@@ -166,9 +178,9 @@ void NatStage::outbound(Burst& b, uint8_t slot, const FiveTuple& key, const Snat
   bool made = false;
   if (mi == kNoIndex) {
     // The replies will come from the remote to the external address and the port being chosen.
-    const FiveTuple reply{key.dst_ip, r.externals()[size_t(external)], key.dst_port, 0, key.protocol, {0, 0, 0}};
+    const FiveTuple reply{key.dst_ip, external_ip, key.dst_port, 0, key.protocol, {0, 0, 0}};
     bool no_port = false;
-    mi = create_mapping(mkey, external, reply, &no_port);
+    mi = create_mapping(mkey, external_ip, reply, &no_port);
     if (mi == kNoIndex) {
       REDLINE_LOG_LIMITED(log::Level::kWarning, 1, "nat: new %s session refused: %s", key.protocol == 6 ? "TCP" : key.protocol == 17 ? "UDP" : "ICMP",
                           no_port ? "no free outside port in this worker's share" : "mapping table full");
@@ -189,7 +201,7 @@ void NatStage::outbound(Burst& b, uint8_t slot, const FiveTuple& key, const Snat
   translate(b, slot, *s, 0);
 }
 
-void NatStage::inbound(Burst& b, uint8_t slot, const FiveTuple& key, int external) {
+void NatStage::inbound(Burst& b, uint8_t slot, const FiveTuple& key, uint32_t external_ip) {
   const NatRules& r = *nat_.rules.load(std::memory_order_acquire);
   if (key.protocol == wire::ipv4::kProtoIcmp) {
     // Only echo replies answer a mapping; an echo request to our address is for redline.
@@ -210,7 +222,7 @@ void NatStage::inbound(Burst& b, uint8_t slot, const FiveTuple& key, int externa
   if (!range.contains(port)) return b.to(slot, proceed);  // not the NAT's: redline's own
   const uint32_t owner = PortShare::owner_of(range, workers_, port);
   if (owner != w_.id()) return hand_to(b, slot, owner);
-  const uint32_t mi = share(external, key.protocol).mapping(port);
+  const uint32_t mi = share(external_ip, key.protocol).mapping(port);
   if (mi == PortShare::kNone) return b.drop(slot, Counter::nat_no_mapping);
   const Mapping& mp = mapping_pool_[mi];
   // RFC 4787 §5, REQ-8: address-dependent filtering lets in only remotes the inside endpoint
@@ -227,11 +239,11 @@ void NatStage::inbound(Burst& b, uint8_t slot, const FiveTuple& key, int externa
   if (s) translate(b, slot, *s, 0);
 }
 
-uint32_t NatStage::create_mapping(const FiveTuple& mkey, int external, const FiveTuple& reply, bool* no_port) {
+uint32_t NatStage::create_mapping(const FiveTuple& mkey, uint32_t external_ip, const FiveTuple& reply, bool* no_port) {
   if (free_mapping_ == kNoIndex) return kNoIndex;
   const NatRules& r = *nat_.rules.load(std::memory_order_acquire);
   const uint32_t mi = free_mapping_;
-  PortShare& sh = share(external, mkey.protocol);
+  PortShare& sh = share(external_ip, mkey.protocol);
   const uint16_t wanted_port = net::to_be(mkey.src_port);
   uint16_t port = 0;
   // Port preservation where the port is free (RFC 4787 §4.2.1 allows it; users expect it) and
@@ -258,8 +270,7 @@ uint32_t NatStage::create_mapping(const FiveTuple& mkey, int external, const Fiv
   }
   free_mapping_ = mp.next_free;
   mp.key = mkey;
-  mp.external = uint8_t(external);
-  mp.external_ip = r.externals()[size_t(external)];
+  mp.external_ip = external_ip;
   mp.external_port = be16(port);
   mp.first_session = kNoIndex;
   mp.sessions = 0;
@@ -270,7 +281,7 @@ uint32_t NatStage::create_mapping(const FiveTuple& mkey, int external, const Fiv
 
 void NatStage::release_mapping(uint32_t mi) {
   Mapping& mp = mapping_pool_[mi];
-  share(mp.external, mp.key.protocol).release(net::to_be(mp.external_port));
+  share(mp.external_ip, mp.key.protocol).release(net::to_be(mp.external_port));
   mappings_->remove(mp.key);
   mp.next_free = free_mapping_;
   free_mapping_ = mi;
@@ -420,11 +431,17 @@ void NatStage::icmp_error(Burst& b, uint8_t slot) {
       if (owner != w_.id()) return hand_to(b, slot, owner);
       if (r.external_index(load_raw32(ip + wire::ipv4::kDst)) >= 0) return b.drop(slot, Counter::nat_no_mapping);
     } else if (r.inside(b.meta[slot].in_port)) {  // from an inside host, about what it received
+      if (const DnatRule* d = r.dnat_from(key.protocol, key.src_ip, key.src_port)) {
+        const FiveTuple outside{be32(d->external), key.dst_ip, be16(d->external_port), key.dst_port, key.protocol, {0, 0, 0}};
+        const uint32_t owner = owner_of_tuple(w_.shared(), outside);
+        if (owner != w_.id()) return hand_to(b, slot, owner);
+      }
       const FiveTuple mkey{key.src_ip, 0, key.src_port, 0, key.protocol, {0, 0, 0}};
       for (uint32_t k = 0; k < nat_.stages.size(); ++k)
         if (k != w_.id() && nat_.stages[k] && nat_.stages[k]->holds_mapping(mkey)) return hand_to(b, slot, k);
     }
-    return b.to(slot, proceed);
+    // No session: it must not leave by the outside untranslated.
+    return other_protocol(b, slot);
   }
   const uintptr_t v = uintptr_t(d);
   const Session& s = *reinterpret_cast<const Session*>(v & ~uintptr_t(1));

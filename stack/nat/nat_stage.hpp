@@ -52,8 +52,8 @@ class NatStage final : public pipeline::WorkerStage {
  private:
   // --- cold paths (nat_sessions.cpp) ---
   [[gnu::cold]] void miss(Burst& b, uint8_t slot, const FiveTuple& key);
-  [[gnu::cold]] void outbound(Burst& b, uint8_t slot, const FiveTuple& key, const SnatRule& rule, int external);
-  [[gnu::cold]] void inbound(Burst& b, uint8_t slot, const FiveTuple& key, int external);
+  [[gnu::cold]] void outbound(Burst& b, uint8_t slot, const FiveTuple& key, const SnatRule& rule, uint32_t external_ip);
+  [[gnu::cold]] void inbound(Burst& b, uint8_t slot, const FiveTuple& key, uint32_t external_ip);
   [[gnu::cold]] void icmp_error(Burst& b, uint8_t slot);
   [[gnu::cold]] void fragment(Burst& b, uint8_t slot);
   [[gnu::cold]] void other_protocol(Burst& b, uint8_t slot);
@@ -62,9 +62,9 @@ class NatStage final : public pipeline::WorkerStage {
   // `translated`; refuses (counted drop) when the table is full. Returns null if refused.
   Session* create_session(Burst& b, uint8_t slot, const FiveTuple& key, const FiveTuple& translated, uint32_t mapping,
                           uint8_t flags, uint16_t mss_clamp);
-  // A mapping for inside endpoint `key` on external address `external`; `reply` is the tuple
+  // A mapping for inside endpoint `key` on external address `external_ip`; `reply` is the tuple
   // the first session's replies will carry (its port chosen here). kNoIndex if refused.
-  uint32_t create_mapping(const FiveTuple& key, int external, const FiveTuple& reply, bool* no_port);
+  uint32_t create_mapping(const FiveTuple& key, uint32_t external_ip, const FiveTuple& reply, bool* no_port);
   void release_session(Session& s);
   void release_mapping(uint32_t index);
   void translate(Burst& b, uint8_t slot, Session& s, unsigned dir);
@@ -73,7 +73,9 @@ class NatStage final : public pipeline::WorkerStage {
   static void on_idle_timer(timer::Timer& t, void* ctx);
   static void on_reassembly_timer(timer::Timer& t, void* ctx);
   uint64_t timeout_ticks(const Session& s) const;
-  PortShare& share(int external, uint8_t protocol);
+  // This worker's share of the ports of external address `ip_be` (made on first use: a reload
+  // may add addresses).
+  PortShare& share(uint32_t ip_be, uint8_t protocol);
 
   NatShared& nat_;
   NextId self_ = pipeline::kNextDrop;
@@ -87,8 +89,11 @@ class NatStage final : public pipeline::WorkerStage {
   uint32_t free_mapping_ = kNoIndex;
   std::atomic<uint32_t> sessions_in_use_{0};
   std::atomic<uint32_t> mappings_in_use_{0};
-  // [external address][tcp, udp, icmp]
-  std::vector<std::array<std::unique_ptr<PortShare>, 3>> shares_;
+  struct Shares {
+    uint32_t ip_be;
+    std::array<std::unique_ptr<PortShare>, 3> of;  // tcp, udp, icmp
+  };
+  std::vector<Shares> shares_;
   std::unique_ptr<pipeline::Reassembly> reassembly_;
   timer::Timer reassembly_timer_;
   uint64_t reassembly_period_ticks_ = 1;

@@ -47,7 +47,6 @@ struct Mapping {
   FiveTuple key;            // protocol, inside address and port (the rest zero): the table key
   uint32_t external_ip = 0; // network byte order
   uint16_t external_port = 0;
-  uint8_t external = 0;     // index of the external address (nat_rules.hpp)
   uint32_t first_session = kNoIndex;
   uint32_t sessions = 0;
   uint32_t next_free = kNoIndex;

@@ -71,7 +71,10 @@ class LocalAddresses {
   void add(net::Ipv4Addr a, Kind kind, uint16_t port) {
     for (uint32_t i = slot(a);; i = (i + 1) % kSlots)
       if (entry_[i].kind == Kind::kNone || addr_[i] == a) {
+        // The control thread may add (NAT pool addresses on reload) while workers look up: the
+        // address is in place before the entry that makes it count.
         addr_[i] = a;
+        std::atomic_thread_fence(std::memory_order_release);
         entry_[i] = {kind, port};
         return;
       }

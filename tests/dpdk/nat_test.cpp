@@ -260,3 +260,15 @@ TEST(Nat, RepliesReachTheWorkerThatChoseThePort) {
   EXPECT_GT(n.nat->stages[0]->sessions(), 0u);
   EXPECT_GT(n.nat->stages[1]->sessions(), 0u);
 }
+
+// A new flow's first packets often arrive in one burst (traceroute's probes, SYN and data):
+// the first makes the session, the rest must find it rather than be refused as a clash.
+TEST(Nat, PacketsOfOneNewFlowInOneBurstShareTheSession) {
+  NatRig n(base_config());
+  Rig& rig = *n.rig;
+  for (int i = 0; i < 6; ++i) rig.inject(rig.a(), out_udp(40000));
+  rig.poll();
+  EXPECT_EQ(rig.take(rig.b()).size(), 6u);
+  EXPECT_EQ(rig.counter(Counter::nat_sessions_created), 1u);
+  EXPECT_EQ(rig.counter(Counter::nat_refused_table_full), 0u);
+}
