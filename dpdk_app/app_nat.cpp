@@ -27,7 +27,10 @@ bool App::claim_externals(const nat::NatRules& rules, std::string* error) {
     for (size_t p = 0; p < s.ports.size(); ++p) {
       if (!rules.outside(uint16_t(p)) || !s.ports[p].address.contains(a)) continue;
       if (!routes_->add({a, 32}, {ip::NextHop::Kind::kLocal, uint16_t(p), {}}, error)) return false;
-      s.local.add(a, pipeline::LocalAddresses::Kind::kAddress, uint16_t(p));
+      if (!s.local.add(a, pipeline::LocalAddresses::Kind::kAddress, uint16_t(p))) {
+        *error = "nat: no room for pool address " + a.to_string() + " among redline's own addresses";
+        return false;
+      }
       break;
     }
   }
@@ -36,6 +39,16 @@ bool App::claim_externals(const nat::NatRules& rules, std::string* error) {
 
 bool App::setup_nat(const Config& config, std::string* error) {
   pipeline::Shared& s = *shared_;
+  // Each worker owns a block of every range (port_share.hpp), of at least one port. (A block of
+  // few ports works, but its ports can rarely be steered: replies then change cores.)
+  const std::pair<const char*, nat::PortRange> ranges[] = {
+      {"tcp", config.nat.tcp_ports}, {"udp", config.nat.udp_ports}, {"icmp", config.nat.icmp_ids}};
+  for (const auto& [name, range] : ranges)
+    if (range.size() < s.workers) {
+      *error = std::string("nat.ports.") + name + ": " + std::to_string(range.size()) + " ports for " +
+               std::to_string(s.workers) + " workers: give at least one per worker";
+      return false;
+    }
   auto rules = nat::NatRules::resolve(config.nat, port_addresses(s), error);
   if (!rules) return false;
   if (!claim_externals(*rules, error)) return false;
@@ -70,12 +83,14 @@ App::Json App::show_nat() const {
   if (!nat_) return {{"enabled", false}};
   const nat::NatRules& r = *nat_->rules.load(std::memory_order_acquire);
   Json workers = Json::array();
-  uint64_t sessions = 0, mappings = 0;
+  uint64_t sessions = 0, mappings = 0, memory = 0, capacity = 0;
   for (size_t w = 0; w < nat_->stages.size(); ++w) {
     const nat::NatStage* st = nat_->stages[w];
     const uint32_t n = st ? st->sessions() : 0, m = st ? st->mappings() : 0;
     sessions += n;
     mappings += m;
+    memory += st ? st->memory_bytes() : 0;
+    capacity += st ? st->capacity() : 0;
     workers.push_back({{"worker", w}, {"sessions", n}, {"mappings", m}});
   }
   Json externals = Json::array();
@@ -85,6 +100,8 @@ App::Json App::show_nat() const {
           {"mappings", mappings},
           {"max_sessions_per_worker", r.config().max_sessions},
           {"session_entry_bytes", sizeof(nat::Session)},
+          {"memory_bytes", memory},
+          {"memory_per_session_bytes", capacity ? memory / capacity : 0},
           {"externals", externals},
           {"filtering", r.config().filtering == nat::Filtering::kAddressDependent ? "address-dependent" : "endpoint-independent"},
           {"workers", workers}};

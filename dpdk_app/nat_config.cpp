@@ -119,9 +119,10 @@ nat::NatConfig read_nat(const Reader& r, const toml::table& t, const Config& c) 
       const uint32_t min = rfc ? rfc_min : 1;
       const toml::node* v = to->get(key);
       if (!v) return;
-      if (!v->is_integer() || *v->value<int64_t>() < min || *v->value<int64_t>() > 30 * 86400)
+      // At most a day: idle times are counted in 32 bits of ~62 us timer ticks (74 h).
+      if (!v->is_integer() || *v->value<int64_t>() < min || *v->value<int64_t>() > 86400)
         r.fail(v, std::string("nat.timeouts.") + key,
-               "must be whole seconds from " + std::to_string(min) + why + " to 2592000");
+               "must be whole seconds from " + std::to_string(min) + why + " to 86400");
       out = uint32_t(*v->value<int64_t>());
     };
     seconds("udp", n.timeouts.udp_s, 120);                      // RFC 4787 REQ-5
@@ -168,6 +169,13 @@ nat::NatConfig read_nat(const Reader& r, const toml::table& t, const Config& c) 
           add(*to);
         }
       }
+      // The outside's addresses are never inside sources: a packet hairpinned through the NAT
+      // carries one as its source, and must not be translated again.
+      for (const std::string& o : n.outside)
+        if (s.source.contains(port_named(c, o)->address.addr))
+          r.fail(rule.get("source"), at + ".source", "holds outside port '" + o + "''s address: name inside networks only");
+      for (net::Ipv4Addr a : s.pool)
+        if (s.source.contains(a)) r.fail(rule.get("source"), at + ".source", "holds pool address " + a.to_string());
       mss(rule, at, s.mss_clamp);
       n.snat.push_back(s);
     }
@@ -208,6 +216,10 @@ nat::NatConfig read_nat(const Reader& r, const toml::table& t, const Config& c) 
     }
   }
   if (n.snat.empty() && n.dnat.empty()) r.fail(&t, "nat", "give at least one [[nat.snat]] or [[nat.dnat]] rule");
+  size_t pool = 0;
+  for (const nat::SnatRule& s : n.snat) pool += s.pool.size();
+  // redline's own addresses share one small table (shared.hpp LocalAddresses) with the ports'.
+  if (pool > 64) r.fail(t.get("snat"), "nat.snat", "at most 64 pool addresses in all");
   return n;
 }
 

@@ -13,6 +13,8 @@ Paths (each a row of the table):
   l3fwd/af_packet  redline-gen -> veth -> {Linux ip_forward | redline on net_af_packet} -> veth -> redline-gen
   icmp/memif       redline-gen echo requests to redline's address over memif
   scaling          l3fwd/memif with 1, 2 and 4 workers (efficiency per worker)
+  nat/*            the NAT next to its baselines (perf/bench_nat.py: memif, ring with 1 M sessions and
+                   with a new session per packet, nftables masquerade over veth)
   control          l3fwd/memif with a client polling `show counters` and /metrics 100 times a second,
                    next to the same run unpolled, in a namespace of its own
 Rates are medians of --runs runs. Everything runs between processes on this machine or between
@@ -33,6 +35,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_nat  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
@@ -234,7 +239,7 @@ def bench_micro(args) -> None:
     # pipeline_bench: the whole stage graph on one lcore (L3 forward, ICMP echo), the stable
     # figure beside the in-process ring row; its HarnessOnly row is the part to subtract.
     for binary, filt in (("stage_bench", "."), ("table_bench", "." if not args.smoke else "Lpm|Neighbor|/1024"),
-                         ("pipeline_bench", ".")):
+                         ("pipeline_bench", "."), ("nat_bench", "." if not args.smoke else "Harness|/1024")):
         out = subprocess.run([str(BUILD / "perf" / binary), f"--benchmark_min_time={min_time}",
                               f"--benchmark_filter={filt}", "--benchmark_format=json"],
                              capture_output=True, text=True, timeout=900).stdout
@@ -685,7 +690,7 @@ def write_results(header: str) -> None:
 
 
 # The steps in the order they run (--only picks some).
-STEPS = ("micro", "memif", "ring", "latency", "scaling", "icmp", "veth", "control")
+STEPS = ("micro", "memif", "ring", "latency", "scaling", "icmp", "veth", "control", "nat")
 
 
 def main() -> int:
@@ -723,6 +728,7 @@ def main() -> int:
             ("icmp", "ICMP echo over memif", lambda: bench_icmp(args, P)),
             ("veth", "L3 forwarding over veth/af_packet (Linux, redline)", lambda: bench_veth(args, P)),
             ("control", "L3 forwarding over memif while a client polls the control plane", lambda: bench_control(args, P)),
+            ("nat", "NAT: memif, in-process with 1 M sessions and new sessions, nftables over veth", lambda: bench_nat.run(args, P, sys.modules[__name__])),
         ]
         assert [name for name, _, _ in steps] == list(STEPS)
         for name, what, run in steps:

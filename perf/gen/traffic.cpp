@@ -88,13 +88,16 @@ void FlowTemplates::write_unique_source(uint8_t* frame, uint64_t n) const {
   const uint32_t first = wire::load32(frames_[0].data() + wire::eth::kHeaderLen, wire::ipv4::kSrc);
   uint8_t* ip = frame + wire::eth::kHeaderLen;
   const uint16_t old_hi = wire::load16(ip, wire::ipv4::kSrc), old_lo = wire::load16(ip, wire::ipv4::kSrc + 2);
-  wire::store32(ip, wire::ipv4::kSrc, first + uint32_t(n / 60000 % 250));
+  // The address varies fastest: any window of recent packets spreads over all 250 inside
+  // addresses, so over the whole NAT pool they are paired with.
+  wire::store32(ip, wire::ipv4::kSrc, first + uint32_t(n % 250));
   uint16_t c = wire::load16(ip, wire::ipv4::kChecksum);
   c = wire::checksum_update16(c, old_hi, wire::load16(ip, wire::ipv4::kSrc));
   c = wire::checksum_update16(c, old_lo, wire::load16(ip, wire::ipv4::kSrc + 2));
   wire::store16(ip, wire::ipv4::kChecksum, c);
-  if (protocol_ == Protocol::kIcmpEcho) wire::store16(frame + l4_offset_, 4, uint16_t(1024 + n % 60000));
-  else wire::store16(frame + l4_offset_, 0, uint16_t(1024 + n % 60000));
+  const uint16_t port = uint16_t(1024 + n / 250 % 60000);
+  if (protocol_ == Protocol::kIcmpEcho) wire::store16(frame + l4_offset_, 4, port);
+  else wire::store16(frame + l4_offset_, 0, port);
 }
 
 void FlowTemplates::renew(uint32_t flow, uint16_t src_port) {

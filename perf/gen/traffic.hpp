@@ -43,8 +43,8 @@ class FlowTemplates {
   size_t stamp_offset() const { return stamp_offset_; }
   // Gives flow `flow` a new source port (a new connection to the device under test).
   void renew(uint32_t flow, uint16_t src_port);
-  // Writes source address and port number `n` (of 250 addresses x 60000 ports from the spec's
-  // source address) into a frame built from these templates: every packet a flow not seen
+  // Writes source address and port number `n` (of 250 addresses, varying fastest, x 60000
+  // ports from the spec's source address) into a frame built from these templates: every packet a flow not seen
   // for 15 M packets (--unique-flows). Leaves checksums alone (UDP checksums are zero).
   void write_unique_source(uint8_t* frame, uint64_t n) const;
 

@@ -61,7 +61,7 @@ std::optional<QuotedDatagram> parse_icmp_error(const uint8_t* ip, size_t len) {
   return out;
 }
 
-void rewrite_icmp_error(uint8_t* ip, size_t len, const QuotedDatagram& q, const net::FiveTuple& quoted_new) {
+void rewrite_icmp_error(uint8_t* ip, size_t len, const QuotedDatagram& q, const net::FiveTuple& quoted_new, bool outbound) {
   using detail::adjust;
   using detail::load_raw16;
   using detail::store_raw16;
@@ -91,13 +91,10 @@ void rewrite_icmp_error(uint8_t* ip, size_t len, const QuotedDatagram& q, const 
       }
     }
   }
-  // The outer header: the error goes to the quoted datagram's source, or comes from its
-  // destination (RFC 5508 §4.2: translated like the quoted datagram's own direction).
-  uint32_t outer_src = load_raw32(ip + wire::ipv4::kSrc), outer_dst = load_raw32(ip + wire::ipv4::kDst);
-  if (outer_dst == q.tuple.src_ip) outer_dst = quoted_new.src_ip;
-  if (outer_src == q.tuple.dst_ip) outer_src = quoted_new.dst_ip;
-  std::memcpy(ip + wire::ipv4::kSrc, &outer_src, 4);
-  std::memcpy(ip + wire::ipv4::kDst, &outer_dst, 4);
+  // The outer header (RFC 5508 §4.2, REQ-3 and REQ-4): an error leaving comes from the external
+  // address, whichever inside host or router made it; an error arriving goes to the inside host.
+  if (outbound) std::memcpy(ip + wire::ipv4::kSrc, &quoted_new.dst_ip, 4);
+  else std::memcpy(ip + wire::ipv4::kDst, &quoted_new.src_ip, 4);
   // Both checksums recomputed in full: this is cold code, and the ICMP one covers the quote.
   const size_t hl = wire::ipv4::header_len(ip);
   uint8_t* icmp = ip + hl;

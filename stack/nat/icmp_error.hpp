@@ -26,9 +26,10 @@ struct QuotedDatagram {
 std::optional<QuotedDatagram> parse_icmp_error(const uint8_t* ip, size_t len);
 
 // Rewrites the error so the quoted datagram carries `quoted_new` instead of q.tuple, and the
-// outer address that named the quoted datagram's source (the error goes back to it) or
-// destination (the error comes from it) names the new one. Fixes the quoted IPv4 and L4
+// outer address on the NAT's far side: an error going out (`outbound`: made by an inside host
+// or router) comes from the quoted datagram's new destination, the external address; one coming
+// in goes to the quoted datagram's new source, the inside host. Fixes the quoted IPv4 and L4
 // checksums incrementally (as far as they are present), and the ICMP and outer IPv4 checksums.
-void rewrite_icmp_error(uint8_t* ip, size_t len, const QuotedDatagram& q, const net::FiveTuple& quoted_new);
+void rewrite_icmp_error(uint8_t* ip, size_t len, const QuotedDatagram& q, const net::FiveTuple& quoted_new, bool outbound);
 
 }  // namespace redline::nat

@@ -2,6 +2,7 @@
 // RFC 5508), making and ending sessions and mappings, ICMP errors, fragments, TCP tracking.
 #include <rte_ip.h>
 #include <rte_lcore.h>
+#include <rte_malloc.h>
 #include <rte_mbuf.h>
 
 #include <stdexcept>
@@ -64,12 +65,27 @@ NatStage::NatStage(pipeline::Worker& w, NatShared& nat) : WorkerStage(w), nat_(n
   const std::string tag = std::to_string(w.id()) + "_" + std::to_string(serial.fetch_add(1));
   std::string error;
   const int socket = int(rte_socket_id());
-  // Two keys per session: both directions find it with one lookup.
-  sessions_table_ = pipeline::FlowTable::create("nat_s" + tag, 2 * session_capacity_, socket, s.qsbr, &error);
+  for (size_t p = 0; p < s.ports.size(); ++p)
+    if (r.outside(uint16_t(p))) smallest_outside_mtu_ = std::min(smallest_outside_mtu_, s.ports[p].mtu);
+  // What the tables and the session pool take, for `show nat` and the benchmarks' memory per
+  // session: DPDK's heap measured around their creation, plus the mapping pool on ours.
+  rte_malloc_socket_stats before{}, after{};
+  rte_malloc_get_socket_stats(socket, &before);
+  // Two keys per session: both directions find it with one lookup. Only this worker reads its
+  // session table, so deleted slots are reused at once (no RCU defer queue: it was 9% of the
+  // cost of a new session). Other workers read the mapping table (holds_mapping), so its slots
+  // wait for a grace period when there are other workers.
+  sessions_table_ = pipeline::FlowTable::create("nat_s" + tag, 2 * session_capacity_, socket, nullptr, &error);
   if (!sessions_table_) throw std::runtime_error("nat: " + error);
-  mappings_ = pipeline::FlowTable::create("nat_m" + tag, session_capacity_, socket, s.qsbr, &error);
+  mappings_ = pipeline::FlowTable::create("nat_m" + tag, session_capacity_, socket, workers_ > 1 ? s.qsbr : nullptr, &error);
   if (!mappings_) throw std::runtime_error("nat: " + error);
-  sessions_ = new Session[session_capacity_];
+  // The pool from DPDK's memory: hugepages where EAL has them, so a million sessions do not
+  // cost a TLB miss each on top of the cache miss.
+  sessions_ = static_cast<Session*>(rte_malloc_socket("nat_sessions", sizeof(Session) * session_capacity_, 64, socket));
+  if (!sessions_) throw std::runtime_error("nat: no memory for " + std::to_string(session_capacity_) + " sessions");
+  for (uint32_t i = 0; i < session_capacity_; ++i) new (&sessions_[i]) Session();
+  rte_malloc_get_socket_stats(socket, &after);
+  memory_bytes_ = (after.heap_allocsz_bytes - before.heap_allocsz_bytes) + uint64_t(session_capacity_) * sizeof(Mapping);
   for (uint32_t i = session_capacity_; i-- > 0;) {
     sessions_[i].next_in_mapping = free_session_;
     sessions_[i].timer.set_callback(&NatStage::on_idle_timer, this);
@@ -86,6 +102,8 @@ NatStage::NatStage(pipeline::Worker& w, NatShared& nat) : WorkerStage(w), nat_(n
   reassembly_period_ticks_ = std::max<uint64_t>(1, w.ns_to_ticks(kReassemblyExpiryNs));
   reassembly_timer_.set_callback(&NatStage::on_reassembly_timer, this);
   w.timers().schedule(reassembly_timer_, w.timers().now() + reassembly_period_ticks_);
+  log::write(log::Level::kInfo, "nat: worker %u: tables for %u sessions take %.1f MiB (%lu bytes per session)", w.id(),
+             session_capacity_, double(memory_bytes_) / (1 << 20), (unsigned long)(memory_bytes_ / session_capacity_));
   if (nat.stages.size() < workers_) nat.stages.resize(workers_, nullptr);
   nat.stages[w.id()] = this;
 }
@@ -95,7 +113,8 @@ NatStage::~NatStage() {
   for (uint32_t i = 0; i < session_capacity_; ++i)
     if (sessions_[i].timer.pending()) w_.timers().cancel(sessions_[i].timer);
   if (reassembly_timer_.pending()) w_.timers().cancel(reassembly_timer_);
-  delete[] sessions_;
+  for (uint32_t i = 0; i < session_capacity_; ++i) sessions_[i].~Session();
+  rte_free(sessions_);
 }
 
 PortShare& NatStage::share(uint32_t ip_be, uint8_t protocol) {
@@ -108,6 +127,9 @@ PortShare& NatStage::share(uint32_t ip_be, uint8_t protocol) {
   sh.ip_be = ip_be;
   sh.of = {std::make_unique<PortShare>(c.tcp_ports, w_.id(), workers_), std::make_unique<PortShare>(c.udp_ports, w_.id(), workers_),
            std::make_unique<PortShare>(c.icmp_ids, w_.id(), workers_)};
+  // Ports forwarded by DNAT rules are never given to a mapping (in whichever share holds them).
+  for (const DnatRule& d : c.dnat)
+    if (be32(d.external) == ip_be) sh.of[size_t(protocol_slot(d.protocol))]->take(d.external_port, PortShare::kReserved);
   return *sh.of[size_t(protocol_slot(protocol))];
 }
 
@@ -130,18 +152,26 @@ static int outside_port_for(const pipeline::Shared& s, const NatRules& r, uint32
 void NatStage::miss(Burst& b, uint8_t slot, const FiveTuple& key) {
   // An earlier packet of this burst may have made the session since the bulk lookup (a new
   // flow's first packets arrive together: traceroute's probes, a TCP SYN and its data).
-  if (void* d = sessions_table_->find(key)) {
-    const uintptr_t v = uintptr_t(d);
-    return translate(b, slot, *reinterpret_cast<Session*>(v & ~uintptr_t(1)), unsigned(v & 1));
+  if (made_in_burst_) {
+    if (void* d = sessions_table_->find(key)) {
+      const uintptr_t v = uintptr_t(d);
+      return translate(b, slot, *reinterpret_cast<Session*>(v & ~uintptr_t(1)), unsigned(v & 1));
+    }
   }
   const NatRules& r = *nat_.rules.load(std::memory_order_acquire);
   const pipeline::PacketMeta& pm = b.meta[slot];
-  if (r.inside(pm.in_port)) {
+  // From inside, and not a hairpinned packet on its second round (its source is already one of
+  // our external addresses: translating it again would loop).
+  if (r.inside(pm.in_port) && r.external_index(key.src_ip) < 0) {
     // A reply of a DNAT session: the session lives where its outside tuple hashes (nat_stage.hpp).
+    // With no session there, it is a new flow of that endpoint, mapped here: never handed to a
+    // worker holding a mapping for it, whose own DNAT check would hand it back.
+    bool dnat_endpoint = false;
     if (const DnatRule* d = r.dnat_from(key.protocol, key.src_ip, key.src_port)) {
       const FiveTuple outside{be32(d->external), key.dst_ip, be16(d->external_port), key.dst_port, key.protocol, {0, 0, 0}};
       const uint32_t owner = owner_of_tuple(w_.shared(), outside);
       if (owner != w_.id()) return hand_to(b, slot, owner);
+      dnat_endpoint = true;
     }
     if (const SnatRule* rule = r.snat_for(key.src_ip)) {
       const int target = r.external_index(key.dst_ip);
@@ -149,13 +179,13 @@ void NatStage::miss(Burst& b, uint8_t slot, const FiveTuple& key) {
         // To one of our external addresses from inside: a hairpin (RFC 4787 §6) for TCP and UDP;
         // an echo request is for redline itself.
         if (!r.config().hairpinning || key.protocol == wire::ipv4::kProtoIcmp) return b.to(slot, proceed);
-        return outbound(b, slot, key, *rule, r.externals()[size_t(target)]);
+        return outbound(b, slot, key, *rule, r.externals()[size_t(target)], dnat_endpoint);
       }
       const int out = outside_port_for(w_.shared(), r, key.dst_ip);
       if (out < 0) return b.to(slot, proceed);
       const int external = r.external_for(*rule, key.src_ip, uint16_t(out));
       if (external < 0) return b.to(slot, proceed);
-      return outbound(b, slot, key, *rule, r.externals()[size_t(external)]);
+      return outbound(b, slot, key, *rule, r.externals()[size_t(external)], dnat_endpoint);
     }
   }
   const int external = r.external_index(key.dst_ip);
@@ -163,15 +193,17 @@ void NatStage::miss(Burst& b, uint8_t slot, const FiveTuple& key) {
   b.to(slot, proceed);
 }
 
-void NatStage::outbound(Burst& b, uint8_t slot, const FiveTuple& key, const SnatRule& rule, uint32_t external_ip) {
+void NatStage::outbound(Burst& b, uint8_t slot, const FiveTuple& key, const SnatRule& rule, uint32_t external_ip,
+                        bool stay) {
   const NatRules& r = *nat_.rules.load(std::memory_order_acquire);
-  // RFC 4787 REQ-1, RFC 5382 REQ-1, RFC 5508 REQ-2: one mapping per inside endpoint, whatever
-  // the remote. Ours, another worker's (its sessions live there: hand the packet over), or new.
-  const FiveTuple mkey{key.src_ip, 0, key.src_port, 0, key.protocol, {0, 0, 0}};
+  // RFC 4787 REQ-1, RFC 5382 REQ-1, RFC 5508 REQ-2: one mapping per inside endpoint and external
+  // address, whatever the remote. Ours, another worker's (its sessions live there: hand the
+  // packet over, unless `stay`), or new.
+  const FiveTuple mkey{key.src_ip, external_ip, key.src_port, 0, key.protocol, {0, 0, 0}};
   uint32_t mi = kNoIndex;
   if (void* d = mappings_->find(mkey)) {
     mi = uint32_t(uintptr_t(d) - 1);
-  } else {
+  } else if (!stay) {
     for (uint32_t k = 0; k < nat_.stages.size(); ++k)
       if (k != w_.id() && nat_.stages[k] && nat_.stages[k]->holds_mapping(mkey)) return hand_to(b, slot, k);
   }
@@ -223,7 +255,7 @@ void NatStage::inbound(Burst& b, uint8_t slot, const FiveTuple& key, uint32_t ex
   const uint32_t owner = PortShare::owner_of(range, workers_, port);
   if (owner != w_.id()) return hand_to(b, slot, owner);
   const uint32_t mi = share(external_ip, key.protocol).mapping(port);
-  if (mi == PortShare::kNone) return b.drop(slot, Counter::nat_no_mapping);
+  if (mi == PortShare::kNone || mi == PortShare::kReserved) return b.drop(slot, Counter::nat_no_mapping);
   const Mapping& mp = mapping_pool_[mi];
   // RFC 4787 §5, REQ-8: address-dependent filtering lets in only remotes the inside endpoint
   // has sent to. Our own hosts, hairpinning through the NAT, are let in either way.
@@ -291,7 +323,11 @@ void NatStage::release_mapping(uint32_t mi) {
 Session* NatStage::create_session(Burst& b, uint8_t slot, const FiveTuple& key, const FiveTuple& translated, uint32_t mi,
                                   uint8_t flags, uint16_t mss_clamp) {
   const FiveTuple answer = reversed(translated);
-  if (free_session_ == kNoIndex || sessions_table_->find(answer)) {
+  // The answer's tuple can belong to another session only for a static (DNAT) one: a mapping's
+  // port is its own (no other mapping and no DNAT rule has it), and a second session of one
+  // mapping with the same answer would be this flow itself, found by the lookup. So only DNAT
+  // sessions pay the lookup (a cache miss on each of two buckets).
+  if (free_session_ == kNoIndex || (mi == kNoIndex && sessions_table_->find(answer))) {
     // Full, or the answer's tuple already belongs to another session (two rules meeting on one
     // outside tuple): refused either way, the existing sessions untouched.
     REDLINE_LOG_LIMITED(log::Level::kWarning, 1, "nat: new session refused: %s",
@@ -340,6 +376,7 @@ Session* NatStage::create_session(Burst& b, uint8_t slot, const FiveTuple& key, 
   w_.timers().schedule(s.timer, w_.now_tick() + timeout_ticks(s));
   sessions_in_use_.store(sessions_in_use_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   w_.count(Counter::nat_sessions_created);
+  made_in_burst_ = true;
   return &s;
 }
 
@@ -435,10 +472,15 @@ void NatStage::icmp_error(Burst& b, uint8_t slot) {
         const FiveTuple outside{be32(d->external), key.dst_ip, be16(d->external_port), key.dst_port, key.protocol, {0, 0, 0}};
         const uint32_t owner = owner_of_tuple(w_.shared(), outside);
         if (owner != w_.id()) return hand_to(b, slot, owner);
+      } else if (const SnatRule* rule = r.snat_for(key.src_ip)) {
+        const int out = outside_port_for(w_.shared(), r, key.dst_ip);
+        const int external = out < 0 ? -1 : r.external_for(*rule, key.src_ip, uint16_t(out));
+        if (external >= 0) {
+          const FiveTuple mkey{key.src_ip, r.externals()[size_t(external)], key.src_port, 0, key.protocol, {0, 0, 0}};
+          for (uint32_t k = 0; k < nat_.stages.size(); ++k)
+            if (k != w_.id() && nat_.stages[k] && nat_.stages[k]->holds_mapping(mkey)) return hand_to(b, slot, k);
+        }
       }
-      const FiveTuple mkey{key.src_ip, 0, key.src_port, 0, key.protocol, {0, 0, 0}};
-      for (uint32_t k = 0; k < nat_.stages.size(); ++k)
-        if (k != w_.id() && nat_.stages[k] && nat_.stages[k]->holds_mapping(mkey)) return hand_to(b, slot, k);
     }
     // No session: it must not leave by the outside untranslated.
     return other_protocol(b, slot);
@@ -446,7 +488,7 @@ void NatStage::icmp_error(Burst& b, uint8_t slot) {
   const uintptr_t v = uintptr_t(d);
   const Session& s = *reinterpret_cast<const Session*>(v & ~uintptr_t(1));
   const FiveTuple quoted_new = reversed(s.rewrite[v & 1].tuple(s.protocol));
-  rewrite_icmp_error(ip, total, *q, quoted_new);
+  rewrite_icmp_error(ip, total, *q, quoted_new, (v & 1) == 0 ? bool(s.flags & kInitiatorInside) : !(s.flags & kInitiatorInside));
   w_.count(Counter::nat_icmp_errors_translated);
   b.to(slot, proceed);
 }
@@ -469,9 +511,17 @@ void NatStage::fragment(Burst& b, uint8_t slot) {
   b.to(slot, pipeline::kNextDone);
   if (!res.datagram) return;
   rte_mbuf* d = res.datagram;
-  // The headers must sit in the first segment (they do: it is the first fragment's).
   b.pkts[slot] = d;
+  // Every rewrite patches headers in the first segment: a tiny first fragment may have left the
+  // TCP header's end in the second.
+  if (rte_pktmbuf_data_len(d) < pm.l3_offset + 60u + 20u && rte_pktmbuf_data_len(d) < rte_pktmbuf_pkt_len(d) &&
+      rte_pktmbuf_linearize(d) != 0)
+    return b.drop(slot, Counter::nat_fragment_failed);
   uint8_t* dip = rte_pktmbuf_mtod_offset(d, uint8_t*, pm.l3_offset);
+  // rte_ip_frag leaves the header checksum zero; the rewrite patches it incrementally, so it
+  // must be right first.
+  wire::store16(dip, wire::ipv4::kChecksum, 0);
+  wire::store16(dip, wire::ipv4::kChecksum, wire::internet_checksum(dip, wire::ipv4::header_len(dip)));
   pm.l4_offset = uint8_t(pm.l3_offset + wire::ipv4::header_len(dip));
   const uint8_t proto = dip[wire::ipv4::kProtocol];
   const uint8_t* l4 = dip + wire::ipv4::header_len(dip);

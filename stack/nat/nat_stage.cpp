@@ -4,6 +4,7 @@
 #include "stack/nat/nat_stage.hpp"
 
 #include <rte_mbuf.h>
+#include <rte_prefetch.h>
 
 #include "stack/pipeline/worker.hpp"
 #include "stack/wire/icmp.hpp"
@@ -71,26 +72,66 @@ void NatStage::run(Burst& b, const uint8_t* idx, uint32_t n) {
     slots[m++] = slot;
   }
   void* data[kBurstSlots];
+  made_in_burst_ = false;
   // keys[0..m) are all set above; GCC cannot see that through the out-of-line call.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
   const uint64_t hits = sessions_table_->find_bulk(keys.data(), m, data);
 #pragma GCC diagnostic pop
+  // Every hit's session line on its way before the first is used: at a million sessions each
+  // is a cache miss, and they overlap.
+  for (uint64_t h = hits; h; h &= h - 1) rte_prefetch0(reinterpret_cast<void*>(uintptr_t(data[__builtin_ctzll(h)]) & ~uintptr_t(1)));
+  uint32_t translated[2] = {0, 0};  // in, out
   for (uint32_t j = 0; j < m; ++j) {
     if (!(hits >> j & 1)) [[unlikely]] {
       miss(b, slots[j], keys[j]);
       continue;
     }
     const uintptr_t v = uintptr_t(data[j]);
-    translate(b, slots[j], *reinterpret_cast<Session*>(v & ~uintptr_t(1)), unsigned(v & 1));
+    const int out = rewrite(b, slots[j], *reinterpret_cast<Session*>(v & ~uintptr_t(1)), unsigned(v & 1));
+    if (out >= 0) ++translated[out];
   }
+  // Counted once per burst: the counters' cache line is read by the control thread.
+  w_.count(Counter::nat_translated_out, translated[1]);
+  w_.count(Counter::nat_translated_in, translated[0]);
 }
 
 void NatStage::translate(Burst& b, uint8_t slot, Session& s, unsigned dir) {
+  const int out = rewrite(b, slot, s, dir);
+  if (out >= 0) w_.count(out ? Counter::nat_translated_out : Counter::nat_translated_in);
+}
+
+bool NatStage::too_big(Burst& b, uint8_t slot) {
+  rte_mbuf* m = b.pkts[slot];
+  const uint8_t* ip = rte_pktmbuf_mtod_offset(m, const uint8_t*, b.meta[slot].l3_offset);
+  const pipeline::Shared& sh = w_.shared();
+  const uint32_t hop = sh.routes->lookup(wire::ipv4::dst(ip));
+  if (hop == ip::RouteTable::kNoRoute) return false;
+  const ip::NextHop& h = sh.routes->hop(hop);
+  const uint16_t mtu = sh.ports[h.port].mtu;
+  if (h.kind != ip::NextHop::Kind::kForward || wire::load16(ip, wire::ipv4::kTotalLength) <= mtu ||
+      !(wire::load16(ip, wire::ipv4::kFlagsFragment) & wire::ipv4::kFlagDontFragment))
+    return false;
+  // RFC 1191 §4 (and RFC 5508 §7: path-MTU discovery must work through the NAT): the source is
+  // told the next-hop MTU about the datagram as it sent it.
+  const auto repr = wire::ipv4::parse(ip, rte_pktmbuf_pkt_len(m) - b.meta[slot].l3_offset, false).repr;
+  if (repr)
+    w_.send_icmp_error(m, b.meta[slot].in_port, *repr, {wire::icmp::kDestUnreachable, wire::icmp::kFragmentationNeeded, mtu},
+                       false);
+  b.drop(slot, Counter::ipv4_mtu_exceeded);
+  return true;
+}
+
+int NatStage::rewrite(Burst& b, uint8_t slot, Session& s, unsigned dir) {
   rte_mbuf* m = b.pkts[slot];
   const pipeline::PacketMeta& pm = b.meta[slot];
   uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
   uint8_t* l4 = frame + pm.l4_offset;
+  const bool outbound = (dir == 0) == bool(s.flags & kInitiatorInside);
+  // Larger than the smallest outside MTU: it may need "fragmentation needed", which must reach
+  // the inside host about the datagram it sent, so before the rewrite (cold; one compare here).
+  if (outbound && wire::load16(frame + pm.l3_offset, wire::ipv4::kTotalLength) > smallest_outside_mtu_) [[unlikely]]
+    if (too_big(b, slot)) return -1;
   // The tracker wants segments that can change the state: SYN, FIN, RST, and the ACK that
   // completes the handshake.
   if (s.protocol == wire::ipv4::kProtoTcp && ((l4[13] & kTcpStateFlags) || s.tcp.state == TcpState::kSynReceived))
@@ -98,16 +139,15 @@ void NatStage::translate(Burst& b, uint8_t slot, Session& s, unsigned dir) {
     track_tcp(s, dir, b, slot);
   apply(s.rewrite[dir], s.protocol, frame + pm.l3_offset, l4);
   s.last_used = uint32_t(w_.now_tick());
-  const bool outbound = (dir == 0) == bool(s.flags & kInitiatorInside);
-  w_.count(outbound ? Counter::nat_translated_out : Counter::nat_translated_in);
   if (s.flags & (dir == 0 ? kHairpin0 : kHairpin1)) [[unlikely]] {
     // RFC 4787 §6: rewritten for one of our external addresses: round again, as if it had
     // arrived from outside.
     w_.count(Counter::nat_hairpinned);
     b.to(slot, self_);
-    return;
+  } else {
+    b.to(slot, proceed);
   }
-  b.to(slot, proceed);
+  return outbound ? 1 : 0;
 }
 
 void add_nat_feature(pipeline::Shared& s, NatShared& nat) {

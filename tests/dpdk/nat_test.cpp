@@ -29,9 +29,10 @@ nat::NatConfig base_config() {
 struct NatRig {
   std::unique_ptr<nat::NatShared> nat;
   std::unique_ptr<Rig> rig;
-  explicit NatRig(const nat::NatConfig& c, uint32_t workers = 1) {
+  explicit NatRig(const nat::NatConfig& c, uint32_t workers = 1, uint16_t outside_mtu = 1500) {
     RigOptions o;
     o.workers = workers;
+    o.mtu_b = outside_mtu;
     o.tweak = [this, c](pipeline::Shared& s) {
       std::vector<nat::PortAddress> ports{{"a", s.ports[0].address}, {"b", s.ports[1].address}};
       std::string error;
@@ -271,4 +272,37 @@ TEST(Nat, PacketsOfOneNewFlowInOneBurstShareTheSession) {
   EXPECT_EQ(rig.take(rig.b()).size(), 6u);
   EXPECT_EQ(rig.counter(Counter::nat_sessions_created), 1u);
   EXPECT_EQ(rig.counter(Counter::nat_refused_table_full), 0u);
+}
+
+// RFC 5508 §7, RFC 1191: a datagram with DF set too big for the outside link is answered
+// "fragmentation needed" about the datagram as the inside host sent it (before translation),
+// so the host's path-MTU discovery works through the NAT.
+TEST(Nat, TooBigWithDfGetsFragmentationNeededUntranslated) {
+  NatRig n(base_config(), 1, 1280);
+  Rig& rig = *n.rig;
+  rig.inject(rig.a(), out_udp(40000));  // the session
+  rig.poll();
+  rig.take(rig.b());
+  Frame big = out_udp(40000);
+  big.resize(14 + 1400, 0xab);
+  uint8_t* ip = big.data() + 14;
+  wire::store16(ip, wire::ipv4::kTotalLength, 1400);
+  wire::store16(ip, wire::ipv4::kFlagsFragment, wire::ipv4::kFlagDontFragment);
+  wire::store16(ip, wire::ipv4::kChecksum, 0);
+  wire::store16(ip, wire::ipv4::kChecksum, wire::internet_checksum(ip, 20));
+  wire::store16(ip + 20, 4, 1380);
+  wire::store16(ip + 20, 6, 0);
+  rig.inject(rig.a(), big);
+  rig.poll();
+  EXPECT_TRUE(rig.take(rig.b()).empty());
+  auto back = rig.take(rig.a());
+  ASSERT_EQ(back.size(), 1u);
+  const uint8_t* eip = back[0].data() + 14;
+  const uint8_t* icmp = eip + 20;
+  EXPECT_EQ(icmp[0], wire::icmp::kDestUnreachable);
+  EXPECT_EQ(icmp[1], wire::icmp::kFragmentationNeeded);
+  EXPECT_EQ(wire::load16(icmp, 6), 1280);
+  EXPECT_EQ(wire::ipv4::dst(eip), addr("10.0.1.2"));
+  EXPECT_EQ(wire::ipv4::src(icmp + 8), addr("10.0.1.2")) << "the quote is the datagram as sent, untranslated";
+  EXPECT_EQ(rig.counter(Counter::ipv4_mtu_exceeded), 1u);
 }

@@ -110,7 +110,7 @@ TEST(NatIcmpError, TimeExceededQuotingUdpTranslatedInbound) {
   auto q = nat::parse_icmp_error(p.data(), p.size());
   ASSERT_TRUE(q);
   auto qn = nat::parse_icmp_error(kTimeExceededUdpInNat.data(), kTimeExceededUdpInNat.size());
-  nat::rewrite_icmp_error(p.data(), p.size(), *q, qn->tuple);
+  nat::rewrite_icmp_error(p.data(), p.size(), *q, qn->tuple, false);
   EXPECT_EQ(p, kTimeExceededUdpInNat);
 }
 
@@ -120,7 +120,7 @@ TEST(NatIcmpError, FragmentationNeededQuotingTcpTranslatedInbound) {
   ASSERT_TRUE(q);
   EXPECT_EQ(q->tuple.protocol, 6);
   auto qn = nat::parse_icmp_error(kFragNeededTcpInNat.data(), kFragNeededTcpInNat.size());
-  nat::rewrite_icmp_error(p.data(), p.size(), *q, qn->tuple);
+  nat::rewrite_icmp_error(p.data(), p.size(), *q, qn->tuple, false);
   EXPECT_EQ(p, kFragNeededTcpInNat);
 }
 
@@ -130,7 +130,7 @@ TEST(NatIcmpError, UnreachableQuotingEchoTranslatedInbound) {
   ASSERT_TRUE(q);
   EXPECT_EQ(q->tuple.src_port, q->tuple.dst_port);  // the identifier, as a port
   auto qn = nat::parse_icmp_error(kHostUnreachEchoInNat.data(), kHostUnreachEchoInNat.size());
-  nat::rewrite_icmp_error(p.data(), p.size(), *q, qn->tuple);
+  nat::rewrite_icmp_error(p.data(), p.size(), *q, qn->tuple, false);
   EXPECT_EQ(p, kHostUnreachEchoInNat);
 }
 
@@ -139,7 +139,7 @@ TEST(NatIcmpError, ErrorFromInsideTranslatedOutbound) {
   auto q = nat::parse_icmp_error(p.data(), p.size());
   ASSERT_TRUE(q);
   auto qn = nat::parse_icmp_error(kPortUnreachOutNat.data(), kPortUnreachOutNat.size());
-  nat::rewrite_icmp_error(p.data(), p.size(), *q, qn->tuple);
+  nat::rewrite_icmp_error(p.data(), p.size(), *q, qn->tuple, true);
   EXPECT_EQ(p, kPortUnreachOutNat);
 }
 

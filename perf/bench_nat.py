@@ -1,0 +1,151 @@
+"""The NAT rows of the benchmark suite (`scripts/bench.sh --only nat`), each next to a baseline
+measured in the same run:
+
+  nat/memif        redline-gen -> memif -> {testpmd io | redline NAT} -> memif -> redline-gen:
+                   established sessions (1024 flows, made in the warm-up), translated inside to
+                   outside; target >= 0.8 of testpmd io on the same path
+  nat/ring 1M      in-process over ring pairs, one million live sessions (the flows round-robin,
+                   so every packet's session is a cache miss), next to the io forwarder on the
+                   same path; target >= 10 Mpps per core
+  nat/ring new     in-process, every packet from a source never seen (redline-gen --unique-flows):
+                   a mapping, an outside port and a session per packet, sessions expiring after
+                   1 s meanwhile; target >= 1 M new sessions per second per core
+  nat/af_packet    redline-gen -> veth -> {Linux nftables masquerade | redline NAT on af_packet}
+                   -> veth -> redline-gen
+Memory per session comes from redline's own account of its tables (`nat: worker 0: tables for N
+sessions take X MiB (B bytes per session)`), cycles per packet from its busy-cycle counters.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+POOL = [f"10.88.2.{100 + i}" for i in range(32)]
+
+
+def nat_section(max_sessions: int, *, pool: bool, udp_timeout: int | None = None) -> str:
+    to = "[" + ", ".join(f'"{a}"' for a in POOL) + "]" if pool else '"masquerade"'
+    text = f'[nat]\ninside = ["p0"]\noutside = ["p1"]\nmax_sessions = {max_sessions}\n'
+    if udp_timeout:
+        text += f"[nat.timeouts]\nudp = {udp_timeout}\nrfc_minimums = false\n"
+    return text + f'[[nat.snat]]\nsource = "10.88.1.0/24"\nto = {to}\n'
+
+
+def memory_per_session(log_text: str) -> int | None:
+    m = re.search(r"nat: worker 0: tables for \d+ sessions take [\d.]+ MiB \((\d+) bytes per session\)", log_text)
+    return int(m.group(1)) if m else None
+
+
+def run(args, P, b) -> None:
+    """`b` is the bench module (its helpers: run_gen, redline_config, row, ...)."""
+    memif(args, P, b)
+    ring_million(args, P, b)
+    ring_new(args, P, b)
+    af_packet(args, P, b)
+
+
+def redline_nat_memif(args, P, b, name: str) -> dict:
+    s0, s1 = b.memif_devices(P.tmp, name, "server")
+    cfg = b.redline_config(P, name, [(s0, "10.88.1.1/24"), (s1, "10.88.2.1/24")], 1)
+    cfg.write_text(cfg.read_text() + nat_section(65536, pool=False))
+    p, macs = b.start_redline(P, None, name, cfg, "-l 0,1")
+    c0, c1 = b.memif_devices(P.tmp, name, "client")
+    counters: dict[str, int] = {}
+    r = b.run_gen(P, None, ["--tx", c0, "--rx", c1, "--dst-mac", macs["p0"], *b.GEN_FLOWS], args.seconds, f"g{name}",
+                  before_exit=lambda: counters.update(b.stop_redline(P, p, name)))
+    r["cycles"] = counters.get("busy_cycles", 0) / max(1, counters.get("rx_packets", 0))
+    r["translated"] = counters.get("nat_translated_out", 0)
+    r["bytes_per_session"] = memory_per_session((P.tmp / f"{name}.log").read_text(errors="replace"))
+    return r
+
+
+def memif(args, P, b) -> None:
+    tp, rl, ratio = b.paired_runs(args.runs, lambda i: b.testpmd_memif(args, P, f"ntp{i}"),
+                                  lambda i: redline_nat_memif(args, P, b, f"nrl{i}"))
+    b.row("nat/memif established", "testpmd io (baseline)", tp["rx_pps"] / 1e6, None, None,
+          f"loss {tp['loss_pct']:.2f}%")
+    b.row("nat/memif established", "redline NAT, 1 worker", rl["rx_pps"] / 1e6, rl["cycles"], ratio,
+          f"1024 sessions; {rl['bytes_per_session']} bytes per session; loss {rl['loss_pct']:.2f}%")
+
+
+def inprocess_config(P, name: str, nat: str) -> Path:
+    path = P.tmp / f"{name}.toml"
+    path.write_text('[[ports]]\nname = "p0"\ndevice = "net_ring_rl0"\naddress = "10.88.1.1/24"\n'
+                    '[[ports]]\nname = "p1"\ndevice = "net_ring_rl1"\naddress = "10.88.2.1/24"\n' + nat)
+    return path
+
+
+def inprocess(args, P, b, name: str, device: str, extra: list[str], warmup: float, memory: int) -> dict:
+    cmd = [str(b.GEN), *P.eal(name, "-l 0,1", memory), "--", "--inprocess", device, *b.GEN_FLOWS, *extra,
+           "--seconds", str(args.seconds), "--warmup", str(warmup)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=args.seconds + warmup + 120, stdin=subprocess.DEVNULL)
+    b.shutil.rmtree(b.RUNTIME / f"{b.TAG}-{name}", ignore_errors=True)
+    res = b.parse_result(r.stdout + r.stderr)
+    m = re.search(r"dut_cycles_per_pkt=([\d.]+)", r.stdout)
+    res["cycles"] = float(m.group(1)) if m and device not in ("io", "macswap") else None
+    res["bytes_per_session"] = memory_per_session(r.stdout + r.stderr)
+    return res
+
+
+def ring_million(args, P, b) -> None:
+    flows = ["--flows", "1000000", "--flows-per-ip", "4000"]
+    cfg = inprocess_config(P, "nat1m", nat_section(1_100_000, pool=True))
+    # The warm-up makes the million sessions (about a second at the rate sessions are made).
+    io, rl, ratio = b.paired_runs(args.runs, lambda i: inprocess(args, P, b, f"n1io{i}", "io", flows, 1, 1024),
+                                  lambda i: inprocess(args, P, b, f"n1rl{i}", str(cfg), flows, 3, 1536))
+    b.row("nat/ring 1M sessions", "io forwarder (testpmd io's loop, ceiling)", io["rx_pps"] / 1e6, None, None,
+          f"loss {io['loss_pct']:.2f}%; 1 M flows round-robin")
+    b.row("nat/ring 1M sessions", "redline NAT, 1 worker", rl["rx_pps"] / 1e6, rl["cycles"], ratio,
+          f"1 M live sessions, each packet a different one; {rl['bytes_per_session']} bytes per session; "
+          f"loss {rl['loss_pct']:.2f}%")
+
+
+def ring_new(args, P, b) -> None:
+    # Sessions idle out after 1 s, so the table holds about one second's worth (1.5 M at most).
+    cfg = inprocess_config(P, "natnew", nat_section(2_000_000, pool=True, udp_timeout=1))
+    rl = b.median_runs(args.runs, lambda i: inprocess(args, P, b, f"nnrl{i}", str(cfg), ["--unique-flows", "on"], 1, 2048))
+    b.row("nat/ring new sessions", "redline NAT, 1 worker", rl["rx_pps"] / 1e6, rl["cycles"], None,
+          f"every packet a new mapping, port and session (M sessions/s = Mpps received); sessions expire after "
+          f"1 s meanwhile; {rl['bytes_per_session']} bytes per session; loss {rl['loss_pct']:.2f}%")
+
+
+def af_packet(args, P, b) -> None:
+    gen_dev = [f"net_af_packet0,iface={b.TAG}g0", f"net_af_packet1,iface={b.TAG}g1"]
+
+    def teardown(*namespaces) -> None:
+        for ns in namespaces:
+            subprocess.run(["ip", "netns", "del", ns])
+            P.namespaces.remove(ns)
+
+    def kernel_run(i: int) -> dict:
+        g, r = b.veth_topology(P, f"nk{i}")
+        b.sh(r, f"ip addr add 10.88.1.1/24 dev {b.TAG}r0 && ip addr add 10.88.2.1/24 dev {b.TAG}r1 && "
+                f"sysctl -qw net.ipv4.ip_forward=1")
+        b.sh(r, f"nft add table ip nat && nft add chain ip nat post '{{ type nat hook postrouting priority 100 ; }}' && "
+                f"nft add rule ip nat post oifname {b.TAG}r1 masquerade")
+        mac = b.sh(r, f"cat /sys/class/net/{b.TAG}r0/address").strip()
+        res = b.run_gen(P, g, ["--tx", gen_dev[0], "--rx", gen_dev[1], "--dst-mac", mac, *b.GEN_FLOWS], args.seconds, f"gnk{i}")
+        teardown(g, r)
+        return res
+
+    def redline_run(i: int) -> dict:
+        g, r = b.veth_topology(P, f"nd{i}")
+        name = f"nrlv{i}"
+        cfg = b.redline_config(P, name, [(f"net_af_packet0,iface={b.TAG}r0", "10.88.1.1/24"),
+                                         (f"net_af_packet1,iface={b.TAG}r1", "10.88.2.1/24")], 1)
+        cfg.write_text(cfg.read_text() + nat_section(65536, pool=False))
+        p, macs = b.start_redline(P, r, name, cfg, "-l 0,1")
+        c: dict[str, int] = {}
+        res = b.run_gen(P, g, ["--tx", gen_dev[0], "--rx", gen_dev[1], "--dst-mac", macs["p0"], *b.GEN_FLOWS],
+                        args.seconds, f"gnd{i}", before_exit=lambda: c.update(b.stop_redline(P, p, name)))
+        res["cycles"] = c.get("busy_cycles", 0) / max(1, c.get("rx_packets", 0))
+        teardown(g, r)
+        return res
+
+    k, d, ratio = b.paired_runs(args.runs, kernel_run, redline_run)
+    b.row("nat/af_packet", "Linux nftables masquerade (baseline)", k["rx_pps"] / 1e6, None, None,
+          f"loss {k['loss_pct']:.2f}%; conntrack + masquerade in the sender's softirq")
+    b.row("nat/af_packet", "redline NAT, 1 worker", d["rx_pps"] / 1e6, d["cycles"], ratio,
+          f"loss {d['loss_pct']:.2f}%; af_packet system calls bound both")
