@@ -65,6 +65,33 @@ def print_final(res: topo.StopResult) -> None:
     say(f"  exit code: {res.returncode}   mbufs in use at exit: {res.mbufs_in_use}")
 
 
+def run_until_stopped(t: topo.Topology, seconds: float, stop: threading.Event, on_signal) -> int:
+    """Echoes redline's output until Ctrl-C/SIGTERM (`on_signal` sets `stop`) or `seconds` (0:
+    no limit) pass or redline exits; then stops it and prints its final counters. Returns the
+    demo's exit code: 0 if redline stopped cleanly with every mbuf back."""
+    t.echo = lambda line: say(f"redline| {line}")
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, on_signal)
+    if seconds > 0:
+        say(f"\nrunning for {seconds:g} s (DEMO_SECONDS); Ctrl-C stops earlier")
+    else:
+        say("\nrunning; press Ctrl-C to stop")
+    deadline = time.monotonic() + seconds if seconds > 0 else None
+    while not stop.is_set():
+        if deadline is not None and time.monotonic() >= deadline:
+            break
+        if not t.alive():
+            say(f"\nredline exited on its own with {t.proc.returncode}; stderr:\n{t.tail(t.err_lines)}")
+            break
+        stop.wait(0.5)
+    t.echo = None
+
+    say("\n== stopping ==")
+    res = t.stop()
+    print_final(res)
+    return 0 if res.returncode == 0 and res.mbufs_in_use == 0 and not res.killed else 1
+
+
 def main() -> int:
     mode = sys.argv[1] if len(sys.argv) > 1 else "router"
     if mode == "nat":
@@ -141,27 +168,7 @@ def main() -> int:
         say(f"  kill -USR1 {t.pid}                              # counters, printed here")
         say(f"  redline's output: {t.stdout_log}")
 
-        t.echo = lambda line: say(f"redline| {line}")
-        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(s, on_signal)
-        if seconds > 0:
-            say(f"\nrunning for {seconds:g} s (DEMO_SECONDS); Ctrl-C stops earlier")
-        else:
-            say("\nrunning; press Ctrl-C to stop")
-        deadline = time.monotonic() + seconds if seconds > 0 else None
-        while not stop.is_set():
-            if deadline is not None and time.monotonic() >= deadline:
-                break
-            if not t.alive():
-                say(f"\nredline exited on its own with {t.proc.returncode}; stderr:\n{t.tail(t.err_lines)}")
-                break
-            stop.wait(0.5)
-        t.echo = None
-
-        say("\n== stopping ==")
-        res = t.stop()
-        print_final(res)
-        rc = 0 if res.returncode == 0 and res.mbufs_in_use == 0 and not res.killed else 1
+        rc = run_until_stopped(t, seconds, stop, on_signal)
     except topo.TopologyError as e:
         say(f"\ndemo failed: {e}")
         rc = 1

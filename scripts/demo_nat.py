@@ -34,7 +34,6 @@ import shutil
 import signal
 import sys
 import threading
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,7 +42,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 import nat_tests  # noqa: E402  (its helpers: web server, tcpdump capture, curl)
 import nat_topo  # noqa: E402
 import topo  # noqa: E402
-from demo import print_final, say, show  # noqa: E402
+from demo import run_until_stopped, say, show  # noqa: E402
 from nat_topo import FAR, IN1, IN2, NAT_IP, OUT1  # noqa: E402
 
 PREFIX = "rl-natdemo"
@@ -154,27 +153,7 @@ def main() -> int:
         say(f"  kill -USR1 {t.pid}                              # counters, printed here")
         say(f"  redline's output: {t.stdout_log}")
 
-        t.echo = lambda line: say(f"redline| {line}")
-        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(s, on_signal)
-        if seconds > 0:
-            say(f"\nrunning for {seconds:g} s (DEMO_SECONDS); Ctrl-C stops earlier")
-        else:
-            say("\nrunning; press Ctrl-C to stop")
-        deadline = time.monotonic() + seconds if seconds > 0 else None
-        while not stop.is_set():
-            if deadline is not None and time.monotonic() >= deadline:
-                break
-            if not t.alive():
-                say(f"\nredline exited on its own with {t.proc.returncode}; stderr:\n{t.tail(t.err_lines)}")
-                break
-            stop.wait(0.5)
-        t.echo = None
-
-        say("\n== stopping ==")
-        res = t.stop()
-        print_final(res)
-        rc = 0 if res.returncode == 0 and res.mbufs_in_use == 0 and not res.killed else 1
+        rc = run_until_stopped(t, seconds, stop, on_signal)
     except (topo.TopologyError, nat_tests.Fail, nat_tests.Skip) as e:
         say(f"\ndemo failed: {e}")
         rc = 1

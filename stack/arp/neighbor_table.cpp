@@ -1,5 +1,7 @@
 #include "stack/arp/neighbor_table.hpp"
 
+#include "stack/pipeline/flow_table.hpp"
+
 #include <rte_errno.h>
 #include <rte_hash.h>
 #include <rte_hash_crc.h>
@@ -33,29 +35,9 @@ Neighbor unpack(uintptr_t word) {
 std::unique_ptr<NeighborTable> NeighborTable::create(const std::string& name, uint32_t capacity,
                                                      int socket, rte_rcu_qsbr* qsbr,
                                                      std::string* error) {
-  rte_hash_parameters params{};
-  params.name = name.c_str();
-  params.entries = capacity;
-  params.key_len = sizeof(Key);
-  params.hash_func = rte_hash_crc;
-  params.socket_id = socket;
-  // One writer (the owner core), lock-free readers.
-  params.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF;
-  rte_hash* h = rte_hash_create(&params);
-  if (!h) {
-    *error = "rte_hash_create(" + name + ") failed: " + rte_strerror(rte_errno);
-    return nullptr;
-  }
-  if (qsbr) {
-    rte_hash_rcu_config rcu{};
-    rcu.v = qsbr;
-    rcu.mode = RTE_HASH_QSBR_MODE_DQ;
-    if (rte_hash_rcu_qsbr_add(h, &rcu) != 0) {
-      *error = "rte_hash_rcu_qsbr_add failed: " + std::string(rte_strerror(rte_errno));
-      rte_hash_free(h);
-      return nullptr;
-    }
-  }
+  // One writer (the ARP owner core), lock-free readers.
+  rte_hash* h = pipeline::create_lock_free_hash(name, capacity, sizeof(Key), socket, qsbr, 0, error);
+  if (!h) return nullptr;
   return std::unique_ptr<NeighborTable>(new NeighborTable(h, capacity, qsbr != nullptr));
 }
 

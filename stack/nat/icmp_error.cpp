@@ -17,12 +17,6 @@ bool is_translatable_error(uint8_t type) {
          type == wire::icmp::kParameterProblem || type == 4 /* source quench */;
 }
 
-uint16_t load_raw16(const uint8_t* p) { return detail::load_raw16(p); }
-uint32_t load_raw32(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
 }  // namespace
 
 std::optional<QuotedDatagram> parse_icmp_error(const uint8_t* ip, size_t len) {
@@ -45,16 +39,16 @@ std::optional<QuotedDatagram> parse_icmp_error(const uint8_t* ip, size_t len) {
   out.length = qlen;
   net::FiveTuple& t = out.tuple;
   t.protocol = wire::load8(q, wire::ipv4::kProtocol);
-  t.src_ip = load_raw32(q + wire::ipv4::kSrc);
-  t.dst_ip = load_raw32(q + wire::ipv4::kDst);
+  t.src_ip = wire::load_raw32(q + wire::ipv4::kSrc);
+  t.dst_ip = wire::load_raw32(q + wire::ipv4::kDst);
   const uint8_t* l4 = q + qhl;
   if (t.protocol == wire::ipv4::kProtoTcp || t.protocol == wire::ipv4::kProtoUdp) {
-    t.src_port = load_raw16(l4);
-    t.dst_port = load_raw16(l4 + 2);
+    t.src_port = wire::load_raw16(l4);
+    t.dst_port = wire::load_raw16(l4 + 2);
   } else if (t.protocol == wire::ipv4::kProtoIcmp) {
     const uint8_t type = wire::icmp::type(l4);
     if (type != wire::icmp::kEchoRequest && type != wire::icmp::kEchoReply) return std::nullopt;
-    t.src_port = t.dst_port = load_raw16(l4 + kIcmpIdentifier);
+    t.src_port = t.dst_port = wire::load_raw16(l4 + kIcmpIdentifier);
   } else {
     return std::nullopt;
   }

@@ -23,11 +23,6 @@ using net::Counter;
 using pipeline::kFlagFromRing;
 
 namespace {
-uint32_t load_raw32(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
 uint16_t be16(uint16_t host) { return net::to_be(host); }
 uint32_t be32(net::Ipv4Addr a) { return net::to_be(a.value); }
 int protocol_slot(uint8_t protocol) {
@@ -466,7 +461,7 @@ void NatStage::icmp_error(Burst& b, uint8_t slot) {
       else if (r.range(key.protocol).contains(net::to_be(key.dst_port)))
         owner = PortShare::owner_of(r.range(key.protocol), workers_, net::to_be(key.dst_port));
       if (owner != w_.id()) return hand_to(b, slot, owner);
-      if (r.external_index(load_raw32(ip + wire::ipv4::kDst)) >= 0) return b.drop(slot, Counter::nat_no_mapping);
+      if (r.external_index(wire::load_raw32(ip + wire::ipv4::kDst)) >= 0) return b.drop(slot, Counter::nat_no_mapping);
     } else if (r.inside(b.meta[slot].in_port)) {  // from an inside host, about what it received
       if (const DnatRule* d = r.dnat_from(key.protocol, key.src_ip, key.src_port)) {
         const FiveTuple outside{be32(d->external), key.dst_ip, be16(d->external_port), key.dst_port, key.protocol, {0, 0, 0}};
@@ -498,8 +493,8 @@ void NatStage::fragment(Burst& b, uint8_t slot) {
   pipeline::PacketMeta& pm = b.meta[slot];
   uint8_t* ip = rte_pktmbuf_mtod_offset(m, uint8_t*, pm.l3_offset);
   const NatRules& r = *nat_.rules.load(std::memory_order_acquire);
-  const bool crossing = (r.inside(pm.in_port) && r.snat_for(load_raw32(ip + wire::ipv4::kSrc))) ||
-                        r.external_index(load_raw32(ip + wire::ipv4::kDst)) >= 0;
+  const bool crossing = (r.inside(pm.in_port) && r.snat_for(wire::load_raw32(ip + wire::ipv4::kSrc))) ||
+                        r.external_index(wire::load_raw32(ip + wire::ipv4::kDst)) >= 0;
   if (!crossing) return b.to(slot, proceed);
   // A later fragment has no ports to look a session up by: the datagram is reassembled and
   // translated whole (bounded in datagrams and time by the [ip] reassembly settings).
@@ -523,19 +518,9 @@ void NatStage::fragment(Burst& b, uint8_t slot) {
   wire::store16(dip, wire::ipv4::kChecksum, 0);
   wire::store16(dip, wire::ipv4::kChecksum, wire::internet_checksum(dip, wire::ipv4::header_len(dip)));
   pm.l4_offset = uint8_t(pm.l3_offset + wire::ipv4::header_len(dip));
-  const uint8_t proto = dip[wire::ipv4::kProtocol];
   const uint8_t* l4 = dip + wire::ipv4::header_len(dip);
-  if (rte_pktmbuf_data_len(d) < pm.l4_offset + 8u) return b.drop(slot, Counter::nat_fragment_failed);
-  FiveTuple key{load_raw32(dip + wire::ipv4::kSrc), load_raw32(dip + wire::ipv4::kDst), 0, 0, proto, {0, 0, 0}};
-  if (proto == wire::ipv4::kProtoTcp || proto == wire::ipv4::kProtoUdp) {
-    std::memcpy(&key.src_port, l4, 2);
-    std::memcpy(&key.dst_port, l4 + 2, 2);
-  } else if (proto == wire::ipv4::kProtoIcmp && (l4[0] == wire::icmp::kEchoRequest || l4[0] == wire::icmp::kEchoReply)) {
-    std::memcpy(&key.src_port, l4 + kIcmpIdentifier, 2);
-    key.dst_port = key.src_port;
-  } else {
-    return other_protocol(b, slot);
-  }
+  FiveTuple key;
+  if (!flow_key(dip, l4, uint32_t(rte_pktmbuf_data_len(d) - pm.l4_offset), &key)) return other_protocol(b, slot);
   if (void* hit = sessions_table_->find(key)) {
     const uintptr_t v = uintptr_t(hit);
     return translate(b, slot, *reinterpret_cast<Session*>(v & ~uintptr_t(1)), unsigned(v & 1));
@@ -548,9 +533,9 @@ void NatStage::other_protocol(Burst& b, uint8_t slot) {
   // outside with an inside source.
   const NatRules& r = *nat_.rules.load(std::memory_order_acquire);
   const uint8_t* ip = rte_pktmbuf_mtod_offset(b.pkts[slot], const uint8_t*, b.meta[slot].l3_offset);
-  if (r.inside(b.meta[slot].in_port) && r.snat_for(load_raw32(ip + wire::ipv4::kSrc)) &&
-      (outside_port_for(w_.shared(), r, load_raw32(ip + wire::ipv4::kDst)) >= 0 ||
-       r.external_index(load_raw32(ip + wire::ipv4::kDst)) >= 0))
+  if (r.inside(b.meta[slot].in_port) && r.snat_for(wire::load_raw32(ip + wire::ipv4::kSrc)) &&
+      (outside_port_for(w_.shared(), r, wire::load_raw32(ip + wire::ipv4::kDst)) >= 0 ||
+       r.external_index(wire::load_raw32(ip + wire::ipv4::kDst)) >= 0))
     return b.drop(slot, Counter::nat_unsupported);
   b.to(slot, proceed);
 }

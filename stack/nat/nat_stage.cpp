@@ -15,19 +15,6 @@ namespace redline::nat {
 using net::Counter;
 using pipeline::kBurstSlots;
 
-namespace {
-uint32_t load_raw32(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-uint16_t load_raw16(const uint8_t* p) {
-  uint16_t v;
-  std::memcpy(&v, p, 2);
-  return v;
-}
-}  // namespace
-
 void NatStage::run(Burst& b, const uint8_t* idx, uint32_t n) {
   pipeline::Scratch<FiveTuple, kBurstSlots> keys;
   uint8_t slots[kBurstSlots];
@@ -52,19 +39,7 @@ void NatStage::run(Burst& b, const uint8_t* idx, uint32_t n) {
       fragment(b, slot);
       continue;
     }
-    FiveTuple& key = keys[m];
-    key.src_ip = load_raw32(ip + wire::ipv4::kSrc);
-    key.dst_ip = load_raw32(ip + wire::ipv4::kDst);
-    key.protocol = proto;
-    key.pad[0] = key.pad[1] = key.pad[2] = 0;
-    if ((proto == wire::ipv4::kProtoUdp && l4_len >= 8) || (proto == wire::ipv4::kProtoTcp && l4_len >= 20)) [[likely]] {
-      key.src_port = load_raw16(l4);
-      key.dst_port = load_raw16(l4 + 2);
-    } else if (proto == wire::ipv4::kProtoIcmp && l4_len >= wire::icmp::kHeaderLen &&
-               (l4[0] == wire::icmp::kEchoRequest || l4[0] == wire::icmp::kEchoReply)) {
-      // RFC 5508 REQ-2: the echo identifier plays the part of a port, on both sides.
-      key.src_port = key.dst_port = load_raw16(l4 + kIcmpIdentifier);
-    } else {
+    if (!flow_key(ip, l4, l4_len, &keys[m])) [[unlikely]] {
       if (proto == wire::ipv4::kProtoIcmp && l4_len >= wire::icmp::kHeaderLen) icmp_error(b, slot);
       else other_protocol(b, slot);
       continue;

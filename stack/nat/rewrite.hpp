@@ -17,6 +17,8 @@
 #include <cstring>
 
 #include "stack/net/five_tuple.hpp"
+#include "stack/wire/bytes.hpp"
+#include "stack/wire/icmp.hpp"
 #include "stack/wire/ipv4.hpp"
 
 namespace redline::nat {
@@ -46,12 +48,8 @@ inline uint16_t fold(uint32_t s) {
 }
 // RFC 1624 eqn. 3 with the ~m + m' terms summed in advance: HC' = ~(~HC + delta).
 inline uint16_t adjust(uint16_t checksum, uint16_t delta) { return uint16_t(~fold(uint32_t(uint16_t(~checksum)) + delta)); }
-inline uint16_t load_raw16(const uint8_t* p) {
-  uint16_t v;
-  std::memcpy(&v, p, 2);
-  return v;
-}
-inline void store_raw16(uint8_t* p, uint16_t v) { std::memcpy(p, &v, 2); }
+using wire::load_raw16;
+using wire::store_raw16;
 }  // namespace detail
 
 // The rewrite that takes packets with tuple `from` to tuple `to` (same protocol).
@@ -99,6 +97,28 @@ inline void apply(const Rewrite& r, uint8_t protocol, uint8_t* ip, uint8_t* l4) 
     std::memcpy(l4 + kIcmpIdentifier, &r.src_port, 2);
     store_raw16(l4 + kIcmpChecksum, adjust(load_raw16(l4 + kIcmpChecksum), r.l4_delta));
   }
+}
+
+// The key a NAT session knows the IPv4 packet at `ip` by (its L4 header at `l4`, `l4_len`
+// bytes of it in the datagram): TCP and UDP ports, or an ICMP echo's identifier in both ports
+// (RFC 5508 REQ-2). False for anything else (other protocols, ICMP errors, short headers).
+inline bool flow_key(const uint8_t* ip, const uint8_t* l4, uint32_t l4_len, FiveTuple* key) {
+  const uint8_t proto = ip[wire::ipv4::kProtocol];
+  key->src_ip = wire::load_raw32(ip + wire::ipv4::kSrc);
+  key->dst_ip = wire::load_raw32(ip + wire::ipv4::kDst);
+  key->protocol = proto;
+  key->pad[0] = key->pad[1] = key->pad[2] = 0;
+  if ((proto == wire::ipv4::kProtoUdp && l4_len >= 8) || (proto == wire::ipv4::kProtoTcp && l4_len >= 20)) [[likely]] {
+    key->src_port = wire::load_raw16(l4);
+    key->dst_port = wire::load_raw16(l4 + 2);
+    return true;
+  }
+  if (proto == wire::ipv4::kProtoIcmp && l4_len >= wire::icmp::kHeaderLen &&
+      (l4[0] == wire::icmp::kEchoRequest || l4[0] == wire::icmp::kEchoReply)) {
+    key->src_port = key->dst_port = wire::load_raw16(l4 + kIcmpIdentifier);
+    return true;
+  }
+  return false;
 }
 
 // The same tuple seen from the other end: what a reply carries.

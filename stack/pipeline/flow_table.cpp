@@ -6,22 +6,18 @@
 
 namespace redline::pipeline {
 
-std::unique_ptr<FlowTable> FlowTable::create(const std::string& name, uint32_t capacity, int socket, rte_rcu_qsbr* qsbr,
-                                             std::string* error) {
+rte_hash* create_lock_free_hash(const std::string& name, uint32_t entries, uint32_t key_len, int socket, rte_rcu_qsbr* qsbr,
+                                uint32_t extra_flags, std::string* error) {
   rte_hash_parameters params{};
   params.name = name.c_str();
-  // Slots for half again the capacity: a cuckoo table near full spends its adds displacing
-  // keys (measured: a session table at 75% of its slots made new sessions 2x dearer). The
-  // overflow table (EXT_TABLE) takes what the buckets cannot place, so a table always fills to
-  // its capacity rather than failing early.
-  params.entries = std::max<uint32_t>(uint32_t(std::min<uint64_t>(uint64_t(capacity) * 3 / 2, 1u << 31)), 64);
-  params.key_len = sizeof(net::FiveTuple);
+  params.entries = entries;
+  params.key_len = key_len;
   params.hash_func = rte_hash_crc;
   params.socket_id = socket;
-  params.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF | RTE_HASH_EXTRA_FLAGS_EXT_TABLE;
+  params.extra_flag = uint8_t(RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF | extra_flags);
   rte_hash* h = rte_hash_create(&params);
   if (!h) {
-    *error = "rte_hash_create(" + name + ", " + std::to_string(capacity) + " entries) failed: " + rte_strerror(rte_errno);
+    *error = "rte_hash_create(" + name + ", " + std::to_string(entries) + " entries) failed: " + rte_strerror(rte_errno);
     return nullptr;
   }
   if (qsbr) {
@@ -34,6 +30,18 @@ std::unique_ptr<FlowTable> FlowTable::create(const std::string& name, uint32_t c
       return nullptr;
     }
   }
+  return h;
+}
+
+std::unique_ptr<FlowTable> FlowTable::create(const std::string& name, uint32_t capacity, int socket, rte_rcu_qsbr* qsbr,
+                                             std::string* error) {
+  // Slots for half again the capacity: a cuckoo table near full spends its adds displacing
+  // keys (measured: a session table at 75% of its slots made new sessions 2x dearer). The
+  // overflow table (EXT_TABLE) takes what the buckets cannot place, so a table always fills to
+  // its capacity rather than failing early.
+  const uint32_t entries = std::max<uint32_t>(uint32_t(std::min<uint64_t>(uint64_t(capacity) * 3 / 2, 1u << 31)), 64);
+  rte_hash* h = create_lock_free_hash(name, entries, sizeof(net::FiveTuple), socket, qsbr, RTE_HASH_EXTRA_FLAGS_EXT_TABLE, error);
+  if (!h) return nullptr;
   return std::unique_ptr<FlowTable>(new FlowTable(h, capacity, qsbr != nullptr));
 }
 

@@ -16,6 +16,13 @@ struct rte_rcu_qsbr;
 
 namespace redline::pipeline {
 
+// An rte_hash with one writer and lock-free readers (RW_CONCURRENCY_LF plus `extra_flags`),
+// whose deleted slots are recycled after an RCU grace period on `qsbr` (null: the caller frees
+// them at once with rte_hash_free_key_with_position). Null with `error` set on failure. Shared
+// by every table that other threads read while its owner writes (flows, neighbors).
+rte_hash* create_lock_free_hash(const std::string& name, uint32_t entries, uint32_t key_len, int socket, rte_rcu_qsbr* qsbr,
+                                uint32_t extra_flags, std::string* error);
+
 class FlowTable {
  public:
   static constexpr uint32_t kBulkMax = 64;  // RTE_HASH_LOOKUP_BULK_MAX

@@ -33,6 +33,18 @@ inline void store32(uint8_t* p, size_t off, uint32_t v) {
   std::memcpy(p + off, &v, 4);
 }
 
+// The bytes as they sit, in network byte order (keys that are hashed and compared as bytes).
+inline uint16_t load_raw16(const uint8_t* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return v;
+}
+inline uint32_t load_raw32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+inline void store_raw16(uint8_t* p, uint16_t v) { std::memcpy(p, &v, 2); }
 inline net::Ipv4Addr load_ip(const uint8_t* p, size_t off) { return net::Ipv4Addr{load32(p, off)}; }
 inline void store_ip(uint8_t* p, size_t off, net::Ipv4Addr a) { store32(p, off, a.value); }
 

@@ -7,9 +7,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import topo  # noqa: E402
 from topo import Topology  # noqa: E402
-from harness import check, test  # noqa: E402
+from harness import check, close_and_check, test  # noqa: E402
 
 
 @test("stats_consistent")
@@ -38,12 +37,6 @@ def t_clean_exit(t: Topology) -> None:
         problems.append(f"no stats block at exit; stdout tail:\n{t.tail(t.out_lines)}")
     if res.mbufs_in_use != 0:
         problems.append(f"mbufs in use at exit: {res.mbufs_in_use}")
-    t.failed = t.failed or bool(problems)  # keep the logs if anything is wrong
-    ns = list(t.namespaces)
-    t.close()
-    left = [n for n in ns if topo.ns_exists(n)]
-    if left:
-        problems.append(f"namespaces left behind: {left}")
-    check(not problems, "; ".join(problems))
+    close_and_check(t, problems)
 
 

@@ -55,6 +55,18 @@ def expect_rise(t: Topology, s0: Stats, counter: str, want: int) -> Stats:
     return s1
 
 
+def close_and_check(t, problems: list[str]) -> None:
+    """Closes the topology (keeping the logs if anything went wrong), checks that no namespace
+    outlived it, and fails with every problem found."""
+    t.failed = t.failed or bool(problems)
+    ns = list(t.namespaces)
+    t.close()
+    left = [n for n in ns if topo.ns_exists(n)]
+    if left:
+        problems.append(f"namespaces left behind: {left}")
+    check(not problems, "; ".join(problems))
+
+
 def still_answers(t: Topology) -> None:
     n, r = ping(t, "a", RA_IP, count=2)
     check(n >= 1, f"redline no longer answers ping afterwards:\n{r.brief()}")

@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import nat_topo  # noqa: E402
 import topo  # noqa: E402
-from harness import Fail, PY, Skip, check, ping, test, traceroute_hops  # noqa: E402
+from harness import Fail, PY, Skip, check, close_and_check, ping, test, traceroute_hops  # noqa: E402
 from nat_topo import (  # noqa: E402
     DNAT_TCP, DNAT_UDP, DNAT_UDP_CLOSED, FAR, FAR_MTU, IN1, IN2, IN2_POOL, MSS_CLAMP, NAT_IP, OUT1, OUT2, POOL, R_LAN, NatOptions,
 )
@@ -341,7 +341,7 @@ def t_http(t) -> None:
     check(client == NAT_IP, f"nginx logged client {client}, want {NAT_IP}")
     _, code, size = curl(t, "in1", f"http://{OUT1}/big.bin")
     check(code == 200 and size == BIG, f"big.bin: {code}, {size} bytes of {BIG}")
-    s1 = rise(t, s0, "nat_translated_in", 500)
+    rise(t, s0, "nat_translated_in", 500)
     rise(t, s0, "nat_translated_out", 100)
     rise(t, s0, "nat_sessions_created", 2)
 
@@ -694,13 +694,7 @@ def t_nat_exit(t) -> None:
             problems.append(f"exit code {res.returncode}; stderr tail:\n{t.tail(t.err_lines)}")
         if res.mbufs_in_use != 0:
             problems.append(f"mbufs in use at exit: {res.mbufs_in_use}")
-    t.failed = t.failed or bool(problems)
-    ns = list(t.namespaces)
-    t.close()
-    left = [n for n in ns if topo.ns_exists(n)]
-    if left:
-        problems.append(f"namespaces left behind: {left}")
-    check(not problems, "; ".join(problems))
+    close_and_check(t, problems)
 
 
 # ---------------------------------------------------------------------------------------

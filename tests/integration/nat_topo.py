@@ -37,15 +37,11 @@ Counters exist only on redline: `t.has_counters`; `t.stats()` returns None on nf
 
 from __future__ import annotations
 
-import ipaddress
 import os
-import re
 import secrets
 import shutil
-import signal
 import subprocess
 import tempfile
-import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
