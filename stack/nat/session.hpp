@@ -4,8 +4,9 @@
 // the answers arrive with (key[1]), each with the rewrite a packet matching it gets. Both keys
 // point at the same entry in the worker's session table, so either direction finds it with one
 // lookup. A mapping is RFC 4787's endpoint-independent mapping: an inside address and port (or
-// echo identifier) bound to one outside address and port, shared by every session of that
-// inside endpoint, whatever the remote (§4.1, REQ-1; RFC 5382 REQ-1; RFC 5508 REQ-2).
+// echo identifier) bound to an outside port on one external address, shared by every session of
+// that inside endpoint through that address, whatever the remote (§4.1, REQ-1; RFC 5382 REQ-1;
+// RFC 5508 REQ-2).
 #pragma once
 
 #include <cstddef>
@@ -51,7 +52,7 @@ static_assert(offsetof(Session, prev_in_mapping) + sizeof(uint32_t) <= 64, "the 
 #pragma GCC diagnostic pop
 
 struct Mapping {
-  FiveTuple key;            // protocol, inside address and port (the rest zero): the table key
+  FiveTuple key;            // the table key: protocol, inside address and port, external address (dst_ip)
   uint32_t external_ip = 0; // network byte order
   uint16_t external_port = 0;
   uint32_t first_session = kNoIndex;
