@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "drivers/af_xdp.hpp"
 #include "drivers/port.hpp"
 #include "dpdk_app/control/prometheus.hpp"
 #include "dpdk_app/control/snapshot.hpp"
@@ -148,9 +149,22 @@ bool App::setup(const Config& config, std::string* error, const std::string& con
   // Attach and probe every port before configuring any: the RSS plan (one mirror size, the port
   // fields all RSS ports hash) depends on all of them (drivers/rss_plan.hpp).
   std::vector<drivers::RssCaps> caps;
-  for (const PortConfig& pc : config.ports) {
+  for (size_t i = 0; i < config.ports.size(); ++i) {
+    const PortConfig& pc = config.ports[i];
+    const auto xdp = drivers::af_xdp_args(pc.device);
+    if (xdp) {
+      std::string notes;
+      if (std::string why = drivers::prepare_af_xdp(*xdp, pc.mtu, &notes); !why.empty()) {
+        *error = "ports[" + std::to_string(i) + "].device '" + pc.device + "': " + why;
+        return false;
+      }
+      if (!notes.empty()) std::printf("port %s: af_xdp: %s\n", pc.name.c_str(), notes.substr(0, notes.size() - 2).c_str());
+    }
     auto id = drivers::attach(pc.device, error);
-    if (!id) return false;
+    if (!id) {
+      if (xdp) *error += drivers::af_xdp_probe_hint(*xdp);
+      return false;
+    }
     pipeline::PortInfo info;
     info.dpdk_id = *id;
     info.name = pc.name;
@@ -174,8 +188,24 @@ bool App::setup(const Config& config, std::string* error, const std::string& con
     drivers::PortRequest req{pc.name,          pc.device,         pc.mac,         pc.mtu, uint16_t(workers),
                              pc.rx_descriptors, pc.tx_descriptors, plan.rss_hf[i]};
     auto ready = drivers::configure_and_start(info.dpdk_id, req, s.pool, s.reta, error);
-    if (!ready) return false;
+    if (!ready) {
+      // The AF_XDP PMD opens its sockets at queue setup: a busy interface fails there.
+      if (const auto xdp = drivers::af_xdp_args(pc.device)) *error += drivers::af_xdp_probe_hint(*xdp);
+      return false;
+    }
     info.mac = ready->mac;
+    info.queues = ready->queues;
+    if (ready->queues < workers) {
+      // Workers without a queue here send through worker 0 (pipeline/shared.hpp PortInfo).
+      const std::string ring = "rl_tx_" + std::to_string(i);
+      info.tx_ring = rte_ring_create(ring.c_str(), 4096, int(rte_socket_id()), RING_F_SC_DEQ);
+      if (!info.tx_ring) {
+        *error = "cannot create ring " + ring + ": " + rte_strerror(rte_errno);
+        return false;
+      }
+      std::printf("port %s: %u queue(s) for %u workers: workers %u-%u receive nothing from it and send through worker 0\n",
+                  pc.name.c_str(), ready->queues, workers, unsigned(ready->queues), workers - 1);
+    }
     // Trust the NIC's hash only if it hashes the fields software hashes (plan_rss makes it so for
     // every port it did not refuse; checked here so a mismatch can only cost a handoff).
     info.rss = ready->rss && ready->hash_fields == plan.fields;
@@ -185,9 +215,12 @@ bool App::setup(const Config& config, std::string* error, const std::string& con
     std::string rss = info.rss ? "programmed (RETA " + std::to_string(ready->reta_size) + ")" : "software (" + why + ")";
     std::printf("port %s: %s (%s) mac %s address %s mtu %u queues %u rss %s rx-csum %s tx-fast-free %s, %s\n",
                 pc.name.c_str(), pc.device.c_str(), ready->driver.c_str(), ready->mac.to_string().c_str(),
-                pc.address.to_string().c_str(), pc.mtu, workers, rss.c_str(),
+                pc.address.to_string().c_str(), pc.mtu, unsigned(ready->queues), rss.c_str(),
                 ready->rx_ip_checksum_offload ? "offload" : "software", ready->tx_fast_free ? "on" : "off",
                 drivers::link_summary(info.dpdk_id).c_str());
+    if (const auto xdp = drivers::af_xdp_args(pc.device))
+      std::printf("port %s: af_xdp on %s queues %u-%u: %s\n", pc.name.c_str(), xdp->iface.c_str(), xdp->start_queue,
+                  xdp->start_queue + xdp->queue_count - 1, drivers::describe_af_xdp(*xdp).c_str());
   }
 
   // Quiescent-state slots: one per worker, and one more for the control thread, which goes online
@@ -309,11 +342,21 @@ unsigned App::shutdown(bool print) {
   if (launched_)
     for (unsigned l : lcores_) rte_eal_wait_lcore(l);
   for (auto& w : workers_) w->release();
+  // What workers without a queue left for worker 0 after it stopped.
+  for (auto& p : s.ports)
+    if (p.tx_ring) {
+      void* m;
+      while (rte_ring_sc_dequeue(p.tx_ring, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+    }
   for (auto& w : workers_)
     for (size_t c = 0; c < net::kCounterCount; ++c) final_totals_[c] += w->counters().get(c);
   if (print) print_stats(stdout, s, workers_);
   if (ports_open_)
     for (auto& p : s.ports) drivers::stop_and_close(p.dpdk_id);
+  for (auto& p : s.ports) {
+    rte_ring_free(p.tx_ring);
+    p.tx_ring = nullptr;
+  }
   for (rte_ring* r : s.handoff) rte_ring_free(r);
   for (rte_ring* r : s.arp_rings) rte_ring_free(r);
   rte_ring_free(s.arp_commands);

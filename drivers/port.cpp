@@ -94,15 +94,15 @@ std::optional<PortReady> configure_and_start(uint16_t port, const PortRequest& r
   };
   rte_eth_dev_info info{};
   if (int rc = rte_eth_dev_info_get(port, &info); rc != 0) return fail("cannot read device info", rc);
-  if (info.max_rx_queues < req.queues || info.max_tx_queues < req.queues)
-    return fail("driver " + std::string(info.driver_name) + " offers " + std::to_string(info.max_rx_queues) +
-                    " RX / " + std::to_string(info.max_tx_queues) + " TX queues, " +
-                    std::to_string(req.queues) + " workers need one each (use fewer workers or a vdev " +
-                    "argument for more queues, e.g. qpairs= for net_af_packet)", 0);
+  // A queue pair per worker where the device has them; where it has fewer (a veth under AF_XDP
+  // has one), the workers beyond receive nothing from it and send through worker 0 (worker.hpp).
+  const uint16_t queues = std::min({req.queues, info.max_rx_queues, info.max_tx_queues});
+  if (queues == 0) return fail("driver " + std::string(info.driver_name) + " offers no queues", 0);
 
   PortReady ready;
   ready.id = port;
   ready.driver = info.driver_name;
+  ready.queues = queues;
   rte_eth_conf conf{};
   ready.reta_size = info.reta_size;
   // Symmetric Toeplitz by the asked hash types wherever the NIC can spread over more than one
@@ -111,7 +111,7 @@ std::optional<PortReady> configure_and_start(uint16_t port, const PortRequest& r
   const RssCaps caps{info.reta_size, info.hash_key_size, info.flow_type_rss_offloads};
   const uint64_t rss_hf = req.rss_hf & info.flow_type_rss_offloads;
   std::vector<uint8_t> key;
-  if (req.queues > 1 && rss_hf != 0 && info.hash_key_size >= kMinKeyLen) {
+  if (queues > 1 && queues == req.queues && rss_hf != 0 && info.hash_key_size >= kMinKeyLen) {
     // 0x6d5a repeated stays symmetric at any key length.
     key.resize(info.hash_key_size);
     for (size_t i = 0; i < key.size(); ++i) key[i] = (i % 2 == 0) ? 0x6d : 0x5a;
@@ -123,7 +123,8 @@ std::optional<PortReady> configure_and_start(uint16_t port, const PortRequest& r
     ready.hash_fields = hash_fields_for(rss_hf);
   }
   // Trusted only if the NIC hashes exactly the asked types with a RETA repeating the mirror.
-  ready.rss_note = rss_refusal(caps, req.queues, req.rss_hf, reta.size());
+  ready.rss_note = queues < req.queues ? std::to_string(queues) + " queue(s) for " + std::to_string(req.queues) + " workers"
+                                       : rss_refusal(caps, queues, req.rss_hf, reta.size());
   ready.rss = ready.rss_note.empty();
   if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM) {
     conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
@@ -145,14 +146,14 @@ std::optional<PortReady> configure_and_start(uint16_t port, const PortRequest& r
     return fail("mbuf data room of " + std::to_string(room) + " bytes cannot take a whole frame of MTU " +
                     std::to_string(req.mtu) + " (" + std::to_string(frame) + " bytes, rounded to 1 KB; driver minimum " +
                     std::to_string(info.min_rx_bufsize) + ")", 0);
-  if (int rc = rte_eth_dev_configure(port, req.queues, req.queues, &conf); rc != 0)
+  if (int rc = rte_eth_dev_configure(port, queues, queues, &conf); rc != 0)
     return fail("rte_eth_dev_configure failed", rc);
 
   uint16_t rxd = req.rx_descriptors, txd = req.tx_descriptors;
   rte_eth_dev_adjust_nb_rx_tx_desc(port, &rxd, &txd);
   int socket = rte_eth_dev_socket_id(port);
   if (socket < 0) socket = 0;
-  for (uint16_t q = 0; q < req.queues; ++q) {
+  for (uint16_t q = 0; q < queues; ++q) {
     rte_eth_rxconf rxconf = info.default_rxconf;
     rxconf.offloads = conf.rxmode.offloads;
     if (int rc = rte_eth_rx_queue_setup(port, q, rxd, unsigned(socket), &rxconf, pool); rc != 0)

@@ -54,6 +54,7 @@ struct PortReady {
   bool tx_ip_checksum_offload = false;  // offered by the NIC (not used: see port.cpp)
   bool tx_fast_free = false;            // RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE on every TX queue
   std::string driver;
+  uint16_t queues = 1;  // queue pairs configured: the workers', or fewer if the device has fewer
 };
 
 // Attaches `device`: creates the vdev ("net_tap0,iface=x") or finds an already probed port by

@@ -39,6 +39,11 @@ struct PortInfo {
   net::Ipv4Prefix address;
   uint16_t mtu = 1500;
   bool rss = false;  // the NIC hashes with our key and RETA, so mbuf->hash.rss names the owner
+  // Queue pairs the device has: one per worker, or fewer (a veth under AF_XDP has one). Workers
+  // from `queues` on receive nothing from the port and send through `tx_ring`, which worker 0
+  // drains into its queue (multi-producer, single consumer).
+  uint16_t queues = 1;
+  rte_ring* tx_ring = nullptr;
 };
 
 struct Settings {

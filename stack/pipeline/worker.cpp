@@ -118,6 +118,7 @@ uint32_t Worker::poll_once(uint64_t now_tsc) {
   uint32_t handled = 0;
   const uint16_t burst = uint16_t(s_.settings.burst);
   for (uint16_t p = 0; p < s_.ports.size(); ++p) {
+    if (id_ >= s_.ports[p].queues) continue;  // a port with fewer queues than workers
     uint16_t n = rte_eth_rx_burst(s_.ports[p].dpdk_id, uint16_t(id_), pkts, burst);
     if (n == 0) continue;
     counters_.add(Counter::rx_packets, n);
@@ -252,8 +253,23 @@ void Worker::flush_arp_ring() {
 
 void Worker::flush_tx(uint16_t p) {
   TxQueue& q = tx_[p];
+  const PortInfo& port = s_.ports[p];
+  if (port.tx_ring) [[unlikely]] {
+    if (id_ >= port.queues) {
+      // No queue of our own on this port: worker 0 sends it (drain_shared_tx).
+      if (q.n == 0) return;
+      const unsigned queued = rte_ring_mp_enqueue_burst(port.tx_ring, reinterpret_cast<void**>(q.pkts), q.n, nullptr);
+      if (queued < q.n) {
+        counters_.add(Counter::tx_dropped, q.n - queued);
+        rte_pktmbuf_free_bulk(q.pkts + queued, q.n - queued);
+      }
+      q.n = 0;
+      return;
+    }
+    if (id_ == 0) drain_shared_tx(p);
+  }
   if (q.n == 0) return;
-  const uint16_t sent = rte_eth_tx_burst(s_.ports[p].dpdk_id, uint16_t(id_), q.pkts, q.n);
+  const uint16_t sent = rte_eth_tx_burst(port.dpdk_id, uint16_t(id_), q.pkts, q.n);
   counters_.add(Counter::tx_packets, sent);
   if (sent < q.n) {
     // The queue stayed full: count and free rather than spin, so a stalled port does not stall
@@ -262,6 +278,20 @@ void Worker::flush_tx(uint16_t p) {
     rte_pktmbuf_free_bulk(q.pkts + sent, q.n - sent);
   }
   q.n = 0;
+}
+
+// What the workers without a queue on port `p` left in its ring, sent on worker 0's queue.
+void Worker::drain_shared_tx(uint16_t p) {
+  const PortInfo& port = s_.ports[p];
+  rte_mbuf* pkts[kTxQueueLen];
+  const unsigned n = rte_ring_sc_dequeue_burst(port.tx_ring, reinterpret_cast<void**>(pkts), kTxQueueLen, nullptr);
+  if (n == 0) return;
+  const uint16_t sent = rte_eth_tx_burst(port.dpdk_id, 0, pkts, uint16_t(n));
+  counters_.add(Counter::tx_packets, sent);
+  if (sent < n) {
+    counters_.add(Counter::tx_dropped, n - sent);
+    rte_pktmbuf_free_bulk(pkts + sent, n - sent);
+  }
 }
 
 void Worker::flush_tx() {

@@ -117,6 +117,7 @@ class alignas(64) Worker {
   // send_resolved's cold half: chains and datagrams beyond the MTU (output_stage.cpp).
   [[gnu::cold]] void send_large(rte_mbuf* m, uint16_t out_port, const net::MacAddr& dst);
   void flush_tx(uint16_t port_index);
+  void drain_shared_tx(uint16_t port_index);
   void flush_tx();
   void flush_arp_ring();
   void run_originated();

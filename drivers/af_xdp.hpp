@@ -1,0 +1,46 @@
+// AF_XDP ports (DPDK's net_af_xdp): what the PMD needs from the system, checked or set up before
+// it is probed, and what it ended up with, reported after it starts.
+//
+// The PMD itself opens an AF_XDP socket per queue on queues start_queue..+queue_count of the
+// interface and loads (or shares, through libxdp's dispatcher) an XDP program that redirects
+// them. What it leaves to its user, and what goes wrong silently otherwise:
+//  - the interface must exist in redline's network namespace and have the queues asked for
+//    (the PMD's own error is a bare -EINVAL);
+//  - libxdp wants bpffs at /sys/fs/bpf for its dispatcher (without it a single program is loaded,
+//    which another XDP user on the interface then cannot share);
+//  - the interface's MTU is the kernel's, not the port's: frames beyond it never reach XDP;
+//  - whether the kernel gave zero-copy or copy mode, and whether preferred busy polling took,
+//    is visible only on the sockets: read back after start (sock_diag and getsockopt).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace redline::drivers {
+
+struct AfXdpArgs {
+  std::string iface;
+  uint32_t start_queue = 0;
+  uint32_t queue_count = 1;
+  int busy_budget = -1;  // -1: the PMD's default
+  bool force_copy = false;
+};
+
+// The device string's arguments when it names net_af_xdp ("net_af_xdp0,iface=veth0,..."),
+// else nullopt.
+std::optional<AfXdpArgs> af_xdp_args(const std::string& device);
+
+// Checks and prepares the system for `a` before the PMD is probed: the interface exists and has
+// the queues, its MTU is `mtu` (set if not), bpffs is mounted at /sys/fs/bpf (mounted if not).
+// Returns why not (empty when ready); `notes` gets what was done, for the log.
+std::string prepare_af_xdp(const AfXdpArgs& a, uint16_t mtu, std::string* notes);
+
+// After the port started: "copy mode" or "zero-copy mode", and the busy-polling state of its
+// sockets, as one phrase for the start-up log.
+std::string describe_af_xdp(const AfXdpArgs& a);
+
+// Why probing `a` may have failed, to append to the PMD's error (interface busy, no queues...).
+std::string af_xdp_probe_hint(const AfXdpArgs& a);
+
+}  // namespace redline::drivers
