@@ -192,7 +192,7 @@ int main(int argc, char** argv) {
     auto ready = drivers::configure_and_start(*id, req, pool, reta, &error);
     if (!ready) return std::nullopt;
     rte_eth_promiscuous_enable(*id);  // see every frame the device under test sends back
-    return Port{*id, ready->mac, ip, opt.queues};
+    return Port{*id, ready->mac, ip, ready->queues};
   };
   auto tx = open_port(opt.tx_device, opt.tx_ip, opt.tx_mac);
   if (!tx) {
@@ -210,6 +210,8 @@ int main(int argc, char** argv) {
     }
   }
   opt.traffic.src_mac = tx->mac;
+  // A device may give fewer queues than asked (a veth under AF_XDP has one).
+  opt.queues = std::min(tx->queues, rx->queues);
   auto templates = gen::FlowTemplates::build(opt.traffic, &error);
   if (!templates) {
     std::fprintf(stderr, "redline-gen: %s\n", error.c_str());

@@ -128,9 +128,11 @@ class RingTestbed {
     for (const Spec& spec : {Spec{&a_, kMacA, opts_.address_a, opts_.mtu_a}, Spec{&b_, kMacB, "10.0.2.1/24", opts_.mtu_b}}) {
       drivers::PortRequest req{"p", "", std::nullopt, spec.mtu, uint16_t(workers), 256, 256};  // ring: no MAC to set
       rte_mempool* rx_pool = spec.mtu > 1500 && rx_jumbo ? rx_jumbo : pool;
-      if (!drivers::configure_and_start(spec.port->id, req, rx_pool, s.reta, error)) return false;
+      const auto ready = drivers::configure_and_start(spec.port->id, req, rx_pool, s.reta, error);
+      if (!ready) return false;
       pipeline::PortInfo info;
       info.dpdk_id = spec.port->id;
+      info.queues = ready->queues;
       info.name = s.ports.empty() ? "a" : "b";
       info.mac = spec.mac;  // ring ports do not filter, so any MAC serves
       info.address = *net::Ipv4Prefix::parse(spec.address);
