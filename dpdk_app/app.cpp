@@ -223,6 +223,8 @@ bool App::setup(const Config& config, std::string* error, const std::string& con
                   xdp->start_queue + xdp->queue_count - 1, drivers::describe_af_xdp(*xdp).c_str());
   }
 
+  if (!open_kernel_paths(config, workers, error)) return false;
+
   // Quiescent-state slots: one per worker, and one more for the control thread, which goes online
   // only while it reads the shared tables (show neighbors) so their reclamation waits for it.
   size_t qsbr_size = rte_rcu_qsbr_get_memsize(workers + 1);
@@ -353,6 +355,9 @@ unsigned App::shutdown(bool print) {
   if (print) print_stats(stdout, s, workers_);
   if (ports_open_)
     for (auto& p : s.ports) drivers::stop_and_close(p.dpdk_id);
+  for (auto& k : s.kernel)
+    if (k) drivers::stop_and_close(k->dpdk_id);  // the TAP's kernel side goes with it
+  s.kernel.clear();
   for (auto& p : s.ports) {
     rte_ring_free(p.tx_ring);
     p.tx_ring = nullptr;

@@ -43,6 +43,8 @@ class App {
  private:
   using Json = control::Json;
   bool add_static_route(const RouteConfig& r, std::string* error);
+  // Creates the TAP of every port with [ports.kernel] (app_kernel.cpp).
+  bool open_kernel_paths(const Config& config, uint32_t workers, std::string* error);
   void register_commands();
   // Re-reads the config file and applies what can change while running: static routes, the
   // ARP and ICMP settings.

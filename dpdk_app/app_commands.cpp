@@ -276,7 +276,8 @@ App::Json App::reload() {
   differs("ports", next.ports.size() != config_.ports.size() ||
                        !std::equal(next.ports.begin(), next.ports.end(), config_.ports.begin(), [](const PortConfig& a, const PortConfig& b) {
                          return a.name == b.name && a.device == b.device && a.address == b.address && a.mtu == b.mtu &&
-                                a.mac == b.mac && a.rx_descriptors == b.rx_descriptors && a.tx_descriptors == b.tx_descriptors;
+                                a.mac == b.mac && a.rx_descriptors == b.rx_descriptors && a.tx_descriptors == b.tx_descriptors &&
+                                a.kernel == b.kernel;
                        }));
   auto same_bytes = [](const auto& a, const auto& b) { return std::memcmp(&a, &b, sizeof a) == 0; };
   // ARP and ICMP settings change while running: workers take a new copy (Shared::live_settings).

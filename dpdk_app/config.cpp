@@ -6,6 +6,7 @@
 #include <toml++/toml.h>
 
 #include "dpdk_app/config_reader.hpp"
+#include "stack/ip/pass_rules.hpp"
 
 namespace redline::app {
 
@@ -13,7 +14,7 @@ namespace {
 
 PortConfig read_port(const Reader& r, const toml::table& t, size_t index) {
   std::string at = "ports[" + std::to_string(index) + "]";
-  r.only_keys(t, at, {"name", "device", "address", "mac", "mtu", "rx_descriptors", "tx_descriptors"});
+  r.only_keys(t, at, {"name", "device", "address", "mac", "mtu", "rx_descriptors", "tx_descriptors", "kernel"});
   PortConfig p;
   p.name = r.string(t, "name", at + ".name", true);
   if (p.name.empty() || p.name.size() > 32) r.fail(t.get("name"), at + ".name", "must be 1 to 32 characters");
@@ -35,6 +36,27 @@ PortConfig read_port(const Reader& r, const toml::table& t, size_t index) {
   r.number(t, "mtu", at + ".mtu", p.mtu, 576, 9000);
   r.number(t, "rx_descriptors", at + ".rx_descriptors", p.rx_descriptors, 64, 8192);
   r.number(t, "tx_descriptors", at + ".tx_descriptors", p.tx_descriptors, 64, 8192);
+  if (const toml::node* k = t.get("kernel")) {
+    const std::string kat = at + ".kernel";
+    if (!k->is_table()) r.fail(k, kat, "must be a table ([ports.kernel] after its [[ports]])");
+    const toml::table& kt = *k->as_table();
+    r.only_keys(kt, kat, {"interface", "pass"});
+    KernelConfig kc;
+    kc.interface = r.string(kt, "interface", kat + ".interface", true);
+    if (kc.interface.empty() || kc.interface.size() > 15 || kc.interface.find_first_of(" /:,=") != std::string::npos)
+      r.fail(kt.get("interface"), kat + ".interface", "must be an interface name of 1 to 15 characters");
+    const toml::node* pass = kt.get("pass");
+    if (!pass) r.fail(&kt, kat + ".pass", "missing: what to pass, like [\"tcp:22\", \"tcp:179\"] or [\"all\"]");
+    if (!pass->is_array()) r.fail(pass, kat + ".pass", "must be an array of strings");
+    for (auto&& e : *pass->as_array()) {
+      if (!e.is_string()) r.fail(&e, kat + ".pass", "must be an array of strings");
+      kc.pass.push_back(*e.value<std::string>());
+    }
+    std::string why;
+    if (!ip::PassRules::parse(kc.pass, &why)) r.fail(pass, kat + ".pass", why);
+    if (kc.pass.empty()) r.fail(pass, kat + ".pass", "name at least one rule");
+    p.kernel = kc;
+  }
   return p;
 }
 
@@ -69,6 +91,8 @@ Config read_config(const Reader& r, const toml::table& root) {
       const toml::node* at = ports->as_array()->get(a);
       if (c.ports[a].name == c.ports[b].name)
         r.fail(at, "ports[" + std::to_string(a) + "].name", "'" + c.ports[a].name + "' is used twice");
+      if (c.ports[a].kernel && c.ports[b].kernel && c.ports[a].kernel->interface == c.ports[b].kernel->interface)
+        r.fail(at, "ports[" + std::to_string(a) + "].kernel.interface", "'" + c.ports[a].kernel->interface + "' is used twice");
       if (c.ports[a].device == c.ports[b].device)
         r.fail(at, "ports[" + std::to_string(a) + "].device", "'" + c.ports[a].device + "' is used twice");
       if (c.ports[a].address.contains(c.ports[b].address.addr) || c.ports[b].address.contains(c.ports[a].address.addr))

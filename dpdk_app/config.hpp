@@ -12,6 +12,14 @@
 
 namespace redline::app {
 
+// The kernel exception path of a port ([ports.kernel]): a TAP carrying the port's address and
+// MAC, to which redline passes what no stage of its own handles for that address.
+struct KernelConfig {
+  std::string interface;          // the TAP's name (at most 15 characters)
+  std::vector<std::string> pass;  // ip::PassRules entries: "tcp:22", "udp:67-68", "proto:89", "all"
+  friend bool operator==(const KernelConfig&, const KernelConfig&) = default;
+};
+
 struct PortConfig {
   std::string name;
   std::string device;  // vdev string ("net_tap0,iface=x"), PCI address, or existing port name
@@ -20,6 +28,7 @@ struct PortConfig {
   uint16_t mtu = 1500;
   uint16_t rx_descriptors = 1024;
   uint16_t tx_descriptors = 1024;
+  std::optional<KernelConfig> kernel;
 };
 
 struct RouteConfig {

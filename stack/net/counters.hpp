@@ -74,6 +74,9 @@ namespace redline::net {
   X(icmp_error_suppressed, "ICMP errors not sent by rule (RFC 1812 4.3.2.7)")                \
   X(udp_no_listener, "drop: UDP to us (port unreachable sent)")                              \
   X(tcp_no_listener, "drop: TCP to us (no TCP yet)")                                         \
+  X(kernel_to, "packets for our address passed to the kernel exception path")                \
+  X(kernel_from, "packets the kernel sent on its exception path, routed by redline")          \
+  X(kernel_dropped, "drop: exception path TAP full, or a frame from the kernel neither IPv4 nor ARP") \
   X(nat_sessions_created, "NAT sessions made")                                               \
   X(nat_sessions_expired, "NAT sessions ended by their idle timeout")                        \
   X(nat_refused_no_port, "drop: new NAT session refused, no free outside port")              \

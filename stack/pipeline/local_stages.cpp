@@ -32,6 +32,10 @@ void LocalStage::run(Burst& b, const uint8_t* idx, uint32_t n) {
     const uint8_t proto = wire::load8(ip, wire::ipv4::kProtocol);
     const NextId next = g.local(proto);
     if (next == kNextDrop) [[unlikely]] {
+      if (w_.to_kernel(b.pkts[slot], b.meta[slot].in_port, wire::ipv4::dst(ip), proto, 0)) {
+        b.to(slot, kNextDone);
+        continue;
+      }
       // RFC 1122 §3.2.2.1: protocol unreachable for a transport we do not speak.
       w_.send_icmp_error(b.pkts[slot], b.meta[slot].in_port, repr_of(b.pkts[slot]),
                          {wire::icmp::kDestUnreachable, wire::icmp::kProtocolUnreachable, 0},
@@ -104,6 +108,12 @@ void IcmpStage::run(Burst& b, const uint8_t* idx, uint32_t n) {
     // Echo to a broadcast address goes unanswered (RFC 1122 §3.2.2.6 allows silence; it is what
     // keeps a router from amplifying "smurf" floods).
     if (wire::icmp::type(icmp) != wire::icmp::kEchoRequest || (b.meta[slot].flags & kFlagToBroadcast)) {
+      // Echo replies and errors may belong to the kernel's own flows (its pings, its TCP).
+      if (wire::icmp::type(icmp) != wire::icmp::kEchoRequest &&
+          w_.to_kernel(m, b.meta[slot].in_port, wire::ipv4::dst(iph), wire::ipv4::kProtoIcmp, 0)) {
+        b.to(slot, kNextDone);
+        continue;
+      }
       b.drop(slot, Counter::icmp_ignored);
       continue;
     }
@@ -142,6 +152,15 @@ void IcmpStage::run(Burst& b, const uint8_t* idx, uint32_t n) {
 void NoListenerStage::run(Burst& b, const uint8_t* idx, uint32_t n) {
   for (uint32_t k = 0; k < n; ++k) {
     const uint8_t slot = idx[k];
+    // The kernel exception path first (a daemon beside redline may listen there).
+    const uint8_t* iph = ip_header(b.pkts[slot]);
+    const uint32_t l4_len = wire::load16(iph, wire::ipv4::kTotalLength) - wire::ipv4::header_len(iph);
+    if (l4_len >= 4 &&
+        w_.to_kernel(b.pkts[slot], b.meta[slot].in_port, wire::ipv4::dst(iph), protocol_,
+                     wire::load16(iph + wire::ipv4::header_len(iph), 2))) {
+      b.to(slot, kNextDone);
+      continue;
+    }
     if (protocol_ == wire::ipv4::kProtoUdp) {
       // RFC 1122 §4.1.3.1: no listener -> port unreachable (never for broadcasts).
       w_.send_icmp_error(b.pkts[slot], b.meta[slot].in_port, repr_of(b.pkts[slot]),

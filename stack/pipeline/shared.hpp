@@ -10,11 +10,13 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "stack/arp/neighbor_table.hpp"
 #include "stack/arp/pending_queue.hpp"
+#include "stack/ip/pass_rules.hpp"
 #include "stack/ip/route_table.hpp"
 #include "stack/net/types.hpp"
 #include "stack/rss/hash_input.hpp"
@@ -44,6 +46,17 @@ struct PortInfo {
   // drains into its queue (multi-producer, single consumer).
   uint16_t queues = 1;
   rte_ring* tx_ring = nullptr;
+};
+
+// A port's kernel exception path ([ports.kernel]): a TAP, a DPDK port of its own with a queue
+// pair per worker, whose kernel side carries the port's address and MAC. Traffic for the port's
+// address that no stage of redline handles and `rules` pass goes to it; what the kernel sends on
+// it is routed and sent by redline (kernel_path.cpp).
+struct KernelPath {
+  uint16_t dpdk_id = 0;
+  uint16_t queues = 1;
+  net::MacAddr peer_mac;  // what redline answers the kernel's ARP with (any address: all via us)
+  ip::PassRules rules;
 };
 
 struct Settings {
@@ -147,6 +160,7 @@ struct Shared {
   // Control thread -> ARP owner: neighbor table changes (ArpCommand words), single producer.
   rte_ring* arp_commands = nullptr;
   LocalAddresses local;  // our interface addresses and our networks' directed broadcasts
+  std::vector<std::unique_ptr<KernelPath>> kernel;  // by port index; null where a port has none
   Settings settings;
   // Settings changed while running (reload: the ARP and ICMP ones). The control thread swaps in
   // a new copy with a release store and frees the old one after a QSBR grace period; workers

@@ -145,6 +145,7 @@ uint32_t Worker::poll_once(uint64_t now_tsc) {
     handled += n;
   }
   if (arp_) handled += arp_->poll();
+  if (!s_.kernel.empty() && now_tsc_ >= next_kernel_poll_) [[unlikely]] handled += poll_kernel();
   // Timers and reassembly time-outs move once per tick, in bounded steps.
   // Moves from outer levels are bounded too: at a million timers one outer slot holds many.
   if (now_tick() != last_tick || wheel_.size()) wheel_.advance(now_tick(), kTimerBudget, 4 * kTimerBudget);

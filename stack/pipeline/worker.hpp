@@ -95,6 +95,11 @@ class alignas(64) Worker {
   // limit allow (RFC 1812 §4.3.2.7, §4.3.2.8).
   void send_icmp_error(rte_mbuf* m, uint16_t in_port, const wire::ipv4::Repr& ip, const icmp::ErrorSpec& spec,
                        bool dst_is_broadcast);
+  // Passes `m` (for our address `dst`, arrived on `in_port`; protocol and, for TCP/UDP, its
+  // destination port) to the kernel exception path of the port owning `dst`, if that port has
+  // one and its rules pass it (ICMP: any rule at all, for the kernel's own pings and errors).
+  // True if taken (sent, or counted as dropped).
+  bool to_kernel(rte_mbuf* m, uint16_t in_port, net::Ipv4Addr dst, uint8_t protocol, uint16_t dst_port);
   // Hands ARP work to the ARP owner: directly on worker 0, over this core's ARP ring elsewhere.
   void to_arp_owner(rte_mbuf* m, ArpWork kind);
   // The loop's clock: TSC of this iteration, and the same in ns and in timer ticks.
@@ -118,6 +123,10 @@ class alignas(64) Worker {
   [[gnu::cold]] void send_large(rte_mbuf* m, uint16_t out_port, const net::MacAddr& dst);
   void flush_tx(uint16_t port_index);
   void drain_shared_tx(uint16_t port_index);
+  // What the kernel sent on the exception paths (kernel_path.cpp), every ~50 us.
+  uint32_t poll_kernel();
+  [[gnu::cold]] void from_kernel(rte_mbuf* m, uint16_t port_index);
+  const KernelPath* kernel_path_for(uint16_t in_port, net::Ipv4Addr dst) const;
   void flush_tx();
   void flush_arp_ring();
   void run_originated();
@@ -151,6 +160,7 @@ class alignas(64) Worker {
   std::unique_ptr<ArpOwner> arp_;  // worker 0 only
   Reassembly* reassembly_ = nullptr;  // the local stage's
   bool in_graph_ = false;
+  uint64_t next_kernel_poll_ = 0;  // TSC
   const Settings* settings_seen_ = nullptr;
 };
 

@@ -1,0 +1,79 @@
+// The kernel exception path (shared.hpp KernelPath): traffic for our addresses that no stage of
+// redline handles goes to a TAP whose kernel side carries the same address, so sshd, BIRD or
+// dhclient run beside redline on it; what the kernel sends there leaves by redline's own
+// routing, as VPP's linux-cp plugin mirrors interfaces into Linux.
+//
+// The TAP is polled every ~50 us, not every loop: each poll of a TAP is a system call (~1 us),
+// and the kernel's traffic (SSH, BGP, DHCP) is light. The kernel's ARP is answered here with a
+// MAC of its own for every address, so all it sends reaches redline, which resolves the real
+// neighbor itself: one ARP table (redline's), and the kernel never speaks on the wire.
+#include <rte_ethdev.h>
+
+#include "stack/pipeline/worker.hpp"
+#include "stack/wire/arp.hpp"
+#include "stack/wire/ethernet.hpp"
+
+namespace redline::pipeline {
+
+using net::Counter;
+
+const KernelPath* Worker::kernel_path_for(uint16_t in_port, net::Ipv4Addr dst) const {
+  const int owner = s_.local.port_of(dst);
+  const size_t p = owner >= 0 ? size_t(owner) : in_port;
+  return p < s_.kernel.size() ? s_.kernel[p].get() : nullptr;
+}
+
+bool Worker::to_kernel(rte_mbuf* m, uint16_t in_port, net::Ipv4Addr dst, uint8_t protocol, uint16_t dst_port) {
+  const KernelPath* k = kernel_path_for(in_port, dst);
+  if (!k || !(protocol == 1 ? k->rules.any() : k->rules.matches(protocol, dst_port))) return false;
+  // The frame is addressed to the port's MAC, which the TAP's kernel side carries too.
+  if (id_ < k->queues && rte_eth_tx_burst(k->dpdk_id, uint16_t(id_), &m, 1) == 1) {
+    count(Counter::kernel_to);
+  } else {
+    drop(m, Counter::kernel_dropped);
+  }
+  return true;
+}
+
+uint32_t Worker::poll_kernel() {
+  next_kernel_poll_ = now_tsc_ + s_.tsc_hz / 20000;  // 50 us
+  uint32_t handled = 0;
+  rte_mbuf* pkts[kMaxBurst];
+  for (uint16_t p = 0; p < s_.kernel.size(); ++p) {
+    const KernelPath* k = s_.kernel[p].get();
+    if (!k || id_ >= k->queues) continue;
+    const uint16_t n = rte_eth_rx_burst(k->dpdk_id, uint16_t(id_), pkts, kMaxBurst);
+    for (uint16_t i = 0; i < n; ++i) from_kernel(pkts[i], p);
+    handled += n;
+  }
+  return handled;
+}
+
+void Worker::from_kernel(rte_mbuf* m, uint16_t p) {
+  const KernelPath& k = *s_.kernel[p];
+  uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
+  if (rte_pktmbuf_data_len(m) < wire::eth::kHeaderLen) return drop(m, Counter::kernel_dropped);
+  const uint16_t type = wire::eth::type(frame);
+  if (type == wire::eth::kTypeIpv4) {
+    // Routed as redline's own traffic: local-out, post-routing, output with redline's ARP.
+    count(Counter::kernel_from);
+    return originate(m, p);
+  }
+  if (type == wire::eth::kTypeArp) {
+    auto parsed = wire::arp::parse(frame + wire::eth::kHeaderLen, rte_pktmbuf_data_len(m) - wire::eth::kHeaderLen);
+    if (parsed.repr && parsed.repr->operation == wire::arp::kOpRequest) {
+      // RFC 826 reply from "everyone": the kernel sends whatever it sends to us.
+      const wire::arp::Repr& req = *parsed.repr;
+      const wire::arp::Repr reply{wire::arp::kOpReply, k.peer_mac, req.target_ip, req.sender_mac, req.sender_ip};
+      wire::eth::write(frame, req.sender_mac, k.peer_mac, wire::eth::kTypeArp);
+      wire::arp::write(frame + wire::eth::kHeaderLen, reply);
+      if (id_ < k.queues && rte_eth_tx_burst(k.dpdk_id, uint16_t(id_), &m, 1) == 1) return;
+      return drop(m, Counter::kernel_dropped);
+    }
+    rte_pktmbuf_free(m);  // the kernel's gratuitous ARP and replies: nothing to learn
+    return;
+  }
+  drop(m, Counter::kernel_dropped);  // IPv6 and the rest: the exception path is IPv4
+}
+
+}  // namespace redline::pipeline
