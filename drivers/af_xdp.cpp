@@ -226,7 +226,9 @@ std::string describe_af_xdp(const AfXdpArgs& a) {
   if (count == 0) return "mode unknown (no AF_XDP socket of this port found)";
   std::string out = zc == count ? "zero-copy mode" : zc == 0 ? "copy mode" : "mixed copy/zero-copy mode";
   out += ", " + std::to_string(count) + " socket(s), preferred busy polling " +
-         (busy == count ? "on" : busy == 0 ? "off (the kernel or driver refused it: plain polling)" : "on some");
+         (busy == count ? "on"
+          : busy == 0  ? (a.busy_budget == 0 ? "off (busy_budget=0)" : "off (the kernel or driver refused it: plain polling)")
+                       : "on some");
   return out;
 }
 
