@@ -95,3 +95,26 @@ TEST(TwoWorkers, FragmentsOfADatagramMeetOnOneCoreAndAreReassembled) {
   }
   EXPECT_EQ(payload, icmp.size());
 }
+
+// A port with fewer queue pairs than workers (a veth under AF_XDP has one): the worker without a
+// queue there sends through worker 0's, and what arrives on the one queue reaches its owner.
+TEST(TwoWorkers, PortWithOneQueueServesBothWorkers) {
+  RigOptions o;
+  o.workers = 2;
+  o.queues_b = 1;
+  Rig rig(o);
+  rig.host_a_arps();
+  rig.host_b_arps();
+  // From A on both queues (one per worker), all out of b's single queue.
+  for (uint32_t q = 0; q < 2; ++q)
+    for (int i = 0; i < 4; ++i)
+      rig.inject(rig.a(), ipv4_frame(kMacA, kHostA, addr("10.0.1.2"), addr("10.0.2.2"), 17, Frame(12, uint8_t(i)), 64), q);
+  rig.poll_all(3);
+  EXPECT_EQ(rig.take(rig.b()).size(), 8u);
+  // From B on its one queue: answered, whichever worker owns each flow.
+  for (int i = 0; i < 8; ++i)
+    rig.inject(rig.b(), ipv4_frame(kMacB, kHostB, addr("10.0.2.2"), addr("10.0.1.2"), 17, Frame(12, uint8_t(i)), 64));
+  rig.poll_all(3);
+  EXPECT_EQ(rig.take(rig.a()).size(), 8u);
+  EXPECT_EQ(rig.counter(Counter::tx_dropped), 0u);
+}

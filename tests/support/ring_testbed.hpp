@@ -40,6 +40,7 @@ struct TestbedOptions {
   uint32_t neighbors = 64;
   uint32_t ring_size = 1024;      // port rings
   uint32_t handoff_size = 64;     // handoff rings (small, so tests can fill them)
+  uint32_t queues_b = 0;          // queue pairs of port b; 0: one per worker
   std::function<void(pipeline::Shared&)> tweak;  // last changes before the workers are built
 };
 
@@ -59,6 +60,12 @@ class RingTestbed {
     neighbors_.reset();
     routes_.reset();
     rte_free(shared_->qsbr);
+    for (auto& port : shared_->ports)
+      if (port.tx_ring) {
+        void* m;
+        while (rte_ring_dequeue(port.tx_ring, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+        rte_ring_free(port.tx_ring);
+      }
     for (RingPort* p : {&a_, &b_}) {
       drivers::stop_and_close(p->id);
       for (auto* rings : {&p->rx, &p->tx})
@@ -92,13 +99,14 @@ class RingTestbed {
   explicit RingTestbed(const TestbedOptions& o) : opts_(o), serial_(std::to_string(next_serial_++)) {}
 
   bool make_port(const std::string& name, RingPort* p, std::string* error) {
-    for (uint32_t q = 0; q < opts_.workers; ++q) {
+    const uint32_t queues = (p == &b_ && opts_.queues_b) ? opts_.queues_b : opts_.workers;
+    for (uint32_t q = 0; q < queues; ++q) {
       std::string qn = name + std::to_string(q);
       p->rx.push_back(rte_ring_create((qn + "r").c_str(), opts_.ring_size, 0, RING_F_SP_ENQ | RING_F_SC_DEQ));
       p->tx.push_back(rte_ring_create((qn + "t").c_str(), opts_.ring_size, 0, RING_F_SP_ENQ | RING_F_SC_DEQ));
       if (!p->rx.back() || !p->tx.back()) return *error = "cannot create rings for " + name, false;
     }
-    int id = rte_eth_from_rings(name.c_str(), p->rx.data(), opts_.workers, p->tx.data(), opts_.workers, 0);
+    int id = rte_eth_from_rings(name.c_str(), p->rx.data(), unsigned(queues), p->tx.data(), unsigned(queues), 0);
     if (id < 0) return *error = "cannot create ring port " + name, false;
     p->id = uint16_t(id);
     return true;
@@ -133,6 +141,10 @@ class RingTestbed {
       pipeline::PortInfo info;
       info.dpdk_id = spec.port->id;
       info.queues = ready->queues;
+      if (ready->queues < workers) {  // as the application does (dpdk_app/app.cpp)
+        info.tx_ring = rte_ring_create(("tb" + serial_ + "tx" + std::to_string(s.ports.size())).c_str(), 1024, 0, RING_F_SC_DEQ);
+        if (!info.tx_ring) return *error = "cannot create the shared TX ring", false;
+      }
       info.name = s.ports.empty() ? "a" : "b";
       info.mac = spec.mac;  // ring ports do not filter, so any MAC serves
       info.address = *net::Ipv4Prefix::parse(spec.address);
