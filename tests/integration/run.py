@@ -5,6 +5,9 @@
     sudo /usr/bin/python3 tests/integration/run.py --workers 4 --only flood
     sudo /usr/bin/python3 tests/integration/run.py --only nat      # the NAT tests, 1 and 4 workers
     sudo /usr/bin/python3 tests/integration/run.py --dut nft       # the NAT tests against nftables
+    sudo /usr/bin/python3 tests/integration/run.py --ports afxdp   # router tests with AF_XDP host links
+    sudo /usr/bin/python3 tests/integration/run.py --only xdp      # AF_XDP start-up and bad setup
+    sudo /usr/bin/python3 tests/integration/run.py --only kernel   # the kernel exception path
     REDLINE_BIN=/path/to/redline ... run.py                        # another binary
 
 Per test one line `PASS <name>/w<N>`, `FAIL <name>/w<N>: <reason>` or
@@ -83,6 +86,9 @@ class Runner:
         selected = [(n, fn, o) for n, fn, o in TESTS if self.args.only is None or self.args.only in n]
         if self.args.dut != "redline":
             selected = [x for x in selected if x[2].get("kind") == "nat"]
+        elif self.args.ports != "tap":
+            # The NAT topology is made of taps; the router's tests are what runs on other links.
+            selected = [x for x in selected if x[2].get("kind") != "nat"]
         fresh = [x for x in selected if x[2].get("fresh")]
         for name, fn, _ in fresh:
             self.run_one(f"{name}/{label}", lambda fn=fn: fn(workers, self.log))
@@ -185,9 +191,13 @@ def main() -> int:
     ap.add_argument("--list", action="store_true", help="list tests and exit")
     ap.add_argument("--dut", choices=nat_topo.DUTS, default="redline",
                     help="device under test of the NAT tests; nft runs only those, once, against Linux nftables")
+    ap.add_argument("--ports", choices=topo.PORT_KINDS, default=topo.PORTS,
+                    help="host links of the router (and kernel) tests: tap (net_tap, default) or afxdp "
+                         "(net_af_xdp on veth pairs; the NAT tests stay on taps and are left out)")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
     nat_topo.DUT = args.dut
+    topo.PORTS = args.ports
     if args.list:
         for n, fn, _ in TESTS:
             print(n)
@@ -212,7 +222,7 @@ def main() -> int:
     try:
         if args.dut == "redline":
             for w in args.workers or [1, 4]:
-                r.run_workers(w)
+                r.run_workers(w, label=f"w{w}" if args.ports == "tap" else f"w{w}-{args.ports}")
         else:
             r.run_workers(1, label=args.dut)
     except KeyboardInterrupt:
