@@ -158,12 +158,14 @@ def render_config(tap_a: str, tap_b: str, *, arp_retry_ms: int = 1000, arp_retri
     """The test config: examples/demo.toml's topology with caller-chosen interface names.
 
     `ports`: "tap" or "afxdp" (default: the module's PORTS); `queues`: an AF_XDP port's
-    queue_count (default: `workers`, else 1); `kernel_a`/`kernel_b`: [ports.kernel] tables."""
+    queue_count (default 1: DPDK 22.11's net_af_xdp takes a veth for a one-queue device, since a
+    veth reports no combined channels, so redline's workers share that queue);
+    `kernel_a`/`kernel_b`: [ports.kernel] tables."""
     for t in (tap_a, tap_b):
         if len(t) > 15:
             raise ValueError(f"tap name {t!r} longer than 15 characters")
     kind = ports or PORTS
-    q = queues or workers or 1
+    q = queues or 1
     w = f"workers = {workers}\n" if workers is not None else ""
     # net_af_xdp cannot change its interface's MAC ("cannot set MAC: Operation not supported"):
     # an AF_XDP port takes the veth's own, which the topology sets to the same address.
@@ -518,7 +520,7 @@ class Topology:
         if config_path is not None:
             config_text = Path(config_path).read_text()
         if config_text is None:
-            config_text = render_config(f"rl-a-{self.suffix}", f"rl-b-{self.suffix}", queues=workers)
+            config_text = render_config(f"rl-a-{self.suffix}", f"rl-b-{self.suffix}")
         self.ports, self.routes = ports_from_config(config_text)
         self.router_ns = f"{self.prefix}-r"
         for p in self.ports:
