@@ -16,7 +16,9 @@ Exit code 0 only if nothing failed.
 
 One topology (see topo.py) is shared by the tests of a worker count; tests only
 read counter *deltas*, so they do not depend on each other's traffic.  The NAT tests
-(nat_tests.py, registered with kind="nat") share a NAT topology of their own (nat_topo.py);
+(nat_tests.py, registered with kind="nat") share a NAT topology of their own (nat_topo.py), the
+kernel exception path's tests (kernel_tests.py, kind="kernel") a router topology with kernel
+interfaces; the AF_XDP set-up tests (xdp_tests.py) each start their own;
 with `--dut nft` only they run, once, against Linux nftables in redline's place (`/nft`).  If redline
 dies during a test, that test fails and a fresh topology is started for the rest.
 The last test of each worker count stops redline and checks the exit contract.
@@ -41,6 +43,8 @@ import control_tests  # noqa: E402,F401  (registers the control plane's tests)
 import exit_tests  # noqa: E402,F401  (registers the exit contract: last of the router's tests)
 import nat_topo  # noqa: E402
 import nat_tests  # noqa: E402,F401  (registers the NAT tests, on a topology of their own)
+import kernel_tests  # noqa: E402,F401  (registers the kernel exception path's tests, kind="kernel")
+import xdp_tests  # noqa: E402,F401  (registers the AF_XDP set-up tests, each with its own redline)
 
 
 
@@ -73,6 +77,8 @@ class Runner:
     def new_topology(self, workers: int, kind: str = "router"):
         if kind == "nat":
             t = nat_topo.make(workers, keep_logs=self.args.keep_logs, log=self.log)
+        elif kind == "kernel":
+            t = kernel_tests.make(workers, keep_logs=self.args.keep_logs, log=self.log)
         else:
             t = Topology(workers=workers, keep_logs=self.args.keep_logs, log=self.log)
         t.__enter__()

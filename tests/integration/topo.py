@@ -555,6 +555,9 @@ class Topology:
         self._closed = False
         self.failed = False  # set by callers to keep logs
         self.echo = None     # optional callable(line) for each stdout line of redline (demo)
+        # Words between `ip netns exec R` and the binary, e.g. a `sh -c '...; exec "$0" "$@"'`
+        # that prepares redline's mount namespace first (it must exec, so the PID stays redline's).
+        self.launch_prefix: list[str] = []
 
     # ---- lookup
 
@@ -637,7 +640,7 @@ class Topology:
             self.log(f"{R}: veth {p.tap} ({q} queue(s)), peer {p.tap} in {p.host_ns}")
 
     def _start_redline(self) -> None:
-        cmd = ["ip", "netns", "exec", self.router_ns, str(self.binary), *self.eal, "--",
+        cmd = ["ip", "netns", "exec", self.router_ns, *self.launch_prefix, str(self.binary), *self.eal, "--",
                "--config", str(self.config_file)]
         self.command = cmd
         self.log(f"starting: {shlex.join(cmd)}")
