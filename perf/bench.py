@@ -15,6 +15,9 @@ Paths (each a row of the table):
   scaling          l3fwd/memif with 1, 2 and 4 workers (efficiency per worker)
   nat/*            the NAT next to its baselines (perf/bench_nat.py: memif, ring with 1 M sessions and
                    with a new session per packet, nftables masquerade over veth)
+  l3fwd/af_xdp     redline-gen (AF_XDP) -> veth -> {Linux ip_forward | redline on net_af_packet | redline
+                   on net_af_xdp} -> veth -> redline-gen, and the generator's own AF_XDP ceiling
+                   (perf/bench_afxdp.py; targets >= 5x af_packet, >= 3x Linux)
   control          l3fwd/memif with a client polling `show counters` and /metrics 100 times a second,
                    next to the same run unpolled, in a namespace of its own
 Rates are medians of --runs runs. Everything runs between processes on this machine or between
@@ -37,6 +40,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_afxdp  # noqa: E402
 import bench_nat  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -690,7 +694,7 @@ def write_results(header: str) -> None:
 
 
 # The steps in the order they run (--only picks some).
-STEPS = ("micro", "memif", "ring", "latency", "scaling", "icmp", "veth", "control", "nat")
+STEPS = ("micro", "memif", "ring", "latency", "scaling", "icmp", "veth", "afxdp", "control", "nat")
 
 
 def main() -> int:
@@ -727,6 +731,8 @@ def main() -> int:
             ("scaling", f"scaling over memif ({args.workers} workers)", lambda: bench_scaling(args, P)),
             ("icmp", "ICMP echo over memif", lambda: bench_icmp(args, P)),
             ("veth", "L3 forwarding over veth/af_packet (Linux, redline)", lambda: bench_veth(args, P)),
+            ("afxdp", "L3 forwarding over veth: AF_XDP next to af_packet and Linux (generator on AF_XDP)",
+             lambda: bench_afxdp.run(args, P, sys.modules[__name__])),
             ("control", "L3 forwarding over memif while a client polls the control plane", lambda: bench_control(args, P)),
             ("nat", "NAT: memif, in-process with 1 M sessions and new sessions, nftables over veth", lambda: bench_nat.run(args, P, sys.modules[__name__])),
         ]
