@@ -3,6 +3,7 @@
 
     sudo /usr/bin/python3 scripts/demo.py          (scripts/run.sh builds, then runs this)
     sudo /usr/bin/python3 scripts/demo.py nat      the NAT demo instead (scripts/demo_nat.py)
+    sudo /usr/bin/python3 scripts/demo.py kernel   the kernel exception path demo (scripts/demo_kernel.py)
 
 Starts redline (1 worker: EAL -l 0,1) in namespace rl-demo-r with examples/demo.toml,
 moves the kernel side of its two taps into rl-demo-a (10.77.1.2) and rl-demo-b
@@ -97,8 +98,11 @@ def main() -> int:
     if mode == "nat":
         import demo_nat
         return demo_nat.main()
+    if mode == "kernel":
+        import demo_kernel
+        return demo_kernel.main()
     if mode != "router":
-        say(f"demo.py: unknown demo {mode!r}; usage: scripts/run.sh [router|nat]")
+        say(f"demo.py: unknown demo {mode!r}; usage: scripts/run.sh [router|nat|kernel]")
         return 2
     if os.geteuid() != 0:
         say("demo.py: needs root (it creates network namespaces); try: sudo /usr/bin/python3 scripts/demo.py")

@@ -2,6 +2,8 @@
 # The demo: builds redline if needed, creates two Linux hosts in network namespaces joined to
 # redline by net_tap ports, shows ping and traceroute through it, runs until Ctrl-C, cleans up.
 # `scripts/run.sh nat`: the NAT demo instead (scripts/demo_nat.py, examples/nat.toml).
+# `scripts/run.sh kernel`: a host reaches an `nc` listener beside redline through the kernel
+# exception path (scripts/demo_kernel.py, examples/kernel.toml).
 # Must run as root. DEMO_SECONDS=N stops it after N seconds instead of waiting for Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
