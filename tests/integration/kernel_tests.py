@@ -33,7 +33,6 @@ Fresh:
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import shutil

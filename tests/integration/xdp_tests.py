@@ -23,7 +23,6 @@ refuse with a clear start-up error and nothing left behind.  Every test starts i
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 import shutil
@@ -37,7 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import topo  # noqa: E402
 from topo import Topology  # noqa: E402
-from harness import A_IP, B_IP, Fail, Skip, check, close_and_check, ping, test  # noqa: E402
+from harness import B_IP, Fail, check, close_and_check, ping, test  # noqa: E402
 
 
 def xdp(name, **opts):
