@@ -2,7 +2,9 @@
 
 #include <dirent.h>
 #include <linux/ethtool.h>
+#include <linux/if_link.h>
 #include <linux/if_xdp.h>
+#include <linux/rtnetlink.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 #include <linux/sockios.h>
@@ -56,6 +58,43 @@ uint32_t queues_of(const std::string& iface) {
 }
 }  // namespace
 
+namespace {
+// The id of the XDP program attached to interface `ifindex`, 0 if none, nullopt if netlink will
+// not say (RTM_GETLINK, IFLA_XDP: linux/if_link.h).
+std::optional<uint32_t> xdp_program_on(uint32_t ifindex) {
+  const int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (nl < 0) return std::nullopt;
+  struct {
+    nlmsghdr h;
+    ifinfomsg i;
+  } req{};
+  req.h.nlmsg_len = sizeof req;
+  req.h.nlmsg_type = RTM_GETLINK;
+  req.h.nlmsg_flags = NLM_F_REQUEST;
+  req.i.ifi_family = AF_UNSPEC;
+  req.i.ifi_index = int(ifindex);
+  std::optional<uint32_t> out;
+  std::vector<char> buf(65536);
+  if (send(nl, &req, sizeof req, 0) == ssize_t(sizeof req)) {
+    const ssize_t got = recv(nl, buf.data(), buf.size(), 0);
+    int n = int(got);
+    for (auto* h = reinterpret_cast<nlmsghdr*>(buf.data()); got > 0 && NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
+      if (h->nlmsg_type != RTM_NEWLINK) continue;
+      out = 0;
+      int len = int(IFLA_PAYLOAD(h));
+      for (auto* a = IFLA_RTA(static_cast<ifinfomsg*>(NLMSG_DATA(h))); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+        if (a->rta_type != IFLA_XDP) continue;
+        int inner = int(RTA_PAYLOAD(a));
+        for (auto* x = static_cast<rtattr*>(RTA_DATA(a)); RTA_OK(x, inner); x = RTA_NEXT(x, inner))
+          if (x->rta_type == IFLA_XDP_PROG_ID) std::memcpy(&*out, RTA_DATA(x), 4);
+      }
+    }
+  }
+  close(nl);
+  return out;
+}
+}  // namespace
+
 std::optional<AfXdpArgs> af_xdp_args(const std::string& device) {
   if (device.rfind("net_af_xdp", 0) != 0) return std::nullopt;
   AfXdpArgs a;
@@ -79,10 +118,15 @@ std::optional<AfXdpArgs> af_xdp_args(const std::string& device) {
   return a;
 }
 
-std::string prepare_af_xdp(const AfXdpArgs& a, uint16_t mtu, std::string* notes) {
+std::string prepare_af_xdp(const AfXdpArgs& a, uint16_t mtu, const std::optional<net::MacAddr>& mac, std::string* notes) {
   if (a.iface.empty()) return "net_af_xdp needs iface=NAME";
-  if (if_nametoindex(a.iface.c_str()) == 0)
-    return "interface '" + a.iface + "' does not exist (in redline's network namespace)";
+  const uint32_t ifindex = if_nametoindex(a.iface.c_str());
+  if (ifindex == 0) return "interface '" + a.iface + "' does not exist (in redline's network namespace)";
+  // Someone else's XDP program (another redline, an AF_XDP user, a firewall): the PMD would fail
+  // and, closing, detach it. Refused before the PMD touches the interface.
+  if (const auto prog = xdp_program_on(ifindex); prog && *prog)
+    return "interface '" + a.iface + "' is in use: XDP program id " + std::to_string(*prog) +
+           " is attached (another AF_XDP user or XDP program; `ip link set dev " + a.iface + " xdp off` frees it)";
   if (const uint32_t q = queues_of(a.iface); q && a.start_queue + a.queue_count > q)
     return "interface '" + a.iface + "' has " + std::to_string(q) + " queue(s); start_queue " +
            std::to_string(a.start_queue) + " + queue_count " + std::to_string(a.queue_count) +
@@ -105,6 +149,13 @@ std::string prepare_af_xdp(const AfXdpArgs& a, uint16_t mtu, std::string* notes)
     rlimit now{};
     getrlimit(RLIMIT_MEMLOCK, &now);
     *notes += "RLIMIT_MEMLOCK stays " + std::to_string(now.rlim_cur >> 20) + " MiB (" + std::strerror(errno) + "); ";
+  }
+  if (mac && s.fd >= 0 && ifreq_for(a.iface, &r) && ioctl(s.fd, SIOCGIFHWADDR, &r) == 0 &&
+      std::memcmp(r.ifr_hwaddr.sa_data, mac->bytes.data(), 6) != 0) {
+    std::memcpy(r.ifr_hwaddr.sa_data, mac->bytes.data(), 6);
+    if (ioctl(s.fd, SIOCSIFHWADDR, &r) != 0)
+      return "cannot set interface '" + a.iface + "' MAC to " + mac->to_string() + ": " + std::strerror(errno);
+    *notes += "MAC set to " + mac->to_string() + "; ";
   }
   // libxdp's dispatcher (several XDP programs on one interface) pins its state in bpffs.
   struct statfs fs {};

@@ -17,6 +17,8 @@
 #include <optional>
 #include <string>
 
+#include "stack/net/types.hpp"
+
 namespace redline::drivers {
 
 struct AfXdpArgs {
@@ -32,9 +34,10 @@ struct AfXdpArgs {
 std::optional<AfXdpArgs> af_xdp_args(const std::string& device);
 
 // Checks and prepares the system for `a` before the PMD is probed: the interface exists and has
-// the queues, its MTU is `mtu` (set if not), bpffs is mounted at /sys/fs/bpf (mounted if not).
+// the queues and no XDP program of someone else, its MTU is `mtu` and its MAC `mac` (set if not:
+// the PMD takes the interface's MAC and cannot change it), bpffs is mounted at /sys/fs/bpf.
 // Returns why not (empty when ready); `notes` gets what was done, for the log.
-std::string prepare_af_xdp(const AfXdpArgs& a, uint16_t mtu, std::string* notes);
+std::string prepare_af_xdp(const AfXdpArgs& a, uint16_t mtu, const std::optional<net::MacAddr>& mac, std::string* notes);
 
 // After the port started: "copy mode" or "zero-copy mode", and the busy-polling state of its
 // sockets, as one phrase for the start-up log.

@@ -173,7 +173,11 @@ std::optional<PortReady> configure_and_start(uint16_t port, const PortRequest& r
     int rc = rte_eth_dev_default_mac_addr_set(port, &mac);
     // A device without an address (net_ring) filters nothing: the configured MAC is used in
     // software. One that has an address it cannot change would drop our traffic: refuse.
-    if (rc != 0 && !(rc == -ENOTSUP && !device_has_mac)) return fail("cannot set MAC " + req.mac->to_string(), rc);
+    // A device that cannot change its MAC but already has the one asked for (AF_XDP: its
+    // interface's, set before the probe) is fine as it is.
+    const bool already = std::memcmp(device_mac.addr_bytes, mac.addr_bytes, 6) == 0;
+    if (rc != 0 && !(rc == -ENOTSUP && (!device_has_mac || already)))
+      return fail("cannot set MAC " + req.mac->to_string(), rc);
   }
   if (int rc = rte_eth_dev_set_mtu(port, req.mtu); rc != 0 && rc != -ENOTSUP)
     return fail("cannot set MTU " + std::to_string(req.mtu), rc);

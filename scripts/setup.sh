@@ -17,7 +17,7 @@ PACKAGES=(
   # NAT tests and demo: an HTTP server outside, captures of what the outside sees
   nginx-light tcpdump
   # AF_XDP tests: veth offloads off (ethtool), BIRD beside redline through the exception path
-  ethtool bird2
+  ethtool bird2 netcat-openbsd clang
 )
 
 missing=()

@@ -23,9 +23,10 @@ const KernelPath* Worker::kernel_path_for(uint16_t in_port, net::Ipv4Addr dst) c
   return p < s_.kernel.size() ? s_.kernel[p].get() : nullptr;
 }
 
-bool Worker::to_kernel(rte_mbuf* m, uint16_t in_port, net::Ipv4Addr dst, uint8_t protocol, uint16_t dst_port) {
+bool Worker::to_kernel(rte_mbuf* m, uint16_t in_port, net::Ipv4Addr dst, uint8_t protocol, uint16_t src_port,
+                       uint16_t dst_port) {
   const KernelPath* k = kernel_path_for(in_port, dst);
-  if (!k || !(protocol == 1 ? k->rules.any() : k->rules.matches(protocol, dst_port))) return false;
+  if (!k || !(protocol == 1 ? k->rules.any() : k->rules.matches(protocol, src_port, dst_port))) return false;
   // The frame is addressed to the port's MAC, which the TAP's kernel side carries too.
   if (id_ < k->queues && rte_eth_tx_burst(k->dpdk_id, uint16_t(id_), &m, 1) == 1) {
     count(Counter::kernel_to);

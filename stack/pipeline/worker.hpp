@@ -96,10 +96,10 @@ class alignas(64) Worker {
   void send_icmp_error(rte_mbuf* m, uint16_t in_port, const wire::ipv4::Repr& ip, const icmp::ErrorSpec& spec,
                        bool dst_is_broadcast);
   // Passes `m` (for our address `dst`, arrived on `in_port`; protocol and, for TCP/UDP, its
-  // destination port) to the kernel exception path of the port owning `dst`, if that port has
+  // ports) to the kernel exception path of the port owning `dst`, if that port has
   // one and its rules pass it (ICMP: any rule at all, for the kernel's own pings and errors).
   // True if taken (sent, or counted as dropped).
-  bool to_kernel(rte_mbuf* m, uint16_t in_port, net::Ipv4Addr dst, uint8_t protocol, uint16_t dst_port);
+  bool to_kernel(rte_mbuf* m, uint16_t in_port, net::Ipv4Addr dst, uint8_t protocol, uint16_t src_port, uint16_t dst_port);
   // Hands ARP work to the ARP owner: directly on worker 0, over this core's ARP ring elsewhere.
   void to_arp_owner(rte_mbuf* m, ArpWork kind);
   // The loop's clock: TSC of this iteration, and the same in ns and in timer ticks.

@@ -22,26 +22,29 @@ std::string error_of(const std::vector<std::string>& e) {
 
 TEST(PassRules, PortsAndRangesPassOnlyTheirProtocol) {
   PassRules r = rules({"tcp:22", "tcp:179", "udp:67-68"});
-  EXPECT_TRUE(r.matches(6, 22));
-  EXPECT_TRUE(r.matches(6, 179));
-  EXPECT_FALSE(r.matches(6, 23));
-  EXPECT_FALSE(r.matches(17, 22));
-  EXPECT_TRUE(r.matches(17, 67));
-  EXPECT_TRUE(r.matches(17, 68));
-  EXPECT_FALSE(r.matches(17, 69));
-  EXPECT_FALSE(r.matches(89, 0));
+  EXPECT_TRUE(r.matches(6, 40000, 22));
+  EXPECT_TRUE(r.matches(6, 40000, 179));
+  EXPECT_FALSE(r.matches(6, 40000, 23));
+  EXPECT_FALSE(r.matches(17, 40000, 22));
+  EXPECT_TRUE(r.matches(17, 40000, 67));
+  EXPECT_TRUE(r.matches(17, 40000, 68));
+  EXPECT_FALSE(r.matches(17, 40000, 69));
+  EXPECT_FALSE(r.matches(89, 40000, 0));
   EXPECT_TRUE(r.any());
+  // The replies of a connection the kernel opened to a peer's 179 come from 179.
+  EXPECT_TRUE(r.matches(6, 179, 51234));
+  EXPECT_FALSE(r.matches(6, 51234, 51235));
 }
 
 TEST(PassRules, WildcardsProtocolsAndAll) {
   PassRules r = rules({"udp:*", "proto:89"});
-  EXPECT_TRUE(r.matches(17, 0));
-  EXPECT_TRUE(r.matches(17, 65535));
-  EXPECT_FALSE(r.matches(6, 80));
-  EXPECT_TRUE(r.matches(89, 0));
+  EXPECT_TRUE(r.matches(17, 40000, 0));
+  EXPECT_TRUE(r.matches(17, 40000, 65535));
+  EXPECT_FALSE(r.matches(6, 40000, 80));
+  EXPECT_TRUE(r.matches(89, 40000, 0));
   PassRules all = rules({"all"});
-  EXPECT_TRUE(all.matches(6, 1));
-  EXPECT_TRUE(all.matches(47, 0));
+  EXPECT_TRUE(all.matches(6, 40000, 1));
+  EXPECT_TRUE(all.matches(47, 40000, 0));
   EXPECT_FALSE(rules({}).any());
 }
 
