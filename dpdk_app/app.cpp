@@ -187,11 +187,22 @@ bool App::setup(const Config& config, std::string* error, const std::string& con
     pipeline::PortInfo& info = s.ports[i];
     drivers::PortRequest req{pc.name,          pc.device,         pc.mac,         pc.mtu, uint16_t(workers),
                              pc.rx_descriptors, pc.tx_descriptors, plan.rss_hf[i]};
-    const unsigned in_use_before = rte_mempool_in_use_count(s.pool);
-    auto ready = drivers::configure_and_start(info.dpdk_id, req, s.pool, s.reta, error);
-    // DPDK 22.11's AF_XDP PMD fills its fill ring from the pool at start and does not return
-    // those mbufs at close: counted here so the exit check tells them from a leak.
-    if (ready && drivers::af_xdp_args(pc.device)) afxdp_parked_ += rte_mempool_in_use_count(s.pool) - in_use_before;
+    // AF_XDP ports receive into a pool of their own: DPDK 22.11's PMD keeps its fill ring and the
+    // frames still in flight when it closes, so only the main pool's count can prove no leak.
+    rte_mempool* rx_pool = s.pool;
+    if (drivers::af_xdp_args(pc.device)) {
+      if (!afxdp_pool_) {
+        afxdp_pool_ = rte_pktmbuf_pool_create("redline_afxdp", 8192 * workers + 8192, kPoolCache, 0,
+                                              uint16_t(rte_pktmbuf_data_room_size(s.pool)), int(rte_socket_id()));
+        if (!afxdp_pool_) {
+          *error = std::string("cannot create the AF_XDP ports' mbuf pool: ") + rte_strerror(rte_errno) +
+                   " (give EAL more memory)";
+          return false;
+        }
+      }
+      rx_pool = afxdp_pool_;
+    }
+    auto ready = drivers::configure_and_start(info.dpdk_id, req, rx_pool, s.reta, error);
     if (!ready) {
       // The AF_XDP PMD opens its sockets at queue setup: a busy interface fails there.
       if (const auto xdp = drivers::af_xdp_args(pc.device)) *error += drivers::af_xdp_probe_hint(*xdp);
@@ -374,10 +385,10 @@ unsigned App::shutdown(bool print) {
   s.arp_rings.clear();
   workers_.clear();
   unsigned in_use = s.pool ? rte_mempool_in_use_count(s.pool) : 0;
-  if (afxdp_parked_ && in_use >= afxdp_parked_) {
-    if (print) std::printf("af_xdp: %u mbufs stay in the PMD's fill rings at close (DPDK 22.11 does not return them)\n", afxdp_parked_);
-    in_use -= afxdp_parked_;
-  }
+  if (afxdp_pool_ && print)
+    std::printf("af_xdp: %u mbufs of the AF_XDP ports' pool stay with the PMD at close (its fill ring and frames in "
+                "flight: DPDK 22.11 does not return them)\n",
+                rte_mempool_in_use_count(afxdp_pool_));
   return in_use;
 }
 

@@ -79,7 +79,7 @@ class App {
   std::vector<unsigned> lcores_;
   std::array<uint64_t, net::kCounterCount> final_totals_{};
   bool ports_open_ = false;
-  unsigned afxdp_parked_ = 0;  // mbufs AF_XDP ports took into their fill rings at start
+  rte_mempool* afxdp_pool_ = nullptr;  // AF_XDP ports' receive pool (app.cpp says why)
   bool launched_ = false;
   // Last member: destroyed first, so its threads never outlive the workers they read.
   std::unique_ptr<MetricsServer> metrics_;
