@@ -66,6 +66,39 @@ def print_final(res: topo.StopResult) -> None:
     say(f"  exit code: {res.returncode}   mbufs in use at exit: {res.mbufs_in_use}")
 
 
+def prepare(script: str, try_cmd: str, default_config: str, namespaces: list[str]):
+    """What every demo does first: checks root and the binary, reads DEMO_CONFIG and DEMO_SECONDS,
+    removes namespaces an earlier run left. Returns (binary, config, seconds), or None after
+    saying why not."""
+    if os.geteuid() != 0:
+        say(f"{script}: needs root (it creates network namespaces); try: {try_cmd}")
+        return None
+    binary = topo.redline_bin()
+    if not binary.exists():
+        say(f"{script}: {binary} not found: build first (scripts/build.sh) or set REDLINE_BIN")
+        return None
+    config = Path(os.environ.get("DEMO_CONFIG", REPO / "examples" / default_config))
+    seconds = float(os.environ.get("DEMO_SECONDS", "0") or 0)
+    stale = [n for n in namespaces if topo.ns_exists(n)]
+    if stale:
+        say(f"removing namespaces left by an earlier demo: {' '.join(stale)}")
+        for n in stale:
+            pids = topo.kill_ns_processes(n)
+            if pids:
+                say(f"  killed leftover processes in {n}: {' '.join(map(str, pids))}")
+            topo.delete_ns(n)
+    return binary, config, seconds
+
+
+def clean_up(t, namespaces: list[str]) -> None:
+    """Every demo's end, even on Ctrl-C: stop and remove everything, say what is left."""
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, signal.SIG_IGN)  # finish cleaning up even if Ctrl-C is pressed again
+    t.close()
+    left = [n for n in namespaces if topo.ns_exists(n)]
+    say(f"cleaned up: namespaces {'left: ' + ' '.join(left) if left else 'removed'}; logs kept in {t.tmpdir}")
+
+
 def run_until_stopped(t: topo.Topology, seconds: float, stop: threading.Event, on_signal) -> int:
     """Echoes redline's output until Ctrl-C/SIGTERM (`on_signal` sets `stop`) or `seconds` (0:
     no limit) pass or redline exits; then stops it and prints its final counters. Returns the
@@ -104,24 +137,10 @@ def main() -> int:
     if mode != "router":
         say(f"demo.py: unknown demo {mode!r}; usage: scripts/run.sh [router|nat|kernel]")
         return 2
-    if os.geteuid() != 0:
-        say("demo.py: needs root (it creates network namespaces); try: sudo /usr/bin/python3 scripts/demo.py")
+    prepared = prepare("demo.py", "sudo /usr/bin/python3 scripts/demo.py", "demo.toml", NAMESPACES)
+    if prepared is None:
         return 1
-    binary = topo.redline_bin()
-    if not binary.exists():
-        say(f"demo.py: {binary} not found: build first (scripts/build.sh) or set REDLINE_BIN")
-        return 1
-    config = Path(os.environ.get("DEMO_CONFIG", REPO / "examples" / "demo.toml"))
-    seconds = float(os.environ.get("DEMO_SECONDS", "0") or 0)
-
-    stale = [n for n in NAMESPACES if topo.ns_exists(n)]
-    if stale:
-        say(f"removing namespaces left by an earlier demo: {' '.join(stale)}")
-        for n in stale:
-            pids = topo.kill_ns_processes(n)
-            if pids:
-                say(f"  killed leftover processes in {n}: {' '.join(map(str, pids))}")
-            topo.delete_ns(n)
+    binary, config, seconds = prepared
 
     t = topo.Topology(workers=1, config_path=config, ns_prefix=PREFIX, keep_logs=True,
                       log=lambda m: say(f"  {m}"))
@@ -180,11 +199,7 @@ def main() -> int:
         say("\ninterrupted")
         rc = 1
     finally:
-        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(s, signal.SIG_IGN)  # finish cleaning up even if Ctrl-C is pressed again
-        t.close()
-        left = [n for n in NAMESPACES if topo.ns_exists(n)]
-        say(f"cleaned up: namespaces {'left: ' + ' '.join(left) if left else 'removed'}; logs kept in {t.tmpdir}")
+        clean_up(t, NAMESPACES)
     return rc
 
 

@@ -26,10 +26,8 @@ the demo's addresses, port names a and b, and tcp:7000 in port a's pass list). N
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -40,7 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 sys.path.insert(0, str(REPO / "scripts"))
 import topo  # noqa: E402
-from demo import run_until_stopped, say, show  # noqa: E402
+from demo import clean_up, prepare, run_until_stopped, say, show  # noqa: E402
 
 PREFIX = "rl-kdemo"
 NAMESPACES = [f"{PREFIX}-r", f"{PREFIX}-a", f"{PREFIX}-b"]
@@ -81,24 +79,10 @@ def kernel_counters(t: topo.Topology) -> str:
 
 
 def main() -> int:
-    if os.geteuid() != 0:
-        say("demo_kernel.py: needs root (it creates network namespaces); try: sudo scripts/run.sh kernel")
+    prepared = prepare("demo_kernel.py", "sudo scripts/run.sh kernel", "kernel.toml", NAMESPACES)
+    if prepared is None:
         return 1
-    binary = topo.redline_bin()
-    if not binary.exists():
-        say(f"demo_kernel.py: {binary} not found: build first (scripts/build.sh) or set REDLINE_BIN")
-        return 1
-    config = Path(os.environ.get("DEMO_CONFIG", REPO / "examples" / "kernel.toml"))
-    seconds = float(os.environ.get("DEMO_SECONDS", "0") or 0)
-
-    stale = [n for n in NAMESPACES if topo.ns_exists(n)]
-    if stale:
-        say(f"removing namespaces left by an earlier demo: {' '.join(stale)}")
-        for n in stale:
-            pids = topo.kill_ns_processes(n)
-            if pids:
-                say(f"  killed leftover processes in {n}: {' '.join(map(str, pids))}")
-            topo.delete_ns(n)
+    binary, config, seconds = prepared
 
     t = topo.Topology(workers=1, config_path=config, ns_prefix=PREFIX, keep_logs=True, log=lambda m: say(f"  {m}"))
     a, b = t.port("a"), t.port("b")
@@ -193,11 +177,7 @@ def main() -> int:
         say("\ninterrupted")
         rc = 1
     finally:
-        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(s, signal.SIG_IGN)  # finish cleaning up even if Ctrl-C is pressed again
-        t.close()
-        left = [n for n in NAMESPACES if topo.ns_exists(n)]
-        say(f"cleaned up: namespaces {'left: ' + ' '.join(left) if left else 'removed'}; logs kept in {t.tmpdir}")
+        clean_up(t, NAMESPACES)
     return rc
 
 

@@ -27,11 +27,9 @@ it python3 -m http.server stands in) and tcpdump for the outside view (skipped w
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import shutil
-import signal
 import sys
 import threading
 from pathlib import Path
@@ -42,7 +40,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 import nat_tests  # noqa: E402  (its helpers: web server, tcpdump capture, curl)
 import nat_topo  # noqa: E402
 import topo  # noqa: E402
-from demo import run_until_stopped, say, show  # noqa: E402
+from demo import clean_up, prepare, run_until_stopped, say, show  # noqa: E402
 from nat_topo import FAR, IN1, IN2, NAT_IP, OUT1  # noqa: E402
 
 PREFIX = "rl-natdemo"
@@ -50,24 +48,10 @@ NAMESPACES = [f"{PREFIX}-{n}" for n in ("r", "lan", "lan2", "wan", "far")]
 
 
 def main() -> int:
-    if os.geteuid() != 0:
-        say("demo_nat.py: needs root (it creates network namespaces); try: sudo scripts/run.sh nat")
+    prepared = prepare("demo_nat.py", "sudo scripts/run.sh nat", "nat.toml", NAMESPACES)
+    if prepared is None:
         return 1
-    binary = topo.redline_bin()
-    if not binary.exists():
-        say(f"demo_nat.py: {binary} not found: build first (scripts/build.sh) or set REDLINE_BIN")
-        return 1
-    config = Path(os.environ.get("DEMO_CONFIG", REPO / "examples" / "nat.toml"))
-    seconds = float(os.environ.get("DEMO_SECONDS", "0") or 0)
-
-    stale = [n for n in NAMESPACES if topo.ns_exists(n)]
-    if stale:
-        say(f"removing namespaces left by an earlier demo: {' '.join(stale)}")
-        for n in stale:
-            pids = topo.kill_ns_processes(n)
-            if pids:
-                say(f"  killed leftover processes in {n}: {' '.join(map(str, pids))}")
-            topo.delete_ns(n)
+    binary, config, seconds = prepared
 
     t = nat_topo.RedlineNat(workers=1, config_path=config, ns_prefix=PREFIX, keep_logs=True,
                             log=lambda m: say(f"  {m}"))
@@ -161,11 +145,7 @@ def main() -> int:
         say("\ninterrupted")
         rc = 1
     finally:
-        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(s, signal.SIG_IGN)  # finish cleaning up even if Ctrl-C is pressed again
-        t.close()
-        left = [n for n in NAMESPACES if topo.ns_exists(n)]
-        say(f"cleaned up: namespaces {'left: ' + ' '.join(left) if left else 'removed'}; logs kept in {t.tmpdir}")
+        clean_up(t, NAMESPACES)
     return rc
 
 
