@@ -152,9 +152,17 @@ bool App::setup(const Config& config, std::string* error, const std::string& con
   for (size_t i = 0; i < config.ports.size(); ++i) {
     const PortConfig& pc = config.ports[i];
     const auto xdp = drivers::af_xdp_args(pc.device);
+    if (xdp && xdp->queue_count > workers) {
+      *error = "ports[" + std::to_string(i) + "].device '" + pc.device + "': queue_count " + std::to_string(xdp->queue_count) +
+               " is more than the " + std::to_string(workers) + " worker(s): the queues without one would pass their traffic to the kernel";
+      return false;
+    }
     if (xdp) {
       std::string notes;
-      if (std::string why = drivers::prepare_af_xdp(*xdp, pc.mtu, pc.mac, &notes); !why.empty()) {
+      drivers::InterfaceState was;
+      const std::string why = drivers::prepare_af_xdp(*xdp, pc.mtu, pc.mac, &notes, &was);
+      changed_interfaces_.push_back(was);  // given back at shutdown, or by the destructor
+      if (!why.empty()) {
         *error = "ports[" + std::to_string(i) + "].device '" + pc.device + "': " + why;
         return false;
       }
@@ -373,6 +381,8 @@ unsigned App::shutdown(bool print) {
   for (auto& k : s.kernel)
     if (k) drivers::stop_and_close(k->dpdk_id);  // the TAP's kernel side goes with it
   s.kernel.clear();
+  for (const auto& was : changed_interfaces_) drivers::restore_interface(was);
+  changed_interfaces_.clear();
   for (auto& p : s.ports) {
     rte_ring_free(p.tx_ring);
     p.tx_ring = nullptr;
@@ -393,6 +403,7 @@ unsigned App::shutdown(bool print) {
 }
 
 App::~App() {
+  for (const auto& was : changed_interfaces_) drivers::restore_interface(was);
   delete shared_->live_settings.exchange(nullptr);
   metrics_.reset();
   unregister_telemetry();

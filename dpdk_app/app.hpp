@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "dpdk_app/config.hpp"
+#include "drivers/af_xdp.hpp"
 #include "dpdk_app/control/command_table.hpp"
 #include "dpdk_app/control/metrics_server.hpp"
 #include "dpdk_app/control/server.hpp"
@@ -80,6 +81,7 @@ class App {
   std::array<uint64_t, net::kCounterCount> final_totals_{};
   bool ports_open_ = false;
   rte_mempool* afxdp_pool_ = nullptr;  // AF_XDP ports' receive pool (app.cpp says why)
+  std::vector<drivers::InterfaceState> changed_interfaces_;  // AF_XDP interfaces' MTU/MAC before us
   bool launched_ = false;
   // Last member: destroyed first, so its threads never outlive the workers they read.
   std::unique_ptr<MetricsServer> metrics_;

@@ -26,9 +26,10 @@ bool App::open_kernel_paths(const Config& config, uint32_t workers, std::string*
     const std::string device = "net_tap_rlk" + std::to_string(i) + ",iface=" + pc.kernel->interface + ",mac=" + port.mac.to_string();
     auto id = drivers::attach(device, error);
     if (!id) return fail(*error);
-    auto path = std::make_unique<pipeline::KernelPath>();
+    // Kept from here on, so shutdown closes the TAP even if the rest of its setup fails.
+    s.kernel[i] = std::make_unique<pipeline::KernelPath>();
+    pipeline::KernelPath* path = s.kernel[i].get();
     path->dpdk_id = *id;
-    s.kernel[i] = nullptr;
     drivers::PortRequest req{pc.name + "-kernel", device, port.mac, pc.mtu, uint16_t(workers), 256, 256, 0};
     auto ready = drivers::configure_and_start(*id, req, s.pool, s.reta, error);
     if (!ready) return fail(*error);
@@ -43,7 +44,6 @@ bool App::open_kernel_paths(const Config& config, uint32_t workers, std::string*
       return fail("interface '" + pc.kernel->interface + "': " + e);
     std::printf("port %s: kernel exception path on %s (%s), passing %zu rule(s)\n", pc.name.c_str(),
                 pc.kernel->interface.c_str(), pc.address.to_string().c_str(), pc.kernel->pass.size());
-    s.kernel[i] = std::move(path);
   }
   // No port with a path: the workers skip the polling altogether.
   bool any = false;

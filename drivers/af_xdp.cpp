@@ -86,7 +86,11 @@ std::optional<uint32_t> xdp_program_on(uint32_t ifindex) {
         if (a->rta_type != IFLA_XDP) continue;
         int inner = int(RTA_PAYLOAD(a));
         for (auto* x = static_cast<rtattr*>(RTA_DATA(a)); RTA_OK(x, inner); x = RTA_NEXT(x, inner))
-          if (x->rta_type == IFLA_XDP_PROG_ID) std::memcpy(&*out, RTA_DATA(x), 4);
+          if (x->rta_type == IFLA_XDP_PROG_ID && RTA_PAYLOAD(x) >= 4) std::memcpy(&*out, RTA_DATA(x), 4);
+          // Programs in several modes report no single id: attached is enough to refuse.
+          else if (x->rta_type == IFLA_XDP_ATTACHED && RTA_PAYLOAD(x) >= 1 && *static_cast<uint8_t*>(RTA_DATA(x)) &&
+                   *out == 0)
+            *out = ~0u;
       }
     }
   }
@@ -118,28 +122,53 @@ std::optional<AfXdpArgs> af_xdp_args(const std::string& device) {
   return a;
 }
 
-std::string prepare_af_xdp(const AfXdpArgs& a, uint16_t mtu, const std::optional<net::MacAddr>& mac, std::string* notes) {
+void restore_interface(const InterfaceState& was) {
+  IoctlSocket s;
+  ifreq r;
+  if (s.fd < 0) return;
+  if (was.mtu >= 0 && ifreq_for(was.iface, &r)) {
+    r.ifr_mtu = was.mtu;
+    ioctl(s.fd, SIOCSIFMTU, &r);
+  }
+  if (was.mac && ifreq_for(was.iface, &r) && ioctl(s.fd, SIOCGIFHWADDR, &r) == 0) {
+    std::memcpy(r.ifr_hwaddr.sa_data, was.mac->bytes.data(), 6);
+    ioctl(s.fd, SIOCSIFHWADDR, &r);
+  }
+}
+
+std::string prepare_af_xdp(const AfXdpArgs& a, uint16_t mtu, const std::optional<net::MacAddr>& mac, std::string* notes,
+                           InterfaceState* was) {
+  was->iface = a.iface;
   if (a.iface.empty()) return "net_af_xdp needs iface=NAME";
   const uint32_t ifindex = if_nametoindex(a.iface.c_str());
   if (ifindex == 0) return "interface '" + a.iface + "' does not exist (in redline's network namespace)";
   // Someone else's XDP program (another redline, an AF_XDP user, a firewall): the PMD would fail
   // and, closing, detach it. Refused before the PMD touches the interface.
   if (const auto prog = xdp_program_on(ifindex); prog && *prog)
-    return "interface '" + a.iface + "' is in use: XDP program id " + std::to_string(*prog) +
+    return "interface '" + a.iface + "' is in use: XDP program " + (*prog == ~0u ? std::string("(several modes)") : "id " + std::to_string(*prog)) +
            " is attached (another AF_XDP user or XDP program; `ip link set dev " + a.iface + " xdp off` frees it)";
-  if (const uint32_t q = queues_of(a.iface); q && a.start_queue + a.queue_count > q)
+  const uint32_t q = queues_of(a.iface);
+  if (q && a.start_queue + a.queue_count > q)
     return "interface '" + a.iface + "' has " + std::to_string(q) + " queue(s); start_queue " +
            std::to_string(a.start_queue) + " + queue_count " + std::to_string(a.queue_count) +
            " needs more (a veth takes numrxqueues/numtxqueues at creation; a NIC: ethtool -L)";
+  // The XDP program passes what arrives on a queue without a socket to the kernel: say so loudly
+  // (sharing a NIC with the kernel by queue is legitimate, silently losing traffic is not).
+  if (q && (a.start_queue != 0 || a.queue_count < q))
+    *notes += "WARNING: redline takes queues " + std::to_string(a.start_queue) + "-" +
+              std::to_string(a.start_queue + a.queue_count - 1) + " of " + std::to_string(q) +
+              ": what the NIC puts on the others goes to the kernel, not redline (queue_count=" + std::to_string(q) +
+              " or `ethtool -L " + a.iface + " combined " + std::to_string(a.queue_count) + "`); ";
   // The kernel delivers to XDP only frames within the interface's MTU.
   IoctlSocket s;
   ifreq r;
   if (s.fd >= 0 && ifreq_for(a.iface, &r) && ioctl(s.fd, SIOCGIFMTU, &r) == 0 && r.ifr_mtu != mtu) {
-    const int was = r.ifr_mtu;
+    const int before = r.ifr_mtu;
     r.ifr_mtu = mtu;
     if (ioctl(s.fd, SIOCSIFMTU, &r) != 0)
       return "cannot set interface '" + a.iface + "' MTU to " + std::to_string(mtu) + ": " + std::strerror(errno);
-    *notes += "MTU " + std::to_string(was) + " -> " + std::to_string(mtu) + "; ";
+    was->mtu = before;
+    *notes += "MTU " + std::to_string(before) + " -> " + std::to_string(mtu) + " (given back at exit); ";
   }
   // Loading XDP programs and registering the UMEM count against RLIMIT_MEMLOCK on kernels that
   // do not account BPF memory to the cgroup; 8 MiB (a common default) fails the dispatcher's
@@ -152,10 +181,13 @@ std::string prepare_af_xdp(const AfXdpArgs& a, uint16_t mtu, const std::optional
   }
   if (mac && s.fd >= 0 && ifreq_for(a.iface, &r) && ioctl(s.fd, SIOCGIFHWADDR, &r) == 0 &&
       std::memcmp(r.ifr_hwaddr.sa_data, mac->bytes.data(), 6) != 0) {
+    net::MacAddr before;
+    std::memcpy(before.bytes.data(), r.ifr_hwaddr.sa_data, 6);
     std::memcpy(r.ifr_hwaddr.sa_data, mac->bytes.data(), 6);
     if (ioctl(s.fd, SIOCSIFHWADDR, &r) != 0)
       return "cannot set interface '" + a.iface + "' MAC to " + mac->to_string() + ": " + std::strerror(errno);
-    *notes += "MAC set to " + mac->to_string() + "; ";
+    was->mac = before;
+    *notes += "MAC " + before.to_string() + " -> " + mac->to_string() + " (given back at exit); ";
   }
   // libxdp's dispatcher (several XDP programs on one interface) pins its state in bpffs.
   struct statfs fs {};
@@ -208,7 +240,8 @@ std::map<uint32_t, XskInfo> xsk_sockets(uint32_t ifindex) {
       XskInfo info;
       bool ours = false;
       int len = int(h->nlmsg_len) - int(NLMSG_LENGTH(sizeof *msg));
-      for (auto* at = reinterpret_cast<const nlattr*>(msg + 1); len >= int(sizeof(nlattr)) && at->nla_len >= sizeof(nlattr);
+      for (auto* at = reinterpret_cast<const nlattr*>(msg + 1);
+           len >= int(sizeof(nlattr)) && at->nla_len >= sizeof(nlattr) && int(at->nla_len) <= len;
            len -= NLA_ALIGN(at->nla_len), at = reinterpret_cast<const nlattr*>(reinterpret_cast<const char*>(at) + NLA_ALIGN(at->nla_len))) {
         const void* data = reinterpret_cast<const char*>(at) + NLA_HDRLEN;
         if (at->nla_type == XDP_DIAG_INFO) {

@@ -37,7 +37,15 @@ std::optional<AfXdpArgs> af_xdp_args(const std::string& device);
 // the queues and no XDP program of someone else, its MTU is `mtu` and its MAC `mac` (set if not:
 // the PMD takes the interface's MAC and cannot change it), bpffs is mounted at /sys/fs/bpf.
 // Returns why not (empty when ready); `notes` gets what was done, for the log.
-std::string prepare_af_xdp(const AfXdpArgs& a, uint16_t mtu, const std::optional<net::MacAddr>& mac, std::string* notes);
+// What prepare_af_xdp changed on the interface, to give back at exit (restore_interface).
+struct InterfaceState {
+  std::string iface;
+  int mtu = -1;                        // -1: not changed
+  std::optional<net::MacAddr> mac;     // empty: not changed
+};
+std::string prepare_af_xdp(const AfXdpArgs& a, uint16_t mtu, const std::optional<net::MacAddr>& mac, std::string* notes,
+                           InterfaceState* was);
+void restore_interface(const InterfaceState& was);
 
 // After the port started: "copy mode" or "zero-copy mode", and the busy-polling state of its
 // sockets, as one phrase for the start-up log.

@@ -1,6 +1,6 @@
 // Which traffic for redline's own address goes to the kernel exception path when no stage of
 // redline claims it (`[ports.kernel] pass` in the config): by protocol, and for TCP and UDP by
-// port (either end's). Pure; parsed once at start.
+// destination port (and TCP replies by source port). Pure; parsed once at start.
 //
 //   "tcp:22"  "tcp:8000-8080"  "tcp:*"  "udp:67-68"  "udp:*"  "proto:89"  "all"
 #pragma once
@@ -18,13 +18,14 @@ class PassRules {
   // nullopt with `error` naming the entry when one does not parse.
   static std::optional<PassRules> parse(const std::vector<std::string>& entries, std::string* error);
 
-  // TCP/UDP with either port in a rule (a daemon's listening port, or the remote port of a
-  // connection the kernel opened: BIRD connecting to a peer's 179 gets the replies from 179 on an
-  // ephemeral port), or another protocol (the ports then ignored).
-  bool matches(uint8_t protocol, uint16_t src_port, uint16_t dst_port) const {
+  // TCP/UDP to a port in a rule (a daemon's listening port); TCP also from one when `tcp_reply`
+  // (ACK without SYN: the answer to a connection the kernel opened, BIRD connecting to a peer's
+  // 179 from an ephemeral port) — never a SYN from a chosen source port, which would otherwise
+  // reach any listener. Another protocol: by its number.
+  bool matches(uint8_t protocol, uint16_t src_port, uint16_t dst_port, bool tcp_reply) const {
     if (all_) return true;
-    if (protocol == 6) return tcp_[dst_port] || tcp_[src_port];
-    if (protocol == 17) return udp_[dst_port] || udp_[src_port];
+    if (protocol == 6) return tcp_[dst_port] || (tcp_reply && tcp_[src_port]);
+    if (protocol == 17) return udp_[dst_port];
     return protocols_[protocol];
   }
   // ICMP that is not an echo request (replies, errors for the kernel's own flows) goes with any
@@ -69,6 +70,7 @@ inline std::optional<PassRules> PassRules::parse(const std::vector<std::string>&
     }
     if (kind == "proto") {
       if (what == "*" || lo > 255 || hi != lo) return bad("a protocol number 0-255");
+      if (lo == 6 || lo == 17) return bad("TCP and UDP go by port: tcp:* or udp:*");
       r.protocols_[lo] = true;
     } else if (kind == "tcp" || kind == "udp") {
       if (hi > 65535 || lo > hi) return bad("ports 0-65535, low to high");

@@ -17,17 +17,32 @@ namespace redline::pipeline {
 
 using net::Counter;
 
-const KernelPath* Worker::kernel_path_for(uint16_t in_port, net::Ipv4Addr dst) const {
-  const int owner = s_.local.port_of(dst);
-  const size_t p = owner >= 0 ? size_t(owner) : in_port;
-  return p < s_.kernel.size() ? s_.kernel[p].get() : nullptr;
+// The arrival port's path when it has one (Linux takes any of its addresses on any
+// interface, and its reverse-path check wants the interface the peer is on), else the path of
+// the port owning `dst` (*owner set: the frame must then be re-addressed to that TAP's MAC).
+const KernelPath* Worker::kernel_path_for(uint16_t in_port, net::Ipv4Addr dst, int* owner) const {
+  *owner = -1;
+  if (in_port < s_.kernel.size() && s_.kernel[in_port]) return s_.kernel[in_port].get();
+  const int p = s_.local.port_of(dst);
+  if (p < 0 || size_t(p) >= s_.kernel.size() || !s_.kernel[size_t(p)]) return nullptr;
+  *owner = p;
+  return s_.kernel[size_t(p)].get();
 }
 
 bool Worker::to_kernel(rte_mbuf* m, uint16_t in_port, net::Ipv4Addr dst, uint8_t protocol, uint16_t src_port,
-                       uint16_t dst_port) {
-  const KernelPath* k = kernel_path_for(in_port, dst);
-  if (!k || !(protocol == 1 ? k->rules.any() : k->rules.matches(protocol, src_port, dst_port))) return false;
-  // The frame is addressed to the port's MAC, which the TAP's kernel side carries too.
+                       uint16_t dst_port, bool tcp_reply) {
+  int owner;
+  const KernelPath* k = kernel_path_for(in_port, dst, &owner);
+  if (!k || !(protocol == 1 ? k->rules.any() : k->rules.matches(protocol, src_port, dst_port, tcp_reply))) return false;
+  // Each passed packet is a system call on the TAP (~1 us) in this loop: a flood must not stall
+  // forwarding, so the path is rate-limited per worker.
+  if (!kernel_limit_.allow(now_ns())) {
+    drop(m, Counter::kernel_dropped);
+    return true;
+  }
+  // The frame is addressed to the arrival port's MAC, which that port's TAP carries too.
+  if (owner >= 0) wire::eth::write(rte_pktmbuf_mtod(m, uint8_t*), s_.ports[size_t(owner)].mac,
+                                   wire::eth::src(rte_pktmbuf_mtod(m, const uint8_t*)), wire::eth::kTypeIpv4);
   if (id_ < k->queues && rte_eth_tx_burst(k->dpdk_id, uint16_t(id_), &m, 1) == 1) {
     count(Counter::kernel_to);
   } else {
@@ -56,8 +71,14 @@ void Worker::from_kernel(rte_mbuf* m, uint16_t p) {
   if (rte_pktmbuf_data_len(m) < wire::eth::kHeaderLen) return drop(m, Counter::kernel_dropped);
   const uint16_t type = wire::eth::type(frame);
   if (type == wire::eth::kTypeIpv4) {
-    // Routed as redline's own traffic: local-out, post-routing, output with redline's ARP.
     count(Counter::kernel_from);
+    // Broadcast, multicast, or a MAC the kernel chose itself (a DHCP server answering a client
+    // that has no address yet): onto the port's link as the kernel addressed it, from the port.
+    if (wire::eth::dst(frame) != k.peer_mac) {
+      wire::eth::write(frame, wire::eth::dst(frame), s_.ports[p].mac, wire::eth::kTypeIpv4);
+      return transmit(m, p);
+    }
+    // Routed as redline's own traffic: local-out, post-routing, output with redline's ARP.
     return originate(m, p);
   }
   if (type == wire::eth::kTypeArp) {

@@ -32,7 +32,7 @@ void LocalStage::run(Burst& b, const uint8_t* idx, uint32_t n) {
     const uint8_t proto = wire::load8(ip, wire::ipv4::kProtocol);
     const NextId next = g.local(proto);
     if (next == kNextDrop) [[unlikely]] {
-      if (w_.to_kernel(b.pkts[slot], b.meta[slot].in_port, wire::ipv4::dst(ip), proto, 0, 0)) {
+      if (w_.to_kernel(b.pkts[slot], b.meta[slot].in_port, wire::ipv4::dst(ip), proto, 0, 0, false)) {
         b.to(slot, kNextDone);
         continue;
       }
@@ -110,7 +110,7 @@ void IcmpStage::run(Burst& b, const uint8_t* idx, uint32_t n) {
     if (wire::icmp::type(icmp) != wire::icmp::kEchoRequest || (b.meta[slot].flags & kFlagToBroadcast)) {
       // Echo replies and errors may belong to the kernel's own flows (its pings, its TCP).
       if (wire::icmp::type(icmp) != wire::icmp::kEchoRequest &&
-          w_.to_kernel(m, b.meta[slot].in_port, wire::ipv4::dst(iph), wire::ipv4::kProtoIcmp, 0, 0)) {
+          w_.to_kernel(m, b.meta[slot].in_port, wire::ipv4::dst(iph), wire::ipv4::kProtoIcmp, 0, 0, false)) {
         b.to(slot, kNextDone);
         continue;
       }
@@ -154,10 +154,12 @@ void NoListenerStage::run(Burst& b, const uint8_t* idx, uint32_t n) {
     const uint8_t slot = idx[k];
     // The kernel exception path first (a daemon beside redline may listen there).
     const uint8_t* iph = ip_header(b.pkts[slot]);
+    const uint8_t* l4 = iph + wire::ipv4::header_len(iph);
     const uint32_t l4_len = wire::load16(iph, wire::ipv4::kTotalLength) - wire::ipv4::header_len(iph);
-    if (l4_len >= 4 &&
-        w_.to_kernel(b.pkts[slot], b.meta[slot].in_port, wire::ipv4::dst(iph), protocol_,
-                     wire::load16(iph + wire::ipv4::header_len(iph), 0), wire::load16(iph + wire::ipv4::header_len(iph), 2))) {
+    // TCP flags byte: ACK 0x10, SYN 0x02 (RFC 9293 §3.1).
+    const bool tcp_reply = protocol_ == wire::ipv4::kProtoTcp && l4_len >= 14 && (l4[13] & 0x12) == 0x10;
+    if (l4_len >= 4 && w_.to_kernel(b.pkts[slot], b.meta[slot].in_port, wire::ipv4::dst(iph), protocol_,
+                                    wire::load16(l4, 0), wire::load16(l4, 2), tcp_reply)) {
       b.to(slot, kNextDone);
       continue;
     }

@@ -152,6 +152,9 @@ uint32_t Worker::poll_once(uint64_t now_tsc) {
   if (now_tick() != last_tick)
     if (uint32_t expired = reassembly_->expire(now_tsc_)) count(Counter::ipv4_reassembly_timeout, expired);
   flush();
+  // Worker 0 sending for workers without a queue is work too: it keeps the loop from sleeping.
+  handled += shared_tx_drained_;
+  shared_tx_drained_ = 0;
   return handled;
 }
 
@@ -267,7 +270,7 @@ void Worker::flush_tx(uint16_t p) {
       q.n = 0;
       return;
     }
-    if (id_ == 0) drain_shared_tx(p);
+    if (id_ == 0) shared_tx_drained_ += drain_shared_tx(p);
   }
   if (q.n == 0) return;
   const uint16_t sent = rte_eth_tx_burst(port.dpdk_id, uint16_t(id_), q.pkts, q.n);
@@ -281,18 +284,25 @@ void Worker::flush_tx(uint16_t p) {
   q.n = 0;
 }
 
-// What the workers without a queue on port `p` left in its ring, sent on worker 0's queue.
-void Worker::drain_shared_tx(uint16_t p) {
+// What the workers without a queue on port `p` left in its ring, sent on worker 0's queue: all
+// of it (a bounded number of rounds), so a worker 0 that sleeps when idle does not let it fill.
+uint32_t Worker::drain_shared_tx(uint16_t p) {
   const PortInfo& port = s_.ports[p];
   rte_mbuf* pkts[kTxQueueLen];
-  const unsigned n = rte_ring_sc_dequeue_burst(port.tx_ring, reinterpret_cast<void**>(pkts), kTxQueueLen, nullptr);
-  if (n == 0) return;
-  const uint16_t sent = rte_eth_tx_burst(port.dpdk_id, 0, pkts, uint16_t(n));
-  counters_.add(Counter::tx_packets, sent);
-  if (sent < n) {
-    counters_.add(Counter::tx_dropped, n - sent);
-    rte_pktmbuf_free_bulk(pkts + sent, n - sent);
+  uint32_t drained = 0;
+  for (int round = 0; round < 32; ++round) {
+    const unsigned n = rte_ring_sc_dequeue_burst(port.tx_ring, reinterpret_cast<void**>(pkts), kTxQueueLen, nullptr);
+    if (n == 0) break;
+    drained += n;
+    const uint16_t sent = rte_eth_tx_burst(port.dpdk_id, 0, pkts, uint16_t(n));
+    counters_.add(Counter::tx_packets, sent);
+    if (sent < n) {
+      counters_.add(Counter::tx_dropped, n - sent);
+      rte_pktmbuf_free_bulk(pkts + sent, n - sent);
+      break;  // the queue is full: the rest waits for the next iteration
+    }
   }
+  return drained;
 }
 
 void Worker::flush_tx() {

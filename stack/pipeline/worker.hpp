@@ -99,7 +99,9 @@ class alignas(64) Worker {
   // ports) to the kernel exception path of the port owning `dst`, if that port has
   // one and its rules pass it (ICMP: any rule at all, for the kernel's own pings and errors).
   // True if taken (sent, or counted as dropped).
-  bool to_kernel(rte_mbuf* m, uint16_t in_port, net::Ipv4Addr dst, uint8_t protocol, uint16_t src_port, uint16_t dst_port);
+  // `tcp_reply`: a TCP segment with ACK and no SYN (it may answer a connection the kernel opened).
+  bool to_kernel(rte_mbuf* m, uint16_t in_port, net::Ipv4Addr dst, uint8_t protocol, uint16_t src_port, uint16_t dst_port,
+                 bool tcp_reply);
   // Hands ARP work to the ARP owner: directly on worker 0, over this core's ARP ring elsewhere.
   void to_arp_owner(rte_mbuf* m, ArpWork kind);
   // The loop's clock: TSC of this iteration, and the same in ns and in timer ticks.
@@ -122,11 +124,11 @@ class alignas(64) Worker {
   // send_resolved's cold half: chains and datagrams beyond the MTU (output_stage.cpp).
   [[gnu::cold]] void send_large(rte_mbuf* m, uint16_t out_port, const net::MacAddr& dst);
   void flush_tx(uint16_t port_index);
-  void drain_shared_tx(uint16_t port_index);
+  uint32_t drain_shared_tx(uint16_t port_index);
   // What the kernel sent on the exception paths (kernel_path.cpp), every ~50 us.
   uint32_t poll_kernel();
   [[gnu::cold]] void from_kernel(rte_mbuf* m, uint16_t port_index);
-  const KernelPath* kernel_path_for(uint16_t in_port, net::Ipv4Addr dst) const;
+  const KernelPath* kernel_path_for(uint16_t in_port, net::Ipv4Addr dst, int* owner) const;
   void flush_tx();
   void flush_arp_ring();
   void run_originated();
@@ -161,6 +163,10 @@ class alignas(64) Worker {
   Reassembly* reassembly_ = nullptr;  // the local stage's
   bool in_graph_ = false;
   uint64_t next_kernel_poll_ = 0;  // TSC
+  uint32_t shared_tx_drained_ = 0;  // sent for other workers this iteration (worker 0)
+  // Packets passed to the kernel exception path: 50 000 a second per worker, bursts of 1000
+  // (a TAP write costs ~1 us of this loop; SSH, BGP and DHCP need far less).
+  icmp::RateLimiter kernel_limit_{50'000, 1'000};
   const Settings* settings_seen_ = nullptr;
 };
 

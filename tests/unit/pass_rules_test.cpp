@@ -22,29 +22,32 @@ std::string error_of(const std::vector<std::string>& e) {
 
 TEST(PassRules, PortsAndRangesPassOnlyTheirProtocol) {
   PassRules r = rules({"tcp:22", "tcp:179", "udp:67-68"});
-  EXPECT_TRUE(r.matches(6, 40000, 22));
-  EXPECT_TRUE(r.matches(6, 40000, 179));
-  EXPECT_FALSE(r.matches(6, 40000, 23));
-  EXPECT_FALSE(r.matches(17, 40000, 22));
-  EXPECT_TRUE(r.matches(17, 40000, 67));
-  EXPECT_TRUE(r.matches(17, 40000, 68));
-  EXPECT_FALSE(r.matches(17, 40000, 69));
-  EXPECT_FALSE(r.matches(89, 40000, 0));
+  EXPECT_TRUE(r.matches(6, 40000, 22, false));
+  EXPECT_TRUE(r.matches(6, 40000, 179, false));
+  EXPECT_FALSE(r.matches(6, 40000, 23, false));
+  EXPECT_FALSE(r.matches(17, 40000, 22, false));
+  EXPECT_TRUE(r.matches(17, 40000, 67, false));
+  EXPECT_TRUE(r.matches(17, 40000, 68, false));
+  EXPECT_FALSE(r.matches(17, 40000, 69, false));
+  EXPECT_FALSE(r.matches(89, 40000, 0, false));
   EXPECT_TRUE(r.any());
-  // The replies of a connection the kernel opened to a peer's 179 come from 179.
-  EXPECT_TRUE(r.matches(6, 179, 51234));
-  EXPECT_FALSE(r.matches(6, 51234, 51235));
+  // The replies of a connection the kernel opened to a peer's 179 come from 179 ...
+  EXPECT_TRUE(r.matches(6, 179, 51234, true));
+  // ... but a new connection from source port 179 reaches no other listener.
+  EXPECT_FALSE(r.matches(6, 179, 51234, false));
+  EXPECT_FALSE(r.matches(6, 51234, 51235, true));
+  EXPECT_FALSE(r.matches(17, 67, 51234, false));
 }
 
 TEST(PassRules, WildcardsProtocolsAndAll) {
   PassRules r = rules({"udp:*", "proto:89"});
-  EXPECT_TRUE(r.matches(17, 40000, 0));
-  EXPECT_TRUE(r.matches(17, 40000, 65535));
-  EXPECT_FALSE(r.matches(6, 40000, 80));
-  EXPECT_TRUE(r.matches(89, 40000, 0));
+  EXPECT_TRUE(r.matches(17, 40000, 0, false));
+  EXPECT_TRUE(r.matches(17, 40000, 65535, false));
+  EXPECT_FALSE(r.matches(6, 40000, 80, false));
+  EXPECT_TRUE(r.matches(89, 40000, 0, false));
   PassRules all = rules({"all"});
-  EXPECT_TRUE(all.matches(6, 40000, 1));
-  EXPECT_TRUE(all.matches(47, 40000, 0));
+  EXPECT_TRUE(all.matches(6, 40000, 1, false));
+  EXPECT_TRUE(all.matches(47, 40000, 0, false));
   EXPECT_FALSE(rules({}).any());
 }
 
@@ -54,6 +57,7 @@ TEST(PassRules, MistakesNameTheEntry) {
   EXPECT_NE(error_of({"tcp:80-22"}).find("low to high"), std::string::npos);
   EXPECT_NE(error_of({"sctp:22"}).find("'sctp:22'"), std::string::npos);
   EXPECT_NE(error_of({"proto:300"}).find("0-255"), std::string::npos);
+  EXPECT_NE(error_of({"proto:6"}).find("tcp:*"), std::string::npos);
   EXPECT_NE(error_of({"udp:5x"}).find("not a number"), std::string::npos);
 }
 
