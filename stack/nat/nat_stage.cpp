@@ -53,6 +53,9 @@ void NatStage::run(Burst& b, const uint8_t* idx, uint32_t n) {
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
   const uint64_t hits = sessions_table_->find_bulk(keys.data(), m, data);
 #pragma GCC diagnostic pop
+  // New flows from the inside: their mappings' buckets warmed in one bulk lookup (a mapping's
+  // lookup and insertion are otherwise two DRAM misses in a row per new session).
+  if (hits != (m == 64 ? ~uint64_t(0) : (uint64_t(1) << m) - 1)) [[unlikely]] warm_mappings(b, slots, keys.data(), m, hits);
   // Every hit's session line on its way before the first is used: at a million sessions each
   // is a cache miss, and they overlap.
   for (uint64_t h = hits; h; h &= h - 1) rte_prefetch0(reinterpret_cast<void*>(uintptr_t(data[__builtin_ctzll(h)]) & ~uintptr_t(1)));

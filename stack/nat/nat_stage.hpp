@@ -55,6 +55,8 @@ class NatStage final : public pipeline::WorkerStage {
  private:
   // --- cold paths (nat_sessions.cpp) ---
   [[gnu::cold]] void miss(Burst& b, uint8_t slot, const FiveTuple& key);
+  // Bulk lookup of the mappings the burst's new inside flows will look for (nat_sessions.cpp).
+  [[gnu::cold]] void warm_mappings(const Burst& b, const uint8_t* slots, const FiveTuple* keys, uint32_t n, uint64_t hits);
   // `stay`: make the mapping here even if another worker holds one (a DNAT endpoint's own flows).
   [[gnu::cold]] void outbound(Burst& b, uint8_t slot, const FiveTuple& key, const SnatRule& rule, uint32_t external_ip,
                               bool stay);
@@ -84,6 +86,9 @@ class NatStage final : public pipeline::WorkerStage {
   void arm(Session& s);
   static void on_idle_timer(timer::Timer& t, void* ctx);
   static void on_reassembly_timer(timer::Timer& t, void* ctx);
+  static void on_expiry_flush(timer::Timer& t, void* ctx);
+  void release_expired();
+  static constexpr size_t kExpiryBatch = 32;
   uint64_t timeout_ticks(const Session& s) const;
   // This worker's share of the ports of external address `ip_be` (made on first use: a reload
   // may add addresses).
@@ -111,6 +116,8 @@ class NatStage final : public pipeline::WorkerStage {
   uint64_t reassembly_period_ticks_ = 1;
   uint64_t memory_bytes_ = 0;
   bool made_in_burst_ = false;  // a session was made since this burst's bulk lookup
+  std::vector<uint32_t> expiring_;  // sessions whose idle timers fired, ended together
+  timer::Timer expiry_flush_;       // ends a batch that did not fill within a tick
   uint16_t smallest_outside_mtu_ = 0xffff;
 };
 
