@@ -143,6 +143,15 @@ TEST(NatIcmpError, ErrorFromInsideTranslatedOutbound) {
   EXPECT_EQ(p, kPortUnreachOutNat);
 }
 
+TEST(NatIcmpError, ErrorFromAnInsideRouterLeavesFromTheExternalAddress) {
+  std::vector<uint8_t> p = kTimeExceededFromInsideRouter;
+  auto q = nat::parse_icmp_error(p.data(), p.size());
+  ASSERT_TRUE(q);
+  auto qn = nat::parse_icmp_error(kTimeExceededFromInsideRouterNat.data(), kTimeExceededFromInsideRouterNat.size());
+  nat::rewrite_icmp_error(p.data(), p.size(), *q, qn->tuple, true);
+  EXPECT_EQ(p, kTimeExceededFromInsideRouterNat);
+}
+
 TEST(NatIcmpError, NotAnErrorOrCutShortIsNotParsed) {
   EXPECT_FALSE(nat::parse_icmp_error(kEchoOut.data(), kEchoOut.size()));
   EXPECT_FALSE(nat::parse_icmp_error(kUdpOut.data(), kUdpOut.size()));

@@ -61,6 +61,12 @@ q = 'IP(src="{o}", dst="{i}", id=13)/UDP(sport=5000, dport=40000)/Raw(b"unwanted
 qn = 'IP(src="{o}", dst="{e}", id=13)/UDP(sport=5000, dport=40001)/Raw(b"unwanted")'.format(o=OUT, e=EXT)
 add("kPortUnreachOut", f'IP(src="{IN}", dst="{OUT}", id=14)/ICMP(type=3, code=3)/Raw(bytes({q}))')
 add("kPortUnreachOutNat", f'IP(src="{EXT}", dst="{OUT}", id=14)/ICMP(type=3, code=3)/Raw(bytes({qn}))')
+# An error made by an inside router (not the host the quoted datagram was for): it leaves from
+# the external address all the same (RFC 5508 REQ-4), its quote translated back.
+q = 'IP(src="{o}", dst="{i}", id=16, ttl=1)/UDP(sport=5000, dport=40000)/Raw(b"dnat-probe")'.format(o=OUT, i=IN)
+qn = 'IP(src="{o}", dst="{e}", id=16, ttl=1)/UDP(sport=5000, dport=40001)/Raw(b"dnat-probe")'.format(o=OUT, e=EXT)
+add("kTimeExceededFromInsideRouter", f'IP(src="10.88.1.254", dst="{OUT}", id=17)/ICMP(type=11, code=0)/Raw(bytes({q}))')
+add("kTimeExceededFromInsideRouterNat", f'IP(src="{EXT}", dst="{OUT}", id=17)/ICMP(type=11, code=0)/Raw(bytes({qn}))')
 # Fragments of one UDP datagram: the first carries the ports (and the checksum over the whole
 # datagram), the second only an IP header.
 big = 'IP(src="{s}", dst="{d}", id=15)/UDP(sport={sp}, dport=5000)/Raw(bytes(range(256))*6)'
