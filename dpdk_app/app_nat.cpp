@@ -78,7 +78,7 @@ bool App::setup_nat(const Config& config, std::string* error) {
   nat_ = std::make_unique<nat::NatShared>(std::move(*rules));
   nat::add_nat_feature(s, *nat_);
   log::write(log::Level::kInfo, "nat: %zu inside and %zu outside ports, %zu external addresses, %u sessions per worker (%zu bytes each)",
-             config.nat.inside.size(), config.nat.outside.size(), nat_->first->externals().size(), config.nat.max_sessions,
+             config.nat.inside.size(), config.nat.outside.size(), nat_->in_force->externals().size(), config.nat.max_sessions,
              sizeof(nat::Session));
   return true;
 }
@@ -98,7 +98,7 @@ bool App::replace_nat_rules(const nat::NatConfig& next, std::string* error) {
   nat_->rules.store(fresh.get(), std::memory_order_release);
   // No worker reads the old rules once each has passed a quiescent state.
   if (shared_->qsbr) rte_rcu_qsbr_synchronize(shared_->qsbr, RTE_QSBR_THRID_INVALID);
-  nat_->first = std::move(fresh);
+  nat_->in_force = std::move(fresh);
   return true;
 }
 

@@ -42,7 +42,7 @@ std::unique_ptr<FlowTable> FlowTable::create(const std::string& name, uint32_t c
   const uint32_t entries = std::max<uint32_t>(uint32_t(std::min<uint64_t>(uint64_t(capacity) * 3 / 2, 1u << 31)), 64);
   rte_hash* h = create_lock_free_hash(name, entries, sizeof(net::FiveTuple), socket, qsbr, RTE_HASH_EXTRA_FLAGS_EXT_TABLE, error);
   if (!h) return nullptr;
-  return std::unique_ptr<FlowTable>(new FlowTable(h, capacity, qsbr != nullptr));
+  return std::unique_ptr<FlowTable>(new FlowTable(h, qsbr != nullptr));
 }
 
 FlowTable::~FlowTable() { rte_hash_free(hash_); }
@@ -71,7 +71,5 @@ uint64_t FlowTable::find_bulk(const net::FiveTuple* keys, uint32_t n, void** dat
   rte_hash_lookup_bulk_data(hash_, k, n, &hits, data);
   return hits;
 }
-
-uint32_t FlowTable::size() const { return uint32_t(rte_hash_count(hash_)); }
 
 }  // namespace redline::pipeline

@@ -42,13 +42,10 @@ class FlowTable {
   void* find(const net::FiveTuple& key) const;
   // Looks up keys[0..n) (n <= kBulkMax); returns the hit mask, data[i] set for each hit.
   uint64_t find_bulk(const net::FiveTuple* keys, uint32_t n, void** data) const;
-  uint32_t size() const;
-  uint32_t capacity() const { return capacity_; }
 
  private:
-  FlowTable(rte_hash* h, uint32_t capacity, bool rcu) : hash_(h), capacity_(capacity), rcu_(rcu) {}
+  FlowTable(rte_hash* h, bool rcu) : hash_(h), rcu_(rcu) {}
   rte_hash* hash_;
-  uint32_t capacity_;
   bool rcu_;
 };
 

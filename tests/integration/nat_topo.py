@@ -285,7 +285,7 @@ class RedlineNat(Topology):
 # DUT 2: Linux nftables in a router namespace
 
 
-class NftNat:
+class NftNat(topo.Managed):
     dut = "nft"
     has_counters = False
     # Linux conntrack keeps a mapping per 5-tuple: inbound packets are accepted only from the
@@ -375,20 +375,6 @@ class NftNat:
             raise TopologyError(f"nft refused:\n{script}\n{r.brief()}")
 
     # ---- lifecycle
-
-    def __enter__(self) -> "NftNat":
-        try:
-            self.start()
-        except BaseException:
-            self.failed = True
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, et, ev, tb) -> None:
-        if et is not None:
-            self.failed = True
-        self.close()
 
     def start(self) -> None:
         topo._live.append(self)

@@ -501,7 +501,26 @@ class StopResult:
     killed: bool             # True if SIGTERM was not enough and we had to SIGKILL
 
 
-class Topology:
+class Managed:
+    """`with X(...) as t:` for anything with start(), close() and a `failed` flag: a start that
+    fails half-way, or an exception in the block, closes it with its logs kept."""
+
+    def __enter__(self):
+        try:
+            self.start()
+        except BaseException:
+            self.failed = True
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, et, ev, tb) -> None:
+        if et is not None:
+            self.failed = True
+        self.close()
+
+
+class Topology(Managed):
     """Router namespace running redline + one host namespace per port."""
 
     def __init__(self, workers: int = 1, *, config_text: str | None = None,
@@ -586,20 +605,6 @@ class Topology:
         return self.proc is not None and self.proc.poll() is None
 
     # ---- lifecycle
-
-    def __enter__(self) -> "Topology":
-        try:
-            self.start()
-        except BaseException:
-            self.failed = True
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, et, ev, tb) -> None:
-        if et is not None:
-            self.failed = True
-        self.close()
 
     def start(self) -> None:
         _live.append(self)
