@@ -73,7 +73,38 @@ namespace redline::net {
   X(icmp_rate_limited, "ICMP errors suppressed by the rate limit")                           \
   X(icmp_error_suppressed, "ICMP errors not sent by rule (RFC 1812 4.3.2.7)")                \
   X(udp_no_listener, "drop: UDP to us (port unreachable sent)")                              \
-  X(tcp_no_listener, "drop: TCP to us (no TCP yet)")                                         \
+  X(tcp_no_listener, "TCP segments to a port with no listener or connection (RST sent)")      \
+  X(tcp_truncated, "drop: TCP segment shorter than its header")                              \
+  X(tcp_bad_checksum, "drop: TCP checksum wrong")                                            \
+  X(tcp_segs_in, "TCP segments taken by a connection or listener")                           \
+  X(tcp_segs_out, "TCP segments sent")                                                       \
+  X(tcp_retransmits, "TCP segments sent again (timeout, fast retransmit, SACK holes)")       \
+  X(tcp_timeouts, "TCP retransmission timer expiries")                                       \
+  X(tcp_fast_retransmits, "TCP loss recoveries entered on duplicate ACKs or SACK")           \
+  X(tcp_rst_sent, "TCP resets sent")                                                         \
+  X(tcp_rst_received, "TCP resets accepted")                                                 \
+  X(tcp_challenge_acks, "TCP challenge ACKs sent (RFC 5961)")                                \
+  X(tcp_out_of_window, "TCP segments outside the receive window (ACK sent, dropped)")        \
+  X(tcp_paws_rejected, "TCP segments with an old timestamp (PAWS, RFC 7323 5)")             \
+  X(tcp_ooo_queued, "TCP segments held out of order")                                        \
+  X(tcp_ooo_dropped, "drop: TCP out-of-order segment beyond the per-connection limit")       \
+  X(tcp_no_buffer, "TCP segments not sent for want of an mbuf or TX room (retried)")        \
+  X(tcp_accepted, "TCP connections accepted (passive open completed)")                       \
+  X(tcp_connected, "TCP connections opened by connect (active open completed)")              \
+  X(tcp_connect_failed, "TCP connects refused at once (no route, no port, table full)")      \
+  X(tcp_closed, "TCP connections ended in order")                                            \
+  X(tcp_reset, "TCP connections ended by a reset (received or sent)")                        \
+  X(tcp_timed_out, "TCP connections ended by retransmission or keepalive timeout")          \
+  X(tcp_backlog_full, "drop: SYN to a listener whose SYN backlog is full")                   \
+  X(tcp_table_full, "drop: SYN refused, connection table full (tcp.max_connections)")       \
+  X(tcp_time_wait_reused, "TCP TIME-WAIT connections replaced by a new SYN (RFC 6191)")      \
+  X(tcp_time_wait_recycled, "TCP TIME-WAIT connections ended early (tcp.time_wait_max)")     \
+  X(tcp_keepalive_probes, "TCP keepalive probes sent")                                       \
+  X(tcp_handoff, "TCP segments handed to the worker owning their connection")               \
+  X(udp_delivered, "UDP datagrams delivered to a bound port")                                \
+  X(udp_sent, "UDP datagrams sent")                                                          \
+  X(udp_bad_checksum, "drop: UDP checksum wrong")                                            \
+  X(udp_truncated, "drop: UDP shorter than its header or its length field")                  \
   X(kernel_to, "packets for our address passed to the kernel exception path")                \
   X(kernel_from, "packets the kernel sent on its exception path, routed by redline")          \
   X(kernel_dropped, "drop: exception path TAP full, or a frame from the kernel neither IPv4 nor ARP") \

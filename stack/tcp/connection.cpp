@@ -1,0 +1,259 @@
+// The application-facing half of a connection: sending, receiving, ending, options.
+#include "stack/tcp/connection.hpp"
+
+#include <algorithm>
+
+#include "stack/tcp/host.hpp"
+
+namespace redline::tcp {
+
+const char* state_name(State s) {
+  switch (s) {
+    case State::kClosed: return "CLOSED";
+    case State::kSynSent: return "SYN-SENT";
+    case State::kSynReceived: return "SYN-RECEIVED";
+    case State::kEstablished: return "ESTABLISHED";
+    case State::kFinWait1: return "FIN-WAIT-1";
+    case State::kFinWait2: return "FIN-WAIT-2";
+    case State::kCloseWait: return "CLOSE-WAIT";
+    case State::kClosing: return "CLOSING";
+    case State::kLastAck: return "LAST-ACK";
+    case State::kTimeWait: return "TIME-WAIT";
+  }
+  return "?";
+}
+
+const char* error_name(Error e) {
+  switch (e) {
+    case Error::kNone: return "closed";
+    case Error::kReset: return "reset";
+    case Error::kRefused: return "refused";
+    case Error::kTimeout: return "timeout";
+    case Error::kUnreachable: return "unreachable";
+    case Error::kAborted: return "aborted";
+  }
+  return "?";
+}
+
+Connection::Connection(Host& host, const ConnOptions& opts, const Settings& s)
+    : host_(host),
+      opts_(opts),
+      rtt_(s.min_rto_ms * 1000, s.max_rto_ms * 1000, s.initial_rto_ms * 1000, 1000) {
+  timer_.set_callback(&Connection::on_timer, this);
+  delack_.set_callback(&Connection::on_delack, this);
+}
+
+Connection::~Connection() {
+  host_.wheel().cancel(timer_);
+  host_.wheel().cancel(delack_);
+  release_buffers();
+}
+
+void Connection::release_buffers() {
+  Env& env = host_.env();
+  ChunkPool& pool = host_.chunks();
+  for (ChunkQueue* q : {&rcvq_, &sndq_})
+    while (!q->empty()) {
+      ChunkNode* n = q->pop();
+      env.release(n->c.owner);
+      pool.put(n);
+    }
+  while (ooo_) {
+    ChunkNode* n = ooo_;
+    ooo_ = n->next;
+    env.release(n->c.owner);
+    pool.put(n);
+  }
+  ooo_count_ = 0;
+  rcv_head_off_ = 0;
+}
+
+namespace {
+bool can_send(State s) { return s == State::kEstablished || s == State::kCloseWait || s == State::kSynSent || s == State::kSynReceived; }
+}  // namespace
+
+size_t Connection::send_space() const {
+  if (!can_send(state_) || fin_queued_) return 0;
+  return snd_buf_ > sndq_.bytes() ? snd_buf_ - sndq_.bytes() : 0;
+}
+
+size_t Connection::send(const void* data, size_t len) {
+  const size_t space = send_space();
+  const size_t take = std::min(len, space);
+  if (take < len) was_writable_blocked_ = true;
+  const uint8_t* src = static_cast<const uint8_t*>(data);
+  size_t done = 0;
+  while (done < take) {
+    ChunkNode* t = sndq_.tail();
+    if (!t || t->c.room == 0) {
+      ChunkNode* n = host_.chunks().get();
+      if (!n) break;
+      n->c = host_.env().alloc();
+      if (!n->c.owner) {
+        host_.chunks().put(n);
+        break;
+      }
+      n->c.len = 0;
+      sndq_.push(n);
+      t = n;
+    }
+    const uint32_t k = uint32_t(std::min<size_t>(take - done, t->c.room));
+    std::memcpy(t->c.data + t->c.len, src + done, k);
+    t->c.len += k;
+    t->c.room -= k;
+    sndq_.grew(k);
+    done += k;
+  }
+  if (done < len) was_writable_blocked_ = true;
+  if (done) host_.want_output(*this);
+  return done;
+}
+
+bool Connection::send_chunk(const Chunk& c) {
+  if (send_space() < c.len) {
+    was_writable_blocked_ = true;
+    return false;
+  }
+  ChunkNode* n = host_.chunks().get();
+  if (!n) return false;
+  n->c = c;
+  n->c.room = 0;  // not ours to append to
+  sndq_.push(n);
+  host_.want_output(*this);
+  return true;
+}
+
+void Connection::copy_payload(uint32_t offset, uint32_t len, uint8_t* out) const {
+  ChunkNode* n = sndq_.head();
+  while (n && offset >= n->c.len) {
+    offset -= n->c.len;
+    n = n->next;
+  }
+  while (len && n) {
+    const uint32_t k = std::min(len, n->c.len - offset);
+    std::memcpy(out, n->c.data + offset, k);
+    out += k;
+    len -= k;
+    offset = 0;
+    n = n->next;
+  }
+}
+
+void Connection::consume(size_t n) {
+  n = std::min(n, readable());
+  if (n == 0) return;
+  const uint16_t before = window_to_advertise();
+  while (n) {
+    ChunkNode* h = rcvq_.head();
+    const uint32_t left = h->c.len - rcv_head_off_;
+    if (n < left) {
+      rcv_head_off_ += uint32_t(n);
+      break;
+    }
+    n -= left;
+    rcv_head_off_ = 0;
+    rcvq_.pop();
+    host_.env().release(h->c.owner);
+    host_.chunks().put(h);
+  }
+  // RFC 9293 §3.8.6.2.2: a window update once the window opens by enough to matter (SWS
+  // avoidance on the receiver) — in particular after we advertised zero.
+  const uint32_t now_open = uint32_t(window_to_advertise()) << rcv_shift_;
+  const uint32_t was_open = uint32_t(before) << rcv_shift_;
+  if (state_ != State::kClosed && now_open > was_open &&
+      (was_open == 0 || now_open - was_open >= std::min<uint32_t>(rcv_buf_ / 2, mss_))) {
+    ack_now_ = true;
+    host_.want_output(*this);
+  }
+}
+
+size_t Connection::read_copy(void* out, size_t max) {
+  uint8_t* dst = static_cast<uint8_t*>(out);
+  size_t copied = 0;
+  read([&](std::span<const uint8_t> s) {
+    const size_t k = std::min(s.size(), max - copied);
+    std::memcpy(dst + copied, s.data(), k);
+    copied += k;
+    return copied < max;
+  });
+  consume(copied);
+  return copied;
+}
+
+void Connection::shutdown() {
+  switch (state_) {
+    case State::kSynSent:
+      finish(Error::kNone);
+      return;
+    case State::kSynReceived:
+    case State::kEstablished:
+    case State::kCloseWait:
+      if (fin_queued_) return;
+      fin_queued_ = true;
+      // RFC 9293 §3.10.4: the FIN goes after the queued data; the state changes now.
+      if (state_ == State::kCloseWait) state_ = State::kLastAck;
+      else if (state_ == State::kEstablished) state_ = State::kFinWait1;
+      host_.want_output(*this);
+      return;
+    default:
+      return;
+  }
+}
+
+void Connection::close() {
+  if (app_closed_) return;
+  app_closed_ = true;
+  if (readable() > 0 && state_ != State::kSynSent) return abort();  // RFC 2525 §2.17
+  shutdown();
+}
+
+void Connection::abort() {
+  if (state_ == State::kClosed || state_ == State::kTimeWait) return;
+  // RFC 9293 §3.10.5: ABORT sends RST in the synchronized states.
+  if (state_ != State::kSynSent) send_rst();
+  host_.count(net::Counter::tcp_reset);
+  finish(Error::kAborted);
+}
+
+void Connection::set_keepalive(const Keepalive& k) {
+  opts_.keepalive = k;
+  if (state_ == State::kEstablished && mode_ == TimerMode::kKeepalive) arm_idle();
+  else if (state_ == State::kEstablished && mode_ == TimerMode::kNone) arm_idle();
+}
+
+void Connection::notify_closed(Error e) {
+  if (closed_notified_) return;
+  closed_notified_ = true;
+  Handler* h = handler_;
+  handler_ = nullptr;
+  if (h) h->on_closed(*this, e);
+}
+
+void Connection::finish(Error e) {
+  host_.wheel().cancel(timer_);
+  host_.wheel().cancel(delack_);
+  mode_ = TimerMode::kNone;
+  if (state_ == State::kTimeWait) host_.tw_remove(*this);
+  if (listener_) {
+    --listener_->half_open_;
+    listener_ = nullptr;
+  }
+  state_ = State::kClosed;
+  release_buffers();
+  notify_closed(e);
+  host_.retire(*this);
+}
+
+void Connection::enter_time_wait() {
+  state_ = State::kTimeWait;
+  host_.wheel().cancel(delack_);
+  // The application is done with it: it lives on only to answer a retransmitted FIN (RFC 9293
+  // §3.6) and to keep the 4-tuple's old segments from a new incarnation.
+  release_buffers();
+  notify_closed(Error::kNone);
+  host_.count(net::Counter::tcp_closed);
+  arm(TimerMode::kTimeWait, host_.ms_to_ticks(host_.settings().time_wait_ms));
+  host_.tw_add(*this);
+}
+
+}  // namespace redline::tcp

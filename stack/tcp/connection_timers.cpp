@@ -1,0 +1,150 @@
+// A connection's timers, both on its worker's wheel: one for retransmission (RFC 6298), persist
+// (RFC 9293 §3.8.6.1), keepalive (RFC 1122 §4.2.3.6), TIME-WAIT (2 MSL) and FIN-WAIT-2 — never
+// two of them at once — and one for the delayed ACK (RFC 9293 §3.8.6.3).
+#include <algorithm>
+
+#include "stack/tcp/connection.hpp"
+#include "stack/tcp/host.hpp"
+
+namespace redline::tcp {
+
+using net::Counter;
+namespace f = wire::tcp;
+
+void Connection::arm(TimerMode mode, uint64_t ticks) {
+  mode_ = mode;
+  host_.wheel().schedule(timer_, host_.now() + std::max<uint64_t>(ticks, 1));
+}
+
+void Connection::disarm() {
+  mode_ = TimerMode::kNone;
+  host_.wheel().cancel(timer_);
+}
+
+void Connection::arm_rto() { arm(TimerMode::kRetransmit, host_.us_to_ticks(rtt_.rto_us())); }
+
+void Connection::arm_idle() {
+  if (opts_.keepalive.enabled && (state_ == State::kEstablished || state_ == State::kCloseWait)) {
+    retries_ = 0;
+    arm(TimerMode::kKeepalive, host_.ms_to_ticks(uint64_t(opts_.keepalive.idle_s) * 1000));
+  } else if (mode_ == TimerMode::kKeepalive) {
+    disarm();
+  }
+}
+
+void Connection::schedule_delack() {
+  if (!host_.wheel().pending(delack_))
+    host_.wheel().schedule(delack_, host_.now() + std::max<uint64_t>(host_.ms_to_ticks(host_.settings().delayed_ack_ms), 1));
+}
+
+void Connection::on_delack(timer::Timer&, void* ctx) {
+  auto* c = static_cast<Connection*>(ctx);
+  if (c->ack_pending_ && c->state_ != State::kClosed) {
+    c->host_.depth_++;
+    c->send_ack();
+    c->host_.depth_--;
+  }
+}
+
+void Connection::on_timer(timer::Timer&, void* ctx) {
+  auto* c = static_cast<Connection*>(ctx);
+  Host& h = c->host_;
+  ++h.depth_;
+  const TimerMode mode = c->mode_;
+  c->mode_ = TimerMode::kNone;
+  switch (mode) {
+    case TimerMode::kRetransmit: c->retransmit_timeout(); break;
+    case TimerMode::kPersist: c->persist_timeout(); break;
+    case TimerMode::kKeepalive: c->keepalive_timeout(); break;
+    case TimerMode::kTimeWait:
+      c->finish(Error::kNone);
+      break;
+    case TimerMode::kFinWait2:
+      h.count(Counter::tcp_timed_out);
+      c->finish(Error::kTimeout);
+      break;
+    case TimerMode::kNone: break;
+  }
+  --h.depth_;
+}
+
+void Connection::retransmit_timeout() {
+  const Settings& st = host_.settings();
+  ++retries_;
+  ++stats_.timeouts;
+  host_.count(Counter::tcp_timeouts);
+  if (state_ == State::kSynSent || state_ == State::kSynReceived) {
+    const uint32_t limit = state_ == State::kSynSent ? st.syn_retries : st.synack_retries;
+    if (retries_ > limit) {
+      host_.count(Counter::tcp_timed_out);
+      return finish(Error::kTimeout);
+    }
+    rtt_.backoff();
+    rtt_timing_ = false;
+    host_.count(Counter::tcp_retransmits);
+    send_syn();
+    arm_rto();
+    return;
+  }
+  if (retries_ > st.retries) {
+    host_.count(Counter::tcp_timed_out);
+    return finish(Error::kTimeout);
+  }
+  // RFC 5681 §3.1 eq. 4 and the loss window; RFC 6298 §5.5-5.6 backoff; RFC 6582 §4 recover;
+  // RFC 2018 §8: what the peer SACKed is not trusted after a timeout.
+  ssthresh_ = std::max<uint32_t>(flight() / 2, 2u * mss_);
+  cwnd_ = mss_;
+  bytes_acked_ = 0;
+  rtt_.backoff();
+  rtt_timing_ = false;
+  in_recovery_ = false;
+  dupacks_ = 0;
+  sb_n_ = 0;
+  recover_ = snd_max_;
+  high_rxt_ = snd_una_;
+  snd_nxt_ = snd_una_;  // go back: what was in flight is sent again as the window allows
+  arm_rto();
+  output();
+}
+
+void Connection::persist_timeout() {
+  // RFC 9293 §3.8.6.1: a probe of one byte beyond the zero window; the peer's ACK carries its
+  // window. The byte is not counted as sent (SND.NXT stays) but may be acknowledged, so SND.MAX
+  // covers it. Probes go on while the peer answers them, with backoff.
+  const uint32_t off = uint32_t(snd_nxt_ - data_start());
+  if (snd_wnd_ == 0 && sndq_.bytes() > off) {
+    if (send_segment(snd_nxt_, 1, f::kAck_)) snd_max_ = seq_max(snd_max_, snd_nxt_ + 1);
+    rtt_.backoff();
+    arm(TimerMode::kPersist, host_.us_to_ticks(rtt_.rto_us()));
+    return;
+  }
+  output();
+}
+
+void Connection::keepalive_timeout() {
+  const Keepalive& k = opts_.keepalive;
+  if (!k.enabled || !(state_ == State::kEstablished || state_ == State::kCloseWait)) return;
+  const uint64_t idle = host_.ms_to_ticks(uint64_t(k.idle_s) * 1000);
+  const uint64_t quiet = host_.now() - last_heard_;
+  if (retries_ == 0 && quiet < idle) {
+    // Traffic since the timer was set (it is not moved per segment): wait out the rest.
+    arm(TimerMode::kKeepalive, idle - quiet);
+    return;
+  }
+  if (retries_ > 0 && quiet < host_.ms_to_ticks(uint64_t(k.interval_s) * 1000)) {
+    retries_ = 0;  // the last probe was answered
+    arm(TimerMode::kKeepalive, idle);
+    return;
+  }
+  if (retries_ >= k.probes) {
+    host_.count(Counter::tcp_timed_out);
+    return finish(Error::kTimeout);
+  }
+  // RFC 1122 §4.2.3.6: a segment with SEG.SEQ = SND.NXT - 1 and no data draws an ACK.
+  ++retries_;
+  host_.count(Counter::tcp_keepalive_probes);
+  send_segment(snd_una_ - 1, 0, f::kAck_);
+  arm(TimerMode::kKeepalive, host_.ms_to_ticks(uint64_t(k.interval_s) * 1000));
+}
+
+}  // namespace redline::tcp

@@ -1,0 +1,316 @@
+#include "stack/tcp/host.hpp"
+
+#include <algorithm>
+
+namespace redline::tcp {
+
+using net::Counter;
+namespace f = wire::tcp;
+
+net::FiveTuple key_of(Endpoint local, Endpoint remote) {
+  net::FiveTuple k;
+  k.src_ip = net::to_be(remote.ip);
+  k.dst_ip = net::to_be(local.ip);
+  k.src_port = net::to_be(remote.port);
+  k.dst_port = net::to_be(local.port);
+  k.protocol = 6;
+  return k;
+}
+
+Host::Host(Env& env, ConnIndex& index, timer::Wheel& wheel, uint64_t ticks_per_s, const Settings& settings,
+           const uint64_t isn_key[2])
+    : env_(env),
+      index_(index),
+      wheel_(wheel),
+      ticks_per_s_(ticks_per_s),
+      settings_(settings),
+      isn_(isn_key[0], isn_key[1]),
+      // Nodes: the out-of-order limit and a send/receive queue's worth per connection would be
+      // far too many to reserve; blocks are made as needed up to this bound.
+      chunks_(size_t(settings.max_connections) * 64 + 65536),
+      now_(wheel.now()) {
+  next_port_ = settings.ephemeral_low;
+}
+
+Host::~Host() {
+  for (auto& c : all_) {
+    wheel_.cancel(c->timer_);
+    wheel_.cancel(c->delack_);
+    c->release_buffers();
+  }
+}
+
+bool Host::listen(uint16_t port, Listener& l, const ConnOptions& opts, uint32_t backlog) {
+  if (find_listener(port)) return false;
+  l.port_ = port;
+  l.backlog_ = backlog ? backlog : settings_.syn_backlog;
+  l.half_open_ = 0;
+  l.opts_ = opts;
+  listeners_.push_back({port, &l});
+  return true;
+}
+
+void Host::unlisten(uint16_t port) {
+  std::erase_if(listeners_, [&](const ListenEntry& e) { return e.port == port; });
+}
+
+Listener* Host::find_listener(uint16_t port) const {
+  for (const ListenEntry& e : listeners_)
+    if (e.port == port) return e.l;
+  return nullptr;
+}
+
+Connection* Host::allocate(const ConnOptions& opts) {
+  if (in_use_ >= settings_.max_connections) {
+    // Room made by ending the oldest TIME-WAIT, if there is one (RFC 6191 §2 notes the cost of
+    // keeping them; a bounded table must choose).
+    if (!tw_head_) return nullptr;
+    Connection* old = tw_head_;
+    count(Counter::tcp_time_wait_recycled);
+    old->finish(Error::kNone);
+  }
+  Connection* c = free_;
+  if (c) {
+    free_ = c->next_free_;
+  } else {
+    all_.push_back(std::make_unique<Connection>(*this, opts, settings_));
+    c = all_.back().get();
+  }
+  // A fresh control block in place: no state from the previous user survives.
+  c->~Connection();
+  new (c) Connection(*this, opts, settings_);
+  c->in_use_ = true;
+  c->rcv_buf_ = opts.recv_buffer ? opts.recv_buffer : settings_.recv_buffer;
+  c->snd_buf_ = opts.send_buffer ? opts.send_buffer : settings_.send_buffer;
+  if (!opts.keepalive.enabled && settings_.keepalive.enabled) c->opts_.keepalive = settings_.keepalive;
+  // RFC 7323 §2.3: the smallest shift that lets the window cover the receive buffer.
+  c->rcv_shift_ = 0;
+  if (settings_.window_scaling)
+    while (c->rcv_shift_ < f::kMaxWindowShift && (c->rcv_buf_ >> c->rcv_shift_) > 65535) ++c->rcv_shift_;
+  ++in_use_;
+  return c;
+}
+
+void Host::retire(Connection& c) {
+  if (!c.in_use_) return;
+  c.in_use_ = false;
+  index_.remove(key_of(c.local_, c.remote_));
+  --in_use_;
+  c.next_free_ = graveyard_;
+  graveyard_ = &c;
+  if (depth_ == 0) reap();
+}
+
+void Host::reap() {
+  while (graveyard_) {
+    Connection* c = graveyard_;
+    graveyard_ = c->next_free_;
+    c->release_buffers();
+    c->handler_ = nullptr;
+    c->next_free_ = free_;
+    free_ = c;
+  }
+}
+
+void Host::want_output(Connection& c) {
+  if (c.in_pending_) return;
+  c.in_pending_ = true;
+  pending_.push_back(&c);
+}
+
+void Host::poll() {
+  ++depth_;
+  // Output that a callback, a full TX path or the per-call limit left for later. A connection
+  // put back on the list while it runs is served on the next poll.
+  std::vector<Connection*> work;
+  work.swap(pending_);
+  for (Connection* c : work) {
+    c->in_pending_ = false;
+    if (c->in_use_) c->output();
+  }
+  if (pending_.capacity() < work.capacity()) pending_.reserve(work.capacity());
+  --depth_;
+  reap();
+}
+
+void Host::tw_add(Connection& c) {
+  c.tw_prev_ = tw_tail_;
+  c.tw_next_ = nullptr;
+  if (tw_tail_) tw_tail_->tw_next_ = &c; else tw_head_ = &c;
+  tw_tail_ = &c;
+  ++time_wait_;
+  if (time_wait_ > settings_.time_wait_max) {
+    count(Counter::tcp_time_wait_recycled);
+    tw_head_->finish(Error::kNone);
+  }
+}
+
+void Host::tw_remove(Connection& c) {
+  if (c.tw_prev_) c.tw_prev_->tw_next_ = c.tw_next_; else tw_head_ = c.tw_next_;
+  if (c.tw_next_) c.tw_next_->tw_prev_ = c.tw_prev_; else tw_tail_ = c.tw_prev_;
+  c.tw_prev_ = c.tw_next_ = nullptr;
+  --time_wait_;
+}
+
+uint32_t Host::next_isn(Endpoint local, Endpoint remote) const {
+  return isn_.isn(local.ip, local.port, remote.ip, remote.port, ticks_to_us(now_));
+}
+
+void Host::reset_for(Endpoint src, Endpoint dst, const f::Header& h, uint32_t seg_len) {
+  // RFC 9293 §3.10.7.1: never answer a RST; with ACK, <SEQ=SEG.ACK><CTL=RST>; else
+  // <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>.
+  if (h.flags & f::kRst) return;
+  SegmentOut r;
+  r.src = dst;
+  r.dst = src;
+  if (h.flags & f::kAck_) r.h = {dst.port, src.port, h.ack, 0, f::kRst, 0};
+  else r.h = {dst.port, src.port, 0, h.seq + seg_len, uint8_t(f::kRst | f::kAck_), 0};
+  if (env_.send(r)) count(Counter::tcp_rst_sent);
+}
+
+bool Host::time_wait_accepts(const Connection& c, const f::Header& h, const f::Options& opt) const {
+  // RFC 6191 §2: with timestamps, a SYN whose TSval is above the last one seen; without, one
+  // whose sequence number is above RCV.NXT (RFC 1122 §4.2.2.13).
+  if (c.ts_ok_ && opt.has_timestamps) return int32_t(opt.ts_val - c.ts_recent_) > 0;
+  return TcpSeq(h.seq) > c.rcv_nxt_;
+}
+
+bool Host::input(Endpoint src, Endpoint dst, const f::Header& h, const f::Options& opt, const Chunk& payload) {
+  return input(index_.find(key_of(dst, src)), src, dst, h, opt, payload);
+}
+
+bool Host::input(Connection* c, Endpoint src, Endpoint dst, const f::Header& h, const f::Options& opt,
+                 const Chunk& payload) {
+  ++depth_;
+  bool kept = false;
+  if (c && c->state_ == State::kTimeWait && (h.flags & f::kSyn) && !(h.flags & (f::kAck_ | f::kRst)) &&
+      find_listener(dst.port) && time_wait_accepts(*c, h, opt)) {
+    count(Counter::tcp_time_wait_reused);
+    c->finish(Error::kNone);
+    c = nullptr;
+  }
+  if (c) {
+    count(Counter::tcp_segs_in);
+    kept = c->input(h, opt, payload);
+  } else if ((h.flags & (f::kSyn | f::kAck_ | f::kRst)) == f::kSyn) {
+    Listener* l = find_listener(dst.port);
+    if (l) {
+      count(Counter::tcp_segs_in);
+      passive_open(*l, src, dst, h, opt);
+    } else {
+      count(Counter::tcp_no_listener);
+      reset_for(src, dst, h, payload.len + 1);
+    }
+  } else {
+    count(Counter::tcp_no_listener);
+    reset_for(src, dst, h, payload.len + ((h.flags & f::kSyn) ? 1 : 0) + ((h.flags & f::kFin) ? 1 : 0));
+  }
+  --depth_;
+  if (depth_ == 0) reap();
+  return kept;
+}
+
+bool Host::passive_open(Listener& l, Endpoint src, Endpoint dst, const f::Header& h, const f::Options& opt) {
+  // RFC 9293 §3.10.7.2, LISTEN: a SYN makes a connection in SYN-RECEIVED and draws a SYN-ACK.
+  if (l.half_open_ >= l.backlog_) {
+    count(Counter::tcp_backlog_full);
+    return false;
+  }
+  uint16_t mss = 0;
+  Endpoint via = env_.route(src.ip, &mss);
+  if (via.ip == 0) return false;
+  Connection* c = allocate(l.opts_);
+  if (!c) {
+    count(Counter::tcp_table_full);
+    return false;
+  }
+  c->start_passive(dst, src, next_isn(dst, src), mss, h, opt);
+  if (!index_.add(key_of(dst, src), c)) {
+    count(Counter::tcp_table_full);
+    c->in_use_ = false;  // never indexed: straight back to the free list
+    --in_use_;
+    c->next_free_ = free_;
+    free_ = c;
+    return false;
+  }
+  c->listener_ = &l;
+  ++l.half_open_;
+  c->send_syn();
+  return true;
+}
+
+void Connection::start_passive(Endpoint local, Endpoint remote, uint32_t iss, uint16_t mss, const f::Header& syn,
+                               const f::Options& opt) {
+  local_ = local;
+  remote_ = remote;
+  state_ = State::kSynReceived;
+  iss_ = snd_una_ = snd_nxt_ = snd_max_ = TcpSeq(iss);
+  recover_ = high_rxt_ = iss_;
+  irs_ = TcpSeq(syn.seq);
+  rcv_nxt_ = rcv_adv_ = irs_ + 1;
+  last_ack_sent_ = rcv_nxt_;
+  our_mss_ = mss;
+  ts_offset_ = iss * 2654435761u;  // RFC 7323 §5.4: a per-connection offset for TSval
+  negotiate(opt, mss);
+  snd_wnd_ = syn.window;  // RFC 7323 §2.2: the SYN's window is not scaled
+  max_snd_wnd_ = snd_wnd_;
+  snd_wl1_ = irs_;
+  snd_wl2_ = iss_;
+  last_heard_ = host_.now();
+}
+
+void Connection::start_active(Endpoint local, Endpoint remote, uint32_t iss, uint16_t mss) {
+  local_ = local;
+  remote_ = remote;
+  state_ = State::kSynSent;
+  iss_ = snd_una_ = snd_nxt_ = snd_max_ = TcpSeq(iss);
+  recover_ = high_rxt_ = iss_;
+  our_mss_ = mss;
+  mss_ = std::min<uint16_t>(mss, 536);
+  ts_offset_ = iss * 2654435761u;
+  last_heard_ = host_.now();
+}
+
+Connection* Host::connect(Endpoint remote, Handler& handler, const ConnOptions& opts) {
+  ++depth_;
+  Connection* result = nullptr;
+  uint16_t mss = 0;
+  const Endpoint via = env_.route(remote.ip, &mss);
+  do {
+    if (via.ip == 0) break;
+    // A local port whose replies reach this worker (RSS steering) and that no connection of
+    // ours uses with this remote: tried in order from where the last search stopped.
+    const uint32_t range = uint32_t(settings_.ephemeral_high) - settings_.ephemeral_low + 1;
+    uint16_t port = 0;
+    for (uint32_t tried = 0; tried < range; ++tried) {
+      const uint16_t p = next_port_;
+      next_port_ = p >= settings_.ephemeral_high ? settings_.ephemeral_low : uint16_t(p + 1);
+      if (find_listener(p)) continue;
+      if (!env_.port_is_ours(via.ip, p, remote.ip, remote.port)) continue;
+      if (index_.find(key_of({via.ip, p}, remote))) continue;
+      port = p;
+      break;
+    }
+    if (!port) break;
+    Connection* c = allocate(opts);
+    if (!c) break;
+    const Endpoint local{via.ip, port};
+    c->start_active(local, remote, next_isn(local, remote), mss);
+    if (!index_.add(key_of(local, remote), c)) {
+      c->in_use_ = false;
+      --in_use_;
+      c->next_free_ = free_;
+      free_ = c;
+      break;
+    }
+    c->handler_ = &handler;
+    c->send_syn();
+    result = c;
+  } while (false);
+  if (!result) count(Counter::tcp_connect_failed);
+  --depth_;
+  if (depth_ == 0) reap();
+  return result;
+}
+
+}  // namespace redline::tcp

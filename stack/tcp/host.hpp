@@ -1,0 +1,177 @@
+// The TCP of one worker: its listeners, its connections, the demultiplexing of segments to
+// them, RST for segments nobody owns, TIME-WAIT bookkeeping, and connect's choice of a local
+// port. Pure: it reaches packet buffers, the wire and routing only through an Env, and time
+// through the worker's timer wheel, so unit tests run two hosts over an in-memory link with a
+// fake clock (tests/unit/tcp_link.hpp).
+//
+// The connection table: lookups by 4-tuple go through a ConnIndex. In redline that is a
+// FlowTable (rte_hash with lock-free readers, so the control thread lists and counts while
+// the worker runs; tcp_stage.cpp), which the stage also looks up in bulk per burst before
+// calling input(); tests use a std::unordered_map.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "stack/net/counters.hpp"
+#include "stack/net/five_tuple.hpp"
+#include "stack/tcp/connection.hpp"
+#include "stack/tcp/isn.hpp"
+
+namespace redline::tcp {
+
+// A segment to send. Its payload, when len > 0, is bytes [offset, offset + len) of conn's send
+// queue counted from the data at SND.UNA: the Env copies it with Connection::copy_payload.
+struct SegmentOut {
+  Endpoint src, dst;
+  wire::tcp::Header h;
+  wire::tcp::Options opt;
+  const Connection* conn = nullptr;
+  uint32_t offset = 0;
+  uint32_t len = 0;
+};
+
+// What the host needs from its surroundings: redline's mbufs, routing and TX (tcp_stage.cpp),
+// or a test link.
+class Env {
+ public:
+  virtual ~Env() = default;
+  // Builds and sends one segment; false when there is no buffer or TX room now (the
+  // connection tries again on the next poll).
+  virtual bool send(const SegmentOut& s) = 0;
+  // A buffer to copy application bytes into: room as large as is convenient (at least 1 byte),
+  // or {owner = null} when none is left.
+  virtual Chunk alloc() = 0;
+  virtual void release(void* owner) = 0;
+  // The source address and MSS (from the egress MTU) for reaching `remote`; ip 0 when there is
+  // no route.
+  virtual Endpoint route(uint32_t remote_ip, uint16_t* mss) = 0;
+  // Whether replies to local port `port` from remote:rport reach this worker (RSS steering).
+  virtual bool port_is_ours(uint32_t local_ip, uint16_t port, uint32_t remote_ip, uint16_t remote_port) = 0;
+  virtual void count(net::Counter c, uint64_t n = 1) = 0;
+};
+
+// Lookups by connection key. The key is the tuple as segments arrive: src = remote, dst = local,
+// network byte order, protocol 6.
+class ConnIndex {
+ public:
+  virtual ~ConnIndex() = default;
+  virtual Connection* find(const net::FiveTuple& k) const = 0;
+  virtual bool add(const net::FiveTuple& k, Connection* c) = 0;
+  virtual void remove(const net::FiveTuple& k) = 0;
+};
+
+net::FiveTuple key_of(Endpoint local, Endpoint remote);
+
+// A passive open (RFC 9293 §3.5): accepts connections to a port on any of our addresses.
+class Listener {
+ public:
+  virtual ~Listener() = default;
+  // A handshake completed: the handler for the new connection, or null to refuse it (RST).
+  virtual Handler* on_accept(Connection& c) = 0;
+
+ private:
+  friend class Host;
+  friend class Connection;
+  uint16_t port_ = 0;
+  uint32_t backlog_ = 0, half_open_ = 0;
+  ConnOptions opts_;
+};
+
+struct HostStats {
+  uint32_t connections = 0;  // in use, every state
+  uint32_t time_wait = 0;
+  uint32_t listeners = 0;
+};
+
+class Host {
+ public:
+  // `ticks_per_s`: the wheel's tick rate. `isn_key`: 128 secret bits (RFC 6528).
+  Host(Env& env, ConnIndex& index, timer::Wheel& wheel, uint64_t ticks_per_s, const Settings& settings,
+       const uint64_t isn_key[2]);
+  ~Host();
+  Host(const Host&) = delete;
+  Host& operator=(const Host&) = delete;
+
+  // Listens on `port` (every local address); false if the port already has a listener.
+  bool listen(uint16_t port, Listener& l, const ConnOptions& opts = {}, uint32_t backlog = 0);
+  void unlisten(uint16_t port);
+  // Active open to remote: a local port is chosen so replies reach this worker (Env::port_is_ours).
+  // Null when there is no route, no port or no room; `handler` then gets no call.
+  Connection* connect(Endpoint remote, Handler& handler, const ConnOptions& opts = {});
+
+  // A segment arrived for local address `dst`. `c` is the connection its key found (null: the
+  // host looks for a listener, a TIME-WAIT reuse, or answers RST). Returns true when the
+  // payload's owner was kept; otherwise the caller releases it.
+  bool input(Connection* c, Endpoint src, Endpoint dst, const wire::tcp::Header& h, const wire::tcp::Options& opt,
+             const Chunk& payload);
+  // Looks the connection up by its key first (tests, cold paths).
+  bool input(Endpoint src, Endpoint dst, const wire::tcp::Header& h, const wire::tcp::Options& opt,
+             const Chunk& payload);
+  // Sends what connections could not send earlier (no buffer, per-call limit); frees
+  // connections that ended. Call once per loop iteration, after the timer wheel.
+  void poll();
+  // Set by the owner every iteration (the wheel's clock, in ticks).
+  void set_now(uint64_t tick) { now_ = tick; }
+
+  uint64_t now() const { return now_; }
+  uint64_t ms_to_ticks(uint64_t ms) const { return (ms * ticks_per_s_ + 999) / 1000; }
+  uint64_t us_to_ticks(uint64_t us) const { return (us * ticks_per_s_ + 999'999) / 1'000'000; }
+  uint64_t ticks_to_us(uint64_t t) const { return t * 1'000'000 / ticks_per_s_; }
+  uint32_t now_ms() const { return uint32_t(now_ * 1000 / ticks_per_s_); }
+  const Settings& settings() const { return settings_; }
+  Env& env() { return env_; }
+  timer::Wheel& wheel() { return wheel_; }
+  ChunkPool& chunks() { return chunks_; }
+  HostStats stats() const { return {in_use_, time_wait_, uint32_t(listeners_.size())}; }
+  // Every connection in use (the control thread's dump goes through the index instead).
+  template <typename F>
+  void for_each(F&& f) const {
+    for (const auto& c : all_)
+      if (c->in_use_) f(*c);
+  }
+  void count(net::Counter c, uint64_t n = 1) { env_.count(c, n); }
+
+ private:
+  friend class Connection;
+  struct ListenEntry {
+    uint16_t port;
+    Listener* l;
+  };
+  Listener* find_listener(uint16_t port) const;
+  Connection* allocate(const ConnOptions& opts);
+  // RFC 9293 §3.10.7.1: the answer to a segment for no connection.
+  void reset_for(Endpoint src, Endpoint dst, const wire::tcp::Header& h, uint32_t seg_len);
+  bool passive_open(Listener& l, Endpoint src, Endpoint dst, const wire::tcp::Header& h, const wire::tcp::Options& opt);
+  // RFC 6191: a SYN for a connection in TIME-WAIT may start a new one.
+  bool time_wait_accepts(const Connection& c, const wire::tcp::Header& h, const wire::tcp::Options& opt) const;
+  // The connection leaves the index and is freed at the next reap.
+  void retire(Connection& c);
+  void reap();
+  void want_output(Connection& c);
+  void tw_add(Connection& c);
+  void tw_remove(Connection& c);
+  uint32_t next_isn(Endpoint local, Endpoint remote) const;
+
+  Env& env_;
+  ConnIndex& index_;
+  timer::Wheel& wheel_;
+  uint64_t ticks_per_s_;
+  Settings settings_;
+  IsnGenerator isn_;
+  ChunkPool chunks_;
+  uint64_t now_ = 0;
+  std::vector<ListenEntry> listeners_;
+  std::vector<std::unique_ptr<Connection>> all_;
+  Connection* free_ = nullptr;
+  Connection* graveyard_ = nullptr;
+  std::vector<Connection*> pending_;  // output waiting
+  Connection* tw_head_ = nullptr;     // TIME-WAIT, oldest first
+  Connection* tw_tail_ = nullptr;
+  uint32_t in_use_ = 0, time_wait_ = 0;
+  uint16_t next_port_ = 0;
+  int depth_ = 0;  // nesting of host entry points: connections are freed only at depth 0
+};
+
+}  // namespace redline::tcp

@@ -1,0 +1,53 @@
+// TCP's knobs: the [tcp] section of the config, per worker. Defaults follow Linux where the
+// RFCs leave a choice (minimum RTO 200 ms, delayed ACK at most 40 ms, TIME-WAIT 60 s,
+// keepalive 2 h / 75 s / 9 probes), so a redline peer behaves like the hosts it replaces.
+#pragma once
+
+#include <cstdint>
+
+namespace redline::tcp {
+
+struct Keepalive {
+  bool enabled = false;
+  uint32_t idle_s = 7200;     // RFC 1122 §4.2.3.6: no less than two hours by default
+  uint32_t interval_s = 75;
+  uint32_t probes = 9;
+  friend bool operator==(const Keepalive&, const Keepalive&) = default;
+};
+
+// Per-connection options, settable per listener (inherited by its connections) and per
+// connection.
+struct ConnOptions {
+  bool nodelay = false;     // Nagle off (RFC 9293 §3.7.4)
+  Keepalive keepalive;
+  uint32_t recv_buffer = 0;  // bytes; 0: Settings::recv_buffer
+  uint32_t send_buffer = 0;  // bytes; 0: Settings::send_buffer
+  friend bool operator==(const ConnOptions&, const ConnOptions&) = default;
+};
+
+struct Settings {
+  uint32_t max_connections = 65536;  // per worker, TIME-WAIT included
+  uint32_t time_wait_max = 16384;    // per worker; beyond it the oldest TIME-WAIT is recycled
+  uint32_t syn_backlog = 1024;       // connections in SYN-RECEIVED per listener
+  uint32_t min_rto_ms = 200;         // RFC 6298 §2.4 says 1 s; Linux and every fast stack use 200 ms
+  uint32_t max_rto_ms = 120'000;     // RFC 6298 §2.5: at least 60 s
+  uint32_t initial_rto_ms = 1000;    // RFC 6298 §2.1
+  uint32_t delayed_ack_ms = 40;      // RFC 9293 §3.8.6.3: under 0.5 s; Linux's 40 ms
+  uint32_t time_wait_ms = 60'000;    // 2 MSL (Linux's TCP_TIMEWAIT_LEN)
+  uint32_t fin_wait2_ms = 60'000;    // a closed connection waiting for the peer's FIN
+  uint32_t syn_retries = 6;          // SYN retransmissions before connect fails
+  uint32_t synack_retries = 5;
+  uint32_t retries = 15;             // data retransmissions before the connection fails (tcp_retries2)
+  uint32_t recv_buffer = 256 * 1024;
+  uint32_t send_buffer = 256 * 1024;
+  uint32_t ooo_max_segments = 256;   // out-of-order segments held per connection (mbufs)
+  bool sack = true;                  // RFC 2018
+  bool timestamps = true;            // RFC 7323 §3
+  bool window_scaling = true;        // RFC 7323 §2
+  uint16_t ephemeral_low = 32768;    // local ports for connect
+  uint16_t ephemeral_high = 60999;
+  Keepalive keepalive;               // the default for every connection
+  uint32_t max_segments_per_call = 64;  // a connection's output per call: bounds the loop's latency
+};
+
+}  // namespace redline::tcp
