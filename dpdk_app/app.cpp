@@ -282,6 +282,7 @@ bool App::setup(const Config& config, std::string* error, const std::string& con
 
   s.index_addresses();
   if (config.nat.enabled && !setup_nat(config, error)) return false;
+  if (!setup_tcp(config, error)) return false;
   s.handoff.assign(size_t(workers) * workers, nullptr);
   s.arp_rings.assign(workers, nullptr);
   for (uint32_t src = 0; src < workers; ++src) {
@@ -340,7 +341,10 @@ void App::control_loop() {
   snapshots_[0] = snapshots_[1] = take_snapshot(*shared_, workers_);
   uint64_t next_sample = rte_get_tsc_cycles() + shared_->tsc_hz;
   while (!g_quit.load(std::memory_order_relaxed)) {
-    if (g_print_stats.exchange(false)) print_stats(stdout, *shared_, workers_);
+    if (g_print_stats.exchange(false)) {
+      print_stats(stdout, *shared_, workers_);
+      print_tcp(stdout);
+    }
     if (g_reload.exchange(false)) {
       Json r = reload();
       log::write(r.contains("error") ? log::Level::kError : log::Level::kInfo, "reload (SIGHUP): %s", r.dump().c_str());

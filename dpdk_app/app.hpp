@@ -2,6 +2,7 @@
 // every mbuf accounted for.
 #pragma once
 
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,6 +14,9 @@
 #include "dpdk_app/control/server.hpp"
 #include "dpdk_app/control/snapshot.hpp"
 #include "stack/nat/nat_shared.hpp"
+#include "stack/services/services.hpp"
+#include "stack/tcp/tcp_stage.hpp"
+#include "stack/udp/udp_stage.hpp"
 #include "stack/pipeline/shared.hpp"
 #include "stack/pipeline/worker.hpp"
 
@@ -40,6 +44,8 @@ class App {
   uint64_t final_total(net::Counter c) const { return final_totals_[size_t(c)]; }
 
   const pipeline::Shared& shared() const { return *shared_; }
+  // TCP's per-worker summary and connection listing (SIGUSR1 prints it after the counters).
+  void print_tcp(std::FILE* out) const;
 
  private:
   using Json = control::Json;
@@ -57,6 +63,10 @@ class App {
   Json show_neighbors() const;
   Json show_workers() const;
   Json show_nat() const;
+  // TCP, UDP and the built-in services (app_tcp.cpp).
+  bool setup_tcp(const Config& config, std::string* error);
+  Json show_tcp() const;
+  Json show_connections() const;
   // Resolves the [nat] rules against the ports, and the NAT's pool addresses as ours.
   bool setup_nat(const Config& config, std::string* error);
   bool claim_externals(const nat::NatRules& rules, std::string* error);
@@ -76,6 +86,9 @@ class App {
   std::unique_ptr<ip::RouteTable> routes_;
   std::unique_ptr<arp::NeighborTable> neighbors_;
   std::unique_ptr<nat::NatShared> nat_;  // when the config has [nat]
+  std::unique_ptr<tcp::TcpShared> tcp_;
+  std::vector<udp::UdpStage*> udp_stages_;  // by worker
+  std::unique_ptr<services::ClientTotals> client_totals_;
   std::vector<std::unique_ptr<pipeline::Worker>> workers_;
   std::vector<unsigned> lcores_;
   std::array<uint64_t, net::kCounterCount> final_totals_{};

@@ -47,6 +47,10 @@ void App::register_commands() {
                  [this](const Json&) { return show_workers(); }});
   commands_.add({"show nat", "NAT sessions and mappings per worker, external addresses, filtering", {},
                  [this](const Json&) { return show_nat(); }});
+  commands_.add({"show tcp", "TCP per worker: connections, TIME-WAIT; the built-in clients' totals", {},
+                 [this](const Json&) { return show_tcp(); }});
+  commands_.add({"show connections", "every TCP connection, ss-style: state, addresses, options, cwnd, RTT, queues", {},
+                 [this](const Json&) { return show_connections(); }});
   commands_.add({"show config", "the config file redline runs from, as it was read at start or the last reload",
                  {}, [this](const Json&) { return Json{{"path", config_path_}, {"text", config_text_}}; }});
   commands_.add({"route add", "adds a static route while traffic flows (replaces one for the same prefix)",

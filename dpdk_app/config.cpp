@@ -71,7 +71,7 @@ PortConfig read_port(const Reader& r, const toml::table& t, size_t index) {
 // ECMP: only the last one would be kept). Prefixes compare by network and length, since
 // address bits beyond the length are ignored by the table.
 Config read_config(const Reader& r, const toml::table& root) {
-  r.only_keys(root, "", {"workers", "ports", "routes", "arp", "ip", "icmp", "pipeline", "control", "log", "nat"});
+  r.only_keys(root, "", {"workers", "ports", "routes", "arp", "ip", "icmp", "pipeline", "control", "log", "nat", "tcp", "services"});
   Config c;
   if (root.get("workers")) {
     uint32_t w = 0;
@@ -176,6 +176,8 @@ Config read_config(const Reader& r, const toml::table& root) {
     }
   }
   if (const toml::table* nat = r.table(root, "nat")) c.nat = read_nat(r, *nat, c);
+  if (const toml::table* tcp = r.table(root, "tcp")) c.tcp = read_tcp(r, *tcp);
+  if (const toml::table* svc = r.table(root, "services")) c.services = read_services(r, *svc);
   return c;
 }
 

@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "stack/nat/nat_config.hpp"
+#include "stack/services/services_config.hpp"
+#include "stack/tcp/settings.hpp"
 #include "stack/net/types.hpp"
 
 namespace redline::app {
@@ -86,6 +88,8 @@ struct Config {
   ControlConfig control;
   LogConfig log;
   nat::NatConfig nat;  // enabled when the file has a [nat] section
+  tcp::Settings tcp;   // [tcp]: TCP runs in every worker, with these settings
+  services::ServicesConfig services;  // [services]: built-in applications on TCP and UDP
 };
 
 struct ConfigResult {

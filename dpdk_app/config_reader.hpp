@@ -9,6 +9,8 @@
 #include <toml++/toml.h>
 
 #include "stack/nat/nat_config.hpp"
+#include "stack/services/services_config.hpp"
+#include "stack/tcp/settings.hpp"
 
 namespace redline::app {
 
@@ -73,5 +75,8 @@ class Reader {
 struct Config;
 // The [nat] section (nat_config.cpp), read after the ports it names.
 nat::NatConfig read_nat(const Reader& r, const toml::table& t, const Config& c);
+// The [tcp] and [services] sections (tcp_config.cpp).
+tcp::Settings read_tcp(const Reader& r, const toml::table& t);
+services::ServicesConfig read_services(const Reader& r, const toml::table& t);
 
 }  // namespace redline::app

@@ -1,7 +1,7 @@
 // redlinectl: look at and change a running redline over its control socket.
 //
 //   redlinectl show counters [--core N] [--nonzero]     redlinectl route add 10.9.0.0/16 via 10.77.2.2
-//   redlinectl show ports|routes|neighbors|workers|nat|config  redlinectl route del 10.9.0.0/16
+//   redlinectl show ports|routes|neighbors|workers|nat|tcp|connections|config  redlinectl route del 10.9.0.0/16
 //   redlinectl neighbor flush [IP]                      redlinectl reload
 //   redlinectl [--socket PATH] [--json] ...             redlinectl help
 //
@@ -104,6 +104,11 @@ void print_human(const std::string& command, const Json& result) {
     print_table(result["counters"], {"description"});
   } else if (command == "show ports") {
     print_table(result, {"queues", "xstats"});
+  } else if (command == "show connections") {
+    // ss-style: one connection a line, prefixed by its worker.
+    for (const Json& c : result["connections"])
+      std::printf("%-3s %s\n", std::to_string(c.value("worker", 0)).c_str(),
+                  c.contains("connection") ? c["connection"].get<std::string>().c_str() : c.value("error", "").c_str());
   } else if (command == "show config") {
     std::printf("# %s\n%s", result.value("path", "").c_str(), result.value("text", "").c_str());
   } else if (command == "help") {
@@ -131,14 +136,14 @@ int main(int argc, char** argv) {
   cli.add_flag("--json", json, "print redline's JSON reply");
 
   Json request;
-  auto* show = cli.add_subcommand("show", "show counters|ports|routes|neighbors|workers|config");
+  auto* show = cli.add_subcommand("show", "show counters|ports|routes|neighbors|workers|nat|tcp|connections|config");
   show->require_subcommand(1);
   int core = -1;
   bool nonzero = false;
   auto* counters = show->add_subcommand("counters", "counters, summed or one worker's");
   counters->add_option("--core", core, "one worker");
   counters->add_flag("--nonzero", nonzero, "leave out zeros");
-  for (const char* what : {"ports", "routes", "neighbors", "workers", "nat", "config"}) show->add_subcommand(what, std::string("show ") + what);
+  for (const char* what : {"ports", "routes", "neighbors", "workers", "nat", "tcp", "connections", "config"}) show->add_subcommand(what, std::string("show ") + what);
 
   auto* route = cli.add_subcommand("route", "route add PREFIX via GW | route del PREFIX");
   route->require_subcommand(1);

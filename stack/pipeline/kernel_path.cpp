@@ -79,7 +79,8 @@ void Worker::from_kernel(rte_mbuf* m, uint16_t p) {
       return transmit(m, p);
     }
     // Routed as redline's own traffic: local-out, post-routing, output with redline's ARP.
-    return originate(m, p);
+    originate(m, p);
+    return;
   }
   if (type == wire::eth::kTypeArp) {
     auto parsed = wire::arp::parse(frame + wire::eth::kHeaderLen, rte_pktmbuf_data_len(m) - wire::eth::kHeaderLen);

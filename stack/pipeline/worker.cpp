@@ -38,6 +38,7 @@ Worker::Worker(Shared& shared, uint32_t id)
       originated_(std::make_unique<Burst>()),
       rx_burst_(std::make_unique<Burst>()) {
   now_tsc_ = rte_rdtsc();
+  originated_more_.reserve(kOriginatedMax);
   tx_storage_ = static_cast<std::array<TxQueue, kMaxPorts>*>(
       rte_zmalloc("redline_txq", sizeof(std::array<TxQueue, kMaxPorts>), RTE_CACHE_LINE_SIZE));
   if (!tx_storage_) throw std::runtime_error("cannot allocate TX queues for worker " + std::to_string(id));
@@ -151,6 +152,7 @@ uint32_t Worker::poll_once(uint64_t now_tsc) {
   if (now_tick() != last_tick || wheel_.size()) wheel_.advance(now_tick(), kTimerBudget, 4 * kTimerBudget);
   if (now_tick() != last_tick)
     if (uint32_t expired = reassembly_->expire(now_tsc_)) count(Counter::ipv4_reassembly_timeout, expired);
+  for (IterationHook* h : hooks_) handled += h->on_iteration();
   flush();
   // Worker 0 sending for workers without a queue is work too: it keeps the loop from sleeping.
   handled += shared_tx_drained_;
@@ -181,10 +183,20 @@ void Worker::adopt_settings() {
   if (arp_) arp_->adopt(*live);
 }
 
-void Worker::originate(rte_mbuf* m, uint16_t in_port) {
+bool Worker::originate(rte_mbuf* m, uint16_t in_port) {
+  if (originated_n_ >= kOriginatedMax) {
+    drop(m, Counter::originated_overflow);
+    return false;
+  }
   Burst& b = *originated_;
   if (b.n == kBurstSlots) {
-    if (in_graph_) return drop(m, Counter::originated_overflow);
+    if (in_graph_) {
+      // The graph is busy (a stage is sending): the burst runs after it, and this packet with
+      // the next one.
+      originated_more_.push_back({m, in_port});
+      ++originated_n_;
+      return true;
+    }
     run_originated();
   }
   b.pkts[b.n] = m;
@@ -192,14 +204,29 @@ void Worker::originate(rte_mbuf* m, uint16_t in_port) {
   b.meta[b.n].flags = kFlagOriginated;
   b.next[b.n] = builtin_.local_out;
   ++b.n;
+  ++originated_n_;
+  return true;
 }
 
 void Worker::run_originated() {
   Burst& b = *originated_;
-  if (b.n == 0) return;
-  // Called between graph runs only: originated packets go through the graph on their own.
-  run_graph(b);
-  b.n = 0;
+  size_t more = 0;
+  while (b.n) {
+    // Called between graph runs only: originated packets go through the graph on their own.
+    run_graph(b);
+    originated_n_ -= b.n;
+    b.n = 0;
+    // What waited behind a full burst, a burst at a time (running the graph may add more).
+    while (more < originated_more_.size() && b.n < kBurstSlots) {
+      auto [m, in_port] = originated_more_[more++];
+      b.pkts[b.n] = m;
+      b.meta[b.n].in_port = in_port;
+      b.meta[b.n].flags = kFlagOriginated;
+      b.next[b.n] = builtin_.local_out;
+      ++b.n;
+    }
+  }
+  originated_more_.clear();
 }
 
 void Worker::send_icmp_error(rte_mbuf* m, uint16_t in_port, const wire::ipv4::Repr& ip, const icmp::ErrorSpec& spec,

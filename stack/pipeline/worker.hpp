@@ -13,6 +13,7 @@
 
 #include <array>
 #include <memory>
+#include <vector>
 
 #include "stack/icmp/error.hpp"
 #include "stack/icmp/rate_limiter.hpp"
@@ -27,6 +28,15 @@ namespace redline::pipeline {
 
 class ArpOwner;
 class Reassembly;
+
+// Work a feature does once per loop iteration, after the timers: a transport's output that had
+// to wait (no mbuf, TX full, a per-call limit), the start of services. on_iteration returns the
+// work it did (packets sent), so a busy feature keeps the loop from sleeping.
+class IterationHook {
+ public:
+  virtual ~IterationHook() = default;
+  virtual uint32_t on_iteration() = 0;
+};
 
 // The ids of the built-in stages, for stages that send packets to them.
 struct BuiltinStages {
@@ -89,8 +99,12 @@ class alignas(64) Worker {
     send_large(m, out_port, dst);
   }
   // A datagram redline made (its Ethernet header space already present): routed from
-  // local-out at the end of this iteration. `in_port` names where its cause came from.
-  void originate(rte_mbuf* m, uint16_t in_port);
+  // local-out at the end of this iteration. `in_port` names where its cause came from. False
+  // (the mbuf freed, originated_overflow counted) when kOriginatedMax are already waiting.
+  bool originate(rte_mbuf* m, uint16_t in_port);
+  // Room left for originate() before the end of this iteration.
+  uint32_t originate_room() const { return kOriginatedMax - uint32_t(originated_n_); }
+  void add_iteration_hook(IterationHook* h) { hooks_.push_back(h); }
   // Sends an ICMP error about the datagram in `m` (not consumed) if the rules and the rate
   // limit allow (RFC 1812 §4.3.2.7, §4.3.2.8).
   void send_icmp_error(rte_mbuf* m, uint16_t in_port, const wire::ipv4::Repr& ip, const icmp::ErrorSpec& spec,
@@ -113,6 +127,9 @@ class alignas(64) Worker {
 
   // Expired timers run per loop iteration at most this many: bounded work per iteration.
   static constexpr size_t kTimerBudget = 64;
+  // Packets originated in one iteration (TCP segments, replies, errors) before more are refused:
+  // a transport's burst of segments is sent in runs of a burst each.
+  static constexpr uint32_t kOriginatedMax = 1024;
 
  private:
   static constexpr uint32_t kTxQueueLen = 2 * kMaxBurst;
@@ -158,6 +175,10 @@ class alignas(64) Worker {
   rte_mbuf* arp_out_[kMaxBurst];
   uint32_t arp_out_n_ = 0;
   std::unique_ptr<Burst> originated_;
+  // Originated while the graph runs (a stage sent them) beyond one burst: run after it.
+  std::vector<std::pair<rte_mbuf*, uint16_t>> originated_more_;
+  size_t originated_n_ = 0;  // waiting in originated_ and originated_more_
+  std::vector<IterationHook*> hooks_;
   std::unique_ptr<Burst> rx_burst_;
   std::unique_ptr<ArpOwner> arp_;  // worker 0 only
   Reassembly* reassembly_ = nullptr;  // the local stage's

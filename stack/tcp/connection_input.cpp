@@ -61,6 +61,14 @@ bool Connection::input(const Header& h, const Options& opt, const Chunk& payload
   if (state_ == State::kClosed) return false;
   const TcpSeq seq(h.seq);
   const uint32_t seg_len = payload.len + ((h.flags & f::kSyn) ? 1 : 0) + ((h.flags & f::kFin) ? 1 : 0);
+  // In SYN-RECEIVED a retransmitted SYN means our SYN-ACK was lost: send it again (RFC 9293
+  // §3.8.1, the SYN is retransmitted until acknowledged). Checked before acceptability, which
+  // the SYN (at RCV.NXT - 1) fails: that check would answer with a bare ACK the peer in SYN-SENT
+  // can do nothing with.
+  if (state_ == State::kSynReceived && (h.flags & (f::kSyn | f::kAck_ | f::kRst)) == f::kSyn && seq + 1 == rcv_nxt_) {
+    send_syn();
+    return false;
+  }
 
   // RFC 7323 §5.3 R1: PAWS, before the sequence check. An RST is exempt (§5.3, last paragraph).
   if (ts_ok_ && opt.has_timestamps && !(h.flags & f::kRst) && int32_t(opt.ts_val - ts_recent_) < 0 &&
@@ -97,13 +105,8 @@ bool Connection::input(const Header& h, const Options& opt, const Chunk& payload
     finish(Error::kReset);
     return false;
   }
-  // Fourth: SYN in a synchronized state. RFC 5961 §4.2: a challenge ACK, never a reset. In
-  // SYN-RECEIVED a retransmitted SYN means our SYN-ACK was lost: send it again.
+  // Fourth: SYN in a synchronized state. RFC 5961 §4.2: a challenge ACK, never a reset.
   if (h.flags & f::kSyn) {
-    if (state_ == State::kSynReceived && seq + 1 == rcv_nxt_) {
-      send_syn();
-      return false;
-    }
     host_.count(Counter::tcp_challenge_acks);
     ack_now_ = true;
     output();
@@ -217,6 +220,10 @@ bool Connection::input_syn_sent(const Header& h, const Options& opt) {
   if (!(h.flags & f::kSyn)) return false;
   irs_ = TcpSeq(h.seq);
   rcv_nxt_ = irs_ + 1;
+  // The window's right edge starts at RCV.NXT (RFC 9293 §3.3.1); left at its zero value it would
+  // lie anywhere relative to an ISN 2^31 away, and seq_max() could keep it there, opening a
+  // window of up to 2^31 bytes.
+  rcv_adv_ = last_ack_sent_ = rcv_nxt_;
   negotiate(opt, our_mss_);
   if (!has_ack) {
     // Simultaneous open (§3.5, figure 8): SYN-RECEIVED, and SYN-ACK with our same ISN.

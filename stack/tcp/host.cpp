@@ -152,7 +152,12 @@ void Host::tw_remove(Connection& c) {
   --time_wait_;
 }
 
-uint32_t Host::next_isn(Endpoint local, Endpoint remote) const {
+uint32_t Host::next_isn(Endpoint local, Endpoint remote) {
+  if (isn_override_) {
+    const uint32_t iss = *isn_override_;
+    isn_override_.reset();
+    return iss;
+  }
   return isn_.isn(local.ip, local.port, remote.ip, remote.port, ticks_to_us(now_));
 }
 
@@ -176,13 +181,16 @@ bool Host::time_wait_accepts(const Connection& c, const f::Header& h, const f::O
 }
 
 bool Host::input(Endpoint src, Endpoint dst, const f::Header& h, const f::Options& opt, const Chunk& payload) {
-  return input(index_.find(key_of(dst, src)), src, dst, h, opt, payload);
+  return input(nullptr, src, dst, h, opt, payload);
 }
 
 bool Host::input(Connection* c, Endpoint src, Endpoint dst, const f::Header& h, const f::Options& opt,
                  const Chunk& payload) {
   ++depth_;
   bool kept = false;
+  // A connection found by a lookup made before this burst's earlier segments ran may have ended
+  // (or a new one begun) since: look again.
+  if (!c || !c->in_use_) c = index_.find(key_of(dst, src));
   if (c && c->state_ == State::kTimeWait && (h.flags & f::kSyn) && !(h.flags & (f::kAck_ | f::kRst)) &&
       find_listener(dst.port) && time_wait_accepts(*c, h, opt)) {
     count(Counter::tcp_time_wait_reused);
@@ -250,7 +258,7 @@ void Connection::start_passive(Endpoint local, Endpoint remote, uint32_t iss, ui
   rcv_nxt_ = rcv_adv_ = irs_ + 1;
   last_ack_sent_ = rcv_nxt_;
   our_mss_ = mss;
-  ts_offset_ = iss * 2654435761u;  // RFC 7323 §5.4: a per-connection offset for TSval
+  ts_offset_ = host_.isn_.ts_offset(local.ip, remote.ip);  // RFC 7323 §5.4: a secret TSval offset
   negotiate(opt, mss);
   snd_wnd_ = syn.window;  // RFC 7323 §2.2: the SYN's window is not scaled
   max_snd_wnd_ = snd_wnd_;
@@ -267,7 +275,7 @@ void Connection::start_active(Endpoint local, Endpoint remote, uint32_t iss, uin
   recover_ = high_rxt_ = iss_;
   our_mss_ = mss;
   mss_ = std::min<uint16_t>(mss, 536);
-  ts_offset_ = iss * 2654435761u;
+  ts_offset_ = host_.isn_.ts_offset(local.ip, remote.ip);
   last_heard_ = host_.now();
 }
 

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -97,6 +98,7 @@ class Host {
   // Listens on `port` (every local address); false if the port already has a listener.
   bool listen(uint16_t port, Listener& l, const ConnOptions& opts = {}, uint32_t backlog = 0);
   void unlisten(uint16_t port);
+  bool listening(uint16_t port) const { return find_listener(port) != nullptr; }
   // Active open to remote: a local port is chosen so replies reach this worker (Env::port_is_ours).
   // Null when there is no route, no port or no room; `handler` then gets no call.
   Connection* connect(Endpoint remote, Handler& handler, const ConnOptions& opts = {});
@@ -114,6 +116,10 @@ class Host {
   void poll();
   // Set by the owner every iteration (the wheel's clock, in ticks).
   void set_now(uint64_t tick) { now_ = tick; }
+  // Test hook: the next connection opened (connect, or a SYN to a listener) takes `iss` as its
+  // initial send sequence number instead of RFC 6528's, once. Tests use it to start transfers
+  // just below 2^32; nothing else calls it.
+  void set_next_isn(uint32_t iss) { isn_override_ = iss; }
 
   uint64_t now() const { return now_; }
   uint64_t ms_to_ticks(uint64_t ms) const { return (ms * ticks_per_s_ + 999) / 1000; }
@@ -152,7 +158,7 @@ class Host {
   void want_output(Connection& c);
   void tw_add(Connection& c);
   void tw_remove(Connection& c);
-  uint32_t next_isn(Endpoint local, Endpoint remote) const;
+  uint32_t next_isn(Endpoint local, Endpoint remote);
 
   Env& env_;
   ConnIndex& index_;
@@ -171,6 +177,7 @@ class Host {
   Connection* tw_tail_ = nullptr;
   uint32_t in_use_ = 0, time_wait_ = 0;
   uint16_t next_port_ = 0;
+  std::optional<uint32_t> isn_override_;  // set_next_isn
   int depth_ = 0;  // nesting of host entry points: connections are freed only at depth 0
 };
 

@@ -47,4 +47,13 @@ uint32_t IsnGenerator::isn(uint32_t local_ip, uint16_t local_port, uint32_t remo
   return uint32_t(now_us / 4) + uint32_t(siphash24(key_, in, sizeof in));
 }
 
+uint32_t IsnGenerator::ts_offset(uint32_t local_ip, uint32_t remote_ip) const {
+  // 9 bytes, so no input of isn() (12 bytes) hashes the same.
+  uint8_t in[9];
+  std::memcpy(in, &local_ip, 4);
+  std::memcpy(in + 4, &remote_ip, 4);
+  in[8] = 'T';
+  return uint32_t(siphash24(key_, in, sizeof in));
+}
+
 }  // namespace redline::tcp

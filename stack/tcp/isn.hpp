@@ -15,6 +15,11 @@ class IsnGenerator {
   IsnGenerator(uint64_t k0, uint64_t k1) : key_{k0, k1} {}
   // Addresses and ports in host order; `now_us` any microsecond clock.
   uint32_t isn(uint32_t local_ip, uint16_t local_port, uint32_t remote_ip, uint16_t remote_port, uint64_t now_us) const;
+  // The offset added to the timestamp clock for TSval (RFC 7323 §5.4, §7.1): secret, but the same
+  // for every connection between two addresses, as Linux's secure_tcp_ts_off. Were it drawn per
+  // connection, a new connection's SYN could carry a TSval below the last one its 4-tuple's
+  // TIME-WAIT saw, and RFC 6191 reuse would fail at random.
+  uint32_t ts_offset(uint32_t local_ip, uint32_t remote_ip) const;
 
  private:
   uint64_t key_[2];

@@ -127,7 +127,8 @@ inline size_t options_len(const Options& o) {
   if (o.window_shift) n += 4;              // NOP + 3
   if (o.has_timestamps) n += 12;           // NOP NOP + 10 (or SACK-permitted + 10)
   else if (o.sack_permitted) n += 4;       // NOP NOP + 2
-  if (o.sack_count) n += 4 + 8 * size_t(o.sack_count) - 2;  // NOP NOP + 2 + 8n
+  // NOP NOP, kind and length, then 8 bytes per block (RFC 2018 §3).
+  if (o.sack_count) n += 4 + 8 * size_t(o.sack_count);
   return n;
 }
 

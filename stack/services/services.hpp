@@ -1,0 +1,25 @@
+// The built-in services, one set per worker, each an ordinary application of the TCP and UDP
+// APIs (the worked examples the API headers point to): echo (RFC 862), discard (RFC 863), a
+// source that sends a fixed number of bytes then closes, and clients that connect out at start.
+#pragma once
+
+#include <atomic>
+#include <memory>
+
+#include "stack/services/services_config.hpp"
+#include "stack/tcp/tcp_stage.hpp"
+#include "stack/udp/udp_stage.hpp"
+
+namespace redline::services {
+
+// Totals the control thread reads (relaxed: counts, nothing ordered by them).
+struct ClientTotals {
+  std::atomic<uint32_t> started{0}, done{0}, failed{0};
+  std::atomic<uint64_t> bytes_sent{0}, bytes_received{0};
+};
+
+// Starts the configured services on one worker (called on that worker's core at its first
+// iteration). `udp` may be null (UDP services then off).
+void start(const ServicesConfig& cfg, tcp::TcpStage& tcp, udp::UdpStage* udp, uint32_t workers, ClientTotals& totals);
+
+}  // namespace redline::services

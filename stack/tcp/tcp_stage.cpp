@@ -1,0 +1,260 @@
+#include "stack/tcp/tcp_stage.hpp"
+
+#include <rte_cycles.h>
+#include <rte_mbuf.h>
+
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include "stack/rss/port_steering.hpp"
+#include "stack/wire/ethernet.hpp"
+#include "stack/wire/ipv4.hpp"
+
+namespace redline::tcp {
+
+using net::Counter;
+using pipeline::Burst;
+using pipeline::kNextDone;
+namespace f = wire::tcp;
+
+// --- MbufEnv ---
+
+bool MbufEnv::send(const SegmentOut& s) {
+  if (w_.originate_room() == 0) return false;  // the iteration has sent all it may: later
+  pipeline::Shared& sh = w_.shared();
+  rte_mbuf* m = rte_pktmbuf_alloc(sh.pool);
+  if (!m) {
+    w_.count(Counter::mbuf_alloc_failed);
+    return false;
+  }
+  const size_t opt_len = f::options_len(s.opt);
+  const uint16_t tcp_len = uint16_t(f::kMinHeaderLen + opt_len + s.len);
+  const uint16_t ip_len = uint16_t(wire::ipv4::kMinHeaderLen + tcp_len);
+  auto* frame = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, uint16_t(wire::eth::kHeaderLen + ip_len)));
+  if (!frame) {
+    rte_pktmbuf_free(m);
+    w_.count(Counter::mbuf_alloc_failed);
+    return false;
+  }
+  uint8_t* ip = frame + wire::eth::kHeaderLen;
+  wire::ipv4::Repr r;
+  r.total_len = ip_len;
+  r.ident = ident_++;
+  r.flags_fragment = wire::ipv4::kFlagDontFragment;  // RFC 1191: TCP does path-MTU discovery
+  r.ttl = 64;
+  r.protocol = wire::ipv4::kProtoTcp;
+  r.src = net::Ipv4Addr{s.src.ip};
+  r.dst = net::Ipv4Addr{s.dst.ip};
+  wire::ipv4::write(ip, r);
+  uint8_t* tcp = ip + wire::ipv4::kMinHeaderLen;
+  const size_t hl = f::write_header(tcp, s.h, s.opt);
+  if (s.len) s.conn->copy_payload(s.offset, s.len, tcp + hl);
+  // RFC 9293 §3.1: the checksum covers the pseudo-header, header and payload.
+  const uint32_t pseudo = f::pseudo_header_sum(s.src.ip, s.dst.ip, wire::ipv4::kProtoTcp, tcp_len);
+  wire::store16(tcp, f::kChecksum, uint16_t(~wire::ones_complement_sum(tcp, tcp_len, pseudo)));
+  const int port = sh.local.port_of(r.src);
+  return w_.originate(m, uint16_t(port < 0 ? 0 : port));
+}
+
+Chunk MbufEnv::alloc() {
+  rte_mbuf* m = rte_pktmbuf_alloc(w_.shared().pool);
+  if (!m) return {};
+  return {m, rte_pktmbuf_mtod(m, uint8_t*), 0, rte_pktmbuf_tailroom(m)};
+}
+
+void MbufEnv::release(void* owner) { rte_pktmbuf_free(static_cast<rte_mbuf*>(owner)); }
+
+Endpoint MbufEnv::route(uint32_t remote_ip, uint16_t* mss) {
+  const pipeline::Shared& s = w_.shared();
+  const uint32_t i = s.routes->lookup(net::Ipv4Addr{remote_ip});
+  if (i == ip::RouteTable::kNoRoute) return {};
+  const ip::NextHop& hop = s.routes->hop(i);
+  if (hop.kind != ip::NextHop::Kind::kForward) return {};
+  const pipeline::PortInfo& port = s.ports[hop.port];
+  // RFC 9293 §3.7.1 / RFC 879: MSS = MTU minus the fixed IPv4 and TCP headers.
+  *mss = uint16_t(port.mtu - wire::ipv4::kMinHeaderLen - f::kMinHeaderLen);
+  return {port.address.addr.value, 0};
+}
+
+bool MbufEnv::port_is_ours(uint32_t local_ip, uint16_t port, uint32_t remote_ip, uint16_t remote_port) {
+  const pipeline::Shared& s = w_.shared();
+  if (s.workers == 1) return true;
+  // The reply's tuple as it will arrive: from the remote, to us.
+  net::FiveTuple reply;
+  reply.src_ip = net::to_be(remote_ip);
+  reply.dst_ip = net::to_be(local_ip);
+  reply.src_port = net::to_be(remote_port);
+  reply.protocol = wire::ipv4::kProtoTcp;
+  const rss::ReplySteering steer(s.toeplitz, s.reta, s.hash_fields, reply);
+  return steer.owner(net::to_be(port)) == w_.id();
+}
+
+// --- TcpStage ---
+
+TcpStage::TcpStage(pipeline::Worker& w, TcpShared& shared) : WorkerStage(w), shared_(shared), env_(w) {
+  std::string error;
+  auto table = pipeline::FlowTable::create("tcp_conns_" + std::to_string(w.id()), shared.settings.max_connections,
+                                           int(rte_socket_id()), nullptr, &error);
+  if (!table) throw std::runtime_error("tcp: " + error);
+  index_ = std::make_unique<FlowIndex>(std::move(table));
+  const uint64_t ticks_per_s = w.ns_to_ticks(1'000'000'000);
+  host_ = std::make_unique<Host>(env_, *index_, w.timers(), ticks_per_s, shared.settings, shared.isn_key);
+  host_->set_now(w.now_tick());
+}
+
+TcpStage::~TcpStage() {
+  // Every connection's mbufs back to the pool before the application counts them.
+  host_.reset();
+  owned_.clear();
+}
+
+uint32_t TcpStage::on_iteration() {
+  host_->set_now(w_.now_tick());
+  if (!started_) [[unlikely]] {
+    started_ = true;
+    if (shared_.start) shared_.start(*this);
+  }
+  host_->poll();
+  const HostStats st = host_->stats();
+  connections_.store(st.connections, std::memory_order_relaxed);
+  time_wait_.store(st.time_wait, std::memory_order_relaxed);
+  if (dump_requested_.load(std::memory_order_acquire)) [[unlikely]]
+    write_dump();
+  return 0;
+}
+
+void TcpStage::run(Burst& b, const uint8_t* idx, uint32_t n) {
+  host_->set_now(w_.now_tick());
+  net::FiveTuple keys[pipeline::kBurstSlots];
+  uint8_t slots[pipeline::kBurstSlots];
+  uint8_t* l4s[pipeline::kBurstSlots];
+  uint32_t lens[pipeline::kBurstSlots];
+  uint32_t good = 0;
+  for (uint32_t k = 0; k < n; ++k) {
+    const uint8_t slot = idx[k];
+    rte_mbuf* m = b.pkts[slot];
+    if (m->nb_segs > 1 && rte_pktmbuf_linearize(m) != 0) [[unlikely]] {
+      b.drop(slot, Counter::mbuf_chain_unsupported);
+      continue;
+    }
+    uint8_t* ip = rte_pktmbuf_mtod_offset(m, uint8_t*, wire::eth::kHeaderLen);
+    const uint32_t ihl = wire::ipv4::header_len(ip);
+    const uint32_t l4_len = wire::load16(ip, wire::ipv4::kTotalLength) - ihl;
+    uint8_t* l4 = ip + ihl;
+    if (l4_len < f::kMinHeaderLen || f::header_len(l4) < f::kMinHeaderLen || f::header_len(l4) > l4_len) [[unlikely]] {
+      b.drop(slot, Counter::tcp_truncated);
+      continue;
+    }
+    // RFC 1122 §4.2.3.10: a segment to a broadcast address is discarded.
+    if (b.meta[slot].flags & pipeline::kFlagToBroadcast) [[unlikely]] {
+      b.drop(slot, Counter::tcp_no_listener);
+      continue;
+    }
+    const uint64_t l4_flags = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
+    if (l4_flags != RTE_MBUF_F_RX_L4_CKSUM_GOOD) {
+      const uint32_t pseudo = f::pseudo_header_sum(wire::ipv4::src(ip).value, wire::ipv4::dst(ip).value,
+                                                   wire::ipv4::kProtoTcp, uint16_t(l4_len));
+      if (l4_flags == RTE_MBUF_F_RX_L4_CKSUM_BAD || wire::ones_complement_sum(l4, l4_len, pseudo) != 0xffff) {
+        b.drop(slot, Counter::tcp_bad_checksum);
+        continue;
+      }
+    }
+    net::FiveTuple& key = keys[good];
+    key = {};
+    key.src_ip = wire::load_raw32(ip + wire::ipv4::kSrc);
+    key.dst_ip = wire::load_raw32(ip + wire::ipv4::kDst);
+    key.src_port = wire::load_raw16(l4 + f::kSrcPort);
+    key.dst_port = wire::load_raw16(l4 + f::kDstPort);
+    key.protocol = wire::ipv4::kProtoTcp;
+    slots[good] = slot;
+    l4s[good] = l4;
+    lens[good] = l4_len;
+    ++good;
+  }
+  void* found[pipeline::kBurstSlots];
+  const uint64_t hits = good ? index_->table().find_bulk(keys, good, found) : 0;
+  rte_mbuf* dead[pipeline::kBurstSlots];
+  uint32_t ndead = 0;
+  for (uint32_t k = 0; k < good; ++k) {
+    const uint8_t slot = slots[k];
+    rte_mbuf* m = b.pkts[slot];
+    uint8_t* l4 = l4s[k];
+    const f::Header h = f::read_header(l4);
+    const size_t hl = f::header_len(l4);
+    Connection* c = (hits >> k) & 1 ? static_cast<Connection*>(found[k]) : nullptr;
+    const Endpoint src{net::to_be(keys[k].src_ip), h.src_port};
+    const Endpoint dst{net::to_be(keys[k].dst_ip), h.dst_port};
+    b.to(slot, kNextDone);
+    if (!c && !host_->listening(h.dst_port)) {
+      // Nothing of ours: the kernel exception path may take it (a daemon beside redline).
+      const bool tcp_reply = (h.flags & (f::kSyn | f::kAck_)) == f::kAck_;
+      if (w_.to_kernel(m, b.meta[slot].in_port, net::Ipv4Addr{dst.ip}, wire::ipv4::kProtoTcp, h.src_port, h.dst_port,
+                       tcp_reply))
+        continue;
+    }
+    const f::Options opt = hl > f::kMinHeaderLen ? f::parse_options(l4 + f::kMinHeaderLen, hl - f::kMinHeaderLen) : f::Options{};
+    uint8_t* payload = l4 + hl;
+    const uint32_t payload_len = lens[k] - uint32_t(hl);
+    const uint8_t* buf_end = static_cast<uint8_t*>(m->buf_addr) + m->buf_len;
+    const Chunk chunk{m, payload, payload_len, uint32_t(buf_end - (payload + payload_len))};
+    if (!host_->input(c, src, dst, h, opt, chunk)) dead[ndead++] = m;
+  }
+  if (ndead) rte_pktmbuf_free_bulk(dead, ndead);
+}
+
+// --- listing ---
+
+std::string describe(const Connection& c) {
+  auto ip = [](uint32_t a) { return net::Ipv4Addr{a}.to_string(); };
+  char line[512];
+  const ConnStats& st = c.stats();
+  std::snprintf(line, sizeof line,
+                "%-12s %s:%u %s:%u mss:%u wscale:%u,%u%s%s cwnd:%u ssthresh:%u rtt_us:%u rto_us:%u unacked:%u "
+                "queued:%u bytes_in:%llu bytes_out:%llu retrans:%u",
+                state_name(c.state()), ip(c.local().ip).c_str(), c.local().port, ip(c.remote().ip).c_str(), c.remote().port,
+                c.mss(), c.send_shift(), c.recv_shift(), c.sack_enabled() ? " sack" : "", c.timestamps_enabled() ? " ts" : "",
+                c.cwnd(), c.ssthresh() == 0xffffffffu ? 0 : c.ssthresh(), c.srtt_us(), c.rto_us(), c.unacked(),
+                c.send_queued(), (unsigned long long)st.bytes_in, (unsigned long long)st.bytes_out, st.retransmits);
+  return line;
+}
+
+void TcpStage::write_dump() {
+  std::string text;
+  host_->for_each([&](const Connection& c) {
+    text += describe(c);
+    text += '\n';
+  });
+  dump_text_ = std::move(text);
+  dump_requested_.store(false, std::memory_order_relaxed);
+  dump_ready_.store(true, std::memory_order_release);
+}
+
+bool TcpStage::dump(std::string* out, uint32_t timeout_ms) {
+  dump_ready_.store(false, std::memory_order_relaxed);
+  dump_requested_.store(true, std::memory_order_release);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (!dump_ready_.load(std::memory_order_acquire)) {
+    if (std::chrono::steady_clock::now() > until) {
+      dump_requested_.store(false, std::memory_order_relaxed);
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  *out = std::move(dump_text_);
+  dump_ready_.store(false, std::memory_order_relaxed);
+  return true;
+}
+
+void add_tcp_feature(pipeline::Shared& s, TcpShared& tcp) {
+  tcp.stages.assign(s.workers, nullptr);
+  s.features.push_back([&tcp](pipeline::StageGraph& g, pipeline::Worker& w) {
+    auto stage = std::make_unique<TcpStage>(w, tcp);
+    TcpStage* p = stage.get();
+    g.set_local(wire::ipv4::kProtoTcp, g.add(std::move(stage)));
+    w.add_iteration_hook(p);
+    tcp.stages[w.id()] = p;
+  });
+}
+
+}  // namespace redline::tcp
