@@ -146,6 +146,41 @@ class TcpClient final : public tcp::Handler {
   ClientTotals& totals_;
 };
 
+// Opens a client's connections (this worker's share) when its start delay has passed.
+class ClientStarter {
+ public:
+  ClientStarter(tcp::TcpStage& tcp, TcpClient& client, const ClientConfig& cfg, uint32_t workers, ClientTotals& totals)
+      : tcp_(tcp), client_(client), cfg_(cfg), workers_(workers), totals_(totals) {
+    timer_.set_callback(&ClientStarter::fire, this);
+  }
+  ~ClientStarter() { tcp_.worker().timers().cancel(timer_); }
+  void arm() {
+    pipeline::Worker& w = tcp_.worker();
+    w.timers().schedule(timer_, w.now_tick() + w.ns_to_ticks(uint64_t(cfg_.start_after_ms) * 1'000'000));
+  }
+
+ private:
+  static void fire(timer::Timer&, void* ctx) {
+    auto* s = static_cast<ClientStarter*>(ctx);
+    tcp::Host& host = s->tcp_.host();
+    host.set_now(s->tcp_.worker().now_tick());
+    for (uint32_t i = s->tcp_.worker().id(); i < s->cfg_.connections; i += s->workers_) {
+      s->totals_.started.fetch_add(1, std::memory_order_relaxed);
+      if (!host.connect({s->cfg_.ip.value, s->cfg_.port}, s->client_)) {
+        s->totals_.failed.fetch_add(1, std::memory_order_relaxed);
+        log::write(log::Level::kWarning, "services: cannot connect to %s:%u (no route, port or room)",
+                   s->cfg_.ip.to_string().c_str(), s->cfg_.port);
+      }
+    }
+  }
+  tcp::TcpStage& tcp_;
+  TcpClient& client_;
+  ClientConfig cfg_;
+  uint32_t workers_;
+  ClientTotals& totals_;
+  timer::Timer timer_;
+};
+
 class UdpEcho final : public udp::Handler {
  public:
   Then on_datagram(udp::UdpStage&, const udp::Datagram&) override { return Then::kEcho; }
@@ -176,17 +211,9 @@ void start(const ServicesConfig& cfg, tcp::TcpStage& tcp, udp::UdpStage* udp, ui
     if (udp) udp->bind(cfg.discard, make<UdpDiscard>(tcp));
   }
   if (cfg.source) host.listen(cfg.source, make<TcpSource>(tcp, cfg.source_bytes, cfg.nodelay));
-  const uint32_t me = tcp.worker().id();
   for (const ClientConfig& c : cfg.connect) {
     auto& client = make<TcpClient>(tcp, c, totals);
-    for (uint32_t i = me; i < c.connections; i += workers) {
-      totals.started.fetch_add(1, std::memory_order_relaxed);
-      if (!host.connect({c.ip.value, c.port}, client)) {
-        totals.failed.fetch_add(1, std::memory_order_relaxed);
-        log::write(log::Level::kWarning, "services: cannot connect to %s:%u (no route, port or room)",
-                   c.ip.to_string().c_str(), c.port);
-      }
-    }
+    make<ClientStarter>(tcp, tcp, client, c, workers, totals).arm();
   }
 }
 

@@ -15,6 +15,7 @@ struct ClientConfig {
   uint16_t port = 0;
   uint32_t connections = 1;  // spread over the workers: connection i on worker i % workers
   uint64_t send_bytes = 0;   // the "source" pattern then FIN; 0: only receive until the server closes
+  uint32_t start_after_ms = 0;  // wait this long after start before connecting
   friend bool operator==(const ClientConfig&, const ClientConfig&) = default;
 };
 

@@ -142,7 +142,6 @@ void Connection::copy_payload(uint32_t offset, uint32_t len, uint8_t* out) const
 void Connection::consume(size_t n) {
   n = std::min(n, readable());
   if (n == 0) return;
-  const uint16_t before = window_to_advertise();
   while (n) {
     ChunkNode* h = rcvq_.head();
     const uint32_t left = h->c.len - rcv_head_off_;
@@ -156,12 +155,18 @@ void Connection::consume(size_t n) {
     host_.env().release(h->c.owner);
     host_.chunks().put(h);
   }
-  // RFC 9293 §3.8.6.2.2: a window update once the window opens by enough to matter (SWS
-  // avoidance on the receiver) — in particular after we advertised zero.
+  // RFC 9293 §3.8.6.2.2: a window update at once when it matters to the peer: the window it
+  // holds (RCV.ADV - RCV.NXT) is under a segment, so it may be stalled or probing a zero window,
+  // or the right edge moves by two segments or half the buffer (BSD's tcp_output rule). A
+  // smaller opening rides on the next ACK, which the every-second-segment rule or the
+  // delayed-ACK timer sends anyway: an update per segment consumed would ACK every segment of a
+  // bulk transfer and defeat the delayed ACK (RFC 5681 §4.2). The edge moves only by the SWS
+  // minimum or more (window_to_advertise).
+  const uint32_t peer_open = rcv_adv_ > rcv_nxt_ ? uint32_t(rcv_adv_ - rcv_nxt_) : 0;
   const uint32_t now_open = uint32_t(window_to_advertise()) << rcv_shift_;
-  const uint32_t was_open = uint32_t(before) << rcv_shift_;
-  if (state_ != State::kClosed && now_open > was_open &&
-      (was_open == 0 || now_open - was_open >= std::min<uint32_t>(rcv_buf_ / 2, mss_))) {
+  const uint32_t move = now_open > peer_open ? now_open - peer_open : 0;
+  if (state_ != State::kClosed && move >= std::min<uint32_t>(rcv_buf_ / 2, mss_) &&
+      (peer_open < mss_ || move >= 2u * mss_ || move >= rcv_buf_ / 2)) {
     ack_now_ = true;
     host_.want_output(*this);
   }

@@ -295,8 +295,11 @@ void Connection::process_ack(const Header& h, const Options& opt, uint32_t paylo
   if (sack_ok_ && opt.sack_count) update_scoreboard(opt);
   if (ack > snd_una_) {
     on_new_ack(ack, opt);
-  } else if (payload_len == 0 && !window_changed && snd_max_ != snd_una_ && !(h.flags & (f::kSyn | f::kFin))) {
-    // RFC 5681 §2: the definition of a duplicate ACK.
+  } else if (payload_len == 0 && !window_changed && snd_max_ != snd_una_ && snd_wnd_ != 0 &&
+             !(h.flags & (f::kSyn | f::kFin))) {
+    // RFC 5681 §2: the definition of a duplicate ACK. Not while the peer's window is zero: the
+    // only byte out is a persist probe (RFC 9293 §3.8.6.1) and its ACK says "no room", not
+    // "lost"; counting them would fast-retransmit a full segment into the closed window.
     on_dup_ack();
   }
 }

@@ -126,14 +126,13 @@ void Connection::keepalive_timeout() {
   if (!k.enabled || !(state_ == State::kEstablished || state_ == State::kCloseWait)) return;
   const uint64_t idle = host_.ms_to_ticks(uint64_t(k.idle_s) * 1000);
   const uint64_t quiet = host_.now() - last_heard_;
+  // Heard from the peer since the last probe: it answered, the count starts over.
+  if (retries_ > 0 && quiet < host_.ms_to_ticks(uint64_t(k.interval_s) * 1000)) retries_ = 0;
   if (retries_ == 0 && quiet < idle) {
-    // Traffic since the timer was set (it is not moved per segment): wait out the rest.
+    // Traffic since the timer was set (it is not moved per segment): wait out the rest, so that
+    // the next probe goes `idle` after the last segment heard (RFC 1122 §4.2.3.6), the answer
+    // to a probe included.
     arm(TimerMode::kKeepalive, idle - quiet);
-    return;
-  }
-  if (retries_ > 0 && quiet < host_.ms_to_ticks(uint64_t(k.interval_s) * 1000)) {
-    retries_ = 0;  // the last probe was answered
-    arm(TimerMode::kKeepalive, idle);
     return;
   }
   if (retries_ >= k.probes) {

@@ -38,6 +38,7 @@ struct Seen {
   wire::tcp::Options opt;
   uint32_t payload_len = 0;
   uint32_t src_ip = 0, dst_ip = 0;
+  uint64_t at = 0;  // the tick it entered the link (timer tests measure intervals with it)
   bool has(uint8_t flag) const { return (h.flags & flag) != 0; }
 };
 
@@ -208,6 +209,7 @@ class Link {
  private:
   void enqueue(Wire&& w, bool from_a) {
     Seen s = parse_wire(w);
+    s.at = now;
     log.push_back({from_a, s});
     if (drop_rule && drop_rule(s, from_a)) return;
     std::uniform_real_distribution<double> u(0, 1);
