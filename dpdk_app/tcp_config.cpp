@@ -21,7 +21,7 @@ tcp::Settings read_tcp(const Reader& r, const toml::table& t) {
   r.only_keys(t, "tcp",
               {"max_connections", "time_wait_max", "syn_backlog", "min_rto_ms", "max_rto_ms", "initial_rto_ms",
                "delayed_ack_ms", "time_wait_ms", "fin_wait2_ms", "syn_retries", "synack_retries", "retries", "recv_buffer",
-               "send_buffer", "ooo_max_segments", "sack", "timestamps", "window_scaling", "ephemeral_ports", "keepalive"});
+               "send_buffer", "ooo_max_segments", "sack", "timestamps", "window_scaling", "tail_loss_probe", "ephemeral_ports", "keepalive"});
   r.number(t, "max_connections", "tcp.max_connections", s.max_connections, 16, 1 << 24);
   r.number(t, "time_wait_max", "tcp.time_wait_max", s.time_wait_max, 1, 1 << 24);
   r.number(t, "syn_backlog", "tcp.syn_backlog", s.syn_backlog, 1, 1 << 20);
@@ -42,6 +42,7 @@ tcp::Settings read_tcp(const Reader& r, const toml::table& t) {
   s.sack = flag(r, t, "sack", "tcp.sack", s.sack);
   s.timestamps = flag(r, t, "timestamps", "tcp.timestamps", s.timestamps);
   s.window_scaling = flag(r, t, "window_scaling", "tcp.window_scaling", s.window_scaling);
+  s.tail_loss_probe = flag(r, t, "tail_loss_probe", "tcp.tail_loss_probe", s.tail_loss_probe);
   if (t.get("min_rto_ms") || t.get("max_rto_ms"))
     if (s.min_rto_ms > s.max_rto_ms) r.fail(t.get("min_rto_ms"), "tcp.min_rto_ms", "must not exceed tcp.max_rto_ms");
   if (const toml::node* n = t.get("ephemeral_ports")) {
@@ -85,7 +86,7 @@ services::ServicesConfig read_services(const Reader& r, const toml::table& t) {
     for (auto&& e : *n->as_array()) {
       const toml::table& c = *e.as_table();
       const std::string at = "services.connect[" + std::to_string(i++) + "]";
-      r.only_keys(c, at, {"to", "connections", "send_bytes"});
+      r.only_keys(c, at, {"to", "connections", "send_bytes", "start_after_ms"});
       services::ClientConfig cc;
       const std::string to = r.string(c, "to", at + ".to", true);
       const auto colon = to.rfind(':');
@@ -98,6 +99,7 @@ services::ServicesConfig read_services(const Reader& r, const toml::table& t) {
       cc.port = uint16_t(port);
       r.number(c, "connections", at + ".connections", cc.connections, 1, 1 << 20);
       r.number(c, "send_bytes", at + ".send_bytes", cc.send_bytes, 0, int64_t(1) << 40);
+      r.number(c, "start_after_ms", at + ".start_after_ms", cc.start_after_ms, 0, 3'600'000);
       s.connect.push_back(cc);
     }
   }

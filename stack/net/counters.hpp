@@ -81,6 +81,7 @@ namespace redline::net {
   X(tcp_retransmits, "TCP segments sent again (timeout, fast retransmit, SACK holes)")       \
   X(tcp_timeouts, "TCP retransmission timer expiries")                                       \
   X(tcp_fast_retransmits, "TCP loss recoveries entered on duplicate ACKs or SACK")           \
+  X(tcp_tail_probes, "TCP tail loss probes sent (RFC 8985 7)")                                 \
   X(tcp_rst_sent, "TCP resets sent")                                                         \
   X(tcp_rst_received, "TCP resets accepted")                                                 \
   X(tcp_challenge_acks, "TCP challenge ACKs sent (RFC 5961)")                                \

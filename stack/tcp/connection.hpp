@@ -159,7 +159,7 @@ class Connection {
 
  private:
   friend class Host;
-  enum class TimerMode : uint8_t { kNone, kRetransmit, kPersist, kKeepalive, kTimeWait, kFinWait2 };
+  enum class TimerMode : uint8_t { kNone, kProbe, kRetransmit, kPersist, kKeepalive, kTimeWait, kFinWait2 };
   struct SackRange {
     TcpSeq left, right;
   };
@@ -177,7 +177,8 @@ class Connection {
   void process_ack(const wire::tcp::Header& h, const wire::tcp::Options& opt, uint32_t seg_len);
   void on_new_ack(TcpSeq ack, const wire::tcp::Options& opt);
   void on_dup_ack();
-  void update_scoreboard(const wire::tcp::Options& opt);
+  // True when the blocks SACKed data not SACKed before.
+  bool update_scoreboard(const wire::tcp::Options& opt);
   bool queue_payload(TcpSeq seq, const Chunk& payload, bool* ack_now);
   void pull_ooo();
   void on_fin(TcpSeq fin_seq);
@@ -201,6 +202,9 @@ class Connection {
   void arm(TimerMode mode, uint64_t ticks);
   void disarm();
   void arm_rto();
+  // The tail loss probe's timer where RFC 8985 §7.2 allows one, else the RTO.
+  void arm_loss_timer();
+  void probe_timeout();
   void arm_idle();
   void schedule_delack();
   static void on_timer(timer::Timer& t, void* ctx);
@@ -241,6 +245,7 @@ class Connection {
   bool ack_pending_ = false;   // an ACK is owed (delayed)
   bool ack_now_ = false;       // an ACK is owed at once
   bool in_recovery_ = false;
+  bool tlp_sent_ = false;      // a tail loss probe is out, not yet answered by a new ACK
   bool rtt_timing_ = false;
   bool was_writable_blocked_ = false;
   bool in_pending_ = false;    // on the host's list of connections with output waiting
@@ -253,6 +258,7 @@ class Connection {
   TcpSeq recover_, high_rxt_, rtt_seq_;
   uint64_t rtt_start_ = 0;     // tick the timed segment left
   uint32_t cwnd_ = 0, ssthresh_ = 0xffffffffu, bytes_acked_ = 0;
+  uint32_t limited_transmit_ = 0;  // RFC 3042: bytes allowed beyond cwnd on early duplicates
   uint32_t ts_recent_ = 0, ts_offset_ = 0;
   uint64_t ts_recent_tick_ = 0;
   TcpSeq last_ack_sent_;

@@ -292,14 +292,18 @@ void Connection::process_ack(const Header& h, const Options& opt, uint32_t paylo
       retries_ = 0;
     }
   }
-  if (sack_ok_ && opt.sack_count) update_scoreboard(opt);
+  const bool sacked_more = sack_ok_ && opt.sack_count && update_scoreboard(opt);
   if (ack > snd_una_) {
     on_new_ack(ack, opt);
-  } else if (payload_len == 0 && !window_changed && snd_max_ != snd_una_ && snd_wnd_ != 0 &&
-             !(h.flags & (f::kSyn | f::kFin))) {
-    // RFC 5681 §2: the definition of a duplicate ACK. Not while the peer's window is zero: the
-    // only byte out is a persist probe (RFC 9293 §3.8.6.1) and its ACK says "no room", not
-    // "lost"; counting them would fast-retransmit a full segment into the closed window.
+  } else if (snd_max_ != snd_una_ && snd_wnd_ != 0 && !(h.flags & (f::kSyn | f::kFin)) &&
+             (sacked_more || (payload_len == 0 && !window_changed))) {
+    // RFC 5681 §2: the definition of a duplicate ACK; RFC 6675 §2 counts an ACK that SACKs new
+    // data as one too, whatever its window says and whether or not it carries data (a receiver
+    // such as Linux moves its window on nearly every ACK, and piggybacks ACKs on its own data,
+    // which would hide every duplicate from the strict definition). Not while
+    // the peer's window is zero: the only byte out is a persist probe (RFC 9293 §3.8.6.1) and
+    // its ACK says "no room", not "lost"; counting them would fast-retransmit a full segment
+    // into the closed window.
     on_dup_ack();
   }
 }
@@ -340,6 +344,7 @@ void Connection::on_new_ack(TcpSeq ack, const Options& opt) {
   }
   sb_n_ = uint8_t(keep);
   retries_ = 0;
+  limited_transmit_ = 0;
 
   // Congestion control.
   const uint32_t bytes = uint32_t(total_acked) + (fin_acked ? 1 : 0);
@@ -376,12 +381,14 @@ void Connection::on_new_ack(TcpSeq ack, const Options& opt) {
     }
   }
 
-  // RFC 6298 §5.2, §5.3: off when everything is acknowledged, restarted otherwise.
+  // RFC 6298 §5.2, §5.3: off when everything is acknowledged, restarted otherwise (as a tail
+  // loss probe first where RFC 8985 §7.2 allows one).
+  tlp_sent_ = false;
   if (snd_max_ == snd_una_) {
-    if (mode_ == TimerMode::kRetransmit) disarm();
+    if (mode_ == TimerMode::kRetransmit || mode_ == TimerMode::kProbe) disarm();
     arm_idle();
   } else if (mode_ != TimerMode::kPersist) {
-    arm_rto();
+    arm_loss_timer();
   }
 
   if (fin_acked) {
@@ -420,8 +427,30 @@ void Connection::on_dup_ack() {
   // RFC 5681 §3.2 / RFC 6675 §5: three duplicate ACKs, or (with SACK) DupThresh segments' worth
   // of data SACKed above SND.UNA. RFC 6582 §4.1: not again for losses of the window already
   // being recovered.
-  const bool loss = dupacks_ >= 3 || (sack_ok_ && sacked >= 3u * mss_);
-  if (!loss || snd_una_ <= recover_) return;
+  // RFC 8985 §7.4 (in the spirit of RACK, without its per-segment clock): the tail loss probe
+  // went out 2 SRTT after the tail; an ACK that SACKs it while what lies below stays unSACKed
+  // means those segments are lost, not late.
+  // RFC 5827 (early retransmit): with fewer than four segments out and nothing new to send,
+  // three duplicates can never come; the threshold is one less than the segments out.
+  const uint32_t out_segs = (flight() + mss_ - 1) / mss_;
+  const uint32_t queued_end = uint32_t(data_start() + sndq_.bytes() - snd_nxt_);
+  const bool nothing_new = int32_t(queued_end) <= 0 || snd_una_ + snd_wnd_ <= snd_nxt_;
+  const uint32_t thresh = out_segs < 4 && nothing_new ? std::max<uint32_t>(out_segs, 2) - 1 : 3;
+  const bool loss = dupacks_ >= thresh || (sack_ok_ && sacked >= thresh * mss_) || (sack_ok_ && tlp_sent_ && sacked > 0);
+  // RFC 6582 §4.1: without SACK, duplicates for data sent before the last recovery point may
+  // be echoes of that recovery's retransmissions. With SACK they are told apart (a duplicate
+  // retransmission SACKs nothing new), and holding recovery back until SND.UNA passes the point
+  // an RTO set would leave every loss in that window to the next RTO.
+  if (!loss || (!sack_ok_ && snd_una_ <= recover_)) {
+    // RFC 3042 (limited transmit): each of the first two duplicates lets one new segment out
+    // beyond cwnd, so that a small window still produces the duplicates that detect a loss.
+    if (!loss && dupacks_ <= 2) {
+      limited_transmit_ = uint32_t(dupacks_) * mss_;
+      output();
+    }
+    return;
+  }
+  limited_transmit_ = 0;
   in_recovery_ = true;
   recover_ = snd_max_;
   ssthresh_ = std::max<uint32_t>(flight() / 2, 2u * mss_);  // RFC 5681 eq. 4
@@ -437,10 +466,12 @@ void Connection::on_dup_ack() {
     high_rxt_ = snd_una_ + len;
   }
   cwnd_ = sack_ok_ ? ssthresh_ : ssthresh_ + 3u * mss_;  // RFC 6582 §3.2 step 3; RFC 6675 §5
-  arm_rto();
+  arm_loss_timer();
 }
 
-void Connection::update_scoreboard(const Options& opt) {
+bool Connection::update_scoreboard(const Options& opt) {
+  uint32_t before = 0;
+  for (int i = 0; i < sb_n_; ++i) before += uint32_t(sb_[i].right - sb_[i].left);
   // RFC 2018 §3: blocks are [left, right). Blocks below SND.UNA (D-SACK, RFC 2883) or beyond
   // what was sent are ignored.
   for (int k = 0; k < opt.sack_count; ++k) {
@@ -469,6 +500,9 @@ void Connection::update_scoreboard(const Options& opt) {
     sb_n_ = uint8_t(std::min(n, kScoreboard));
     std::copy(out, out + sb_n_, sb_);
   }
+  uint32_t after = 0;
+  for (int i = 0; i < sb_n_; ++i) after += uint32_t(sb_[i].right - sb_[i].left);
+  return after > before;
 }
 
 bool Connection::queue_payload(TcpSeq seq, const Chunk& payload, bool* ack_now) {

@@ -186,7 +186,7 @@ void Connection::output() {
         ++stats_.retransmits;
         host_.count(Counter::tcp_retransmits);
         rtt_timing_ = false;
-        if (mode_ != TimerMode::kRetransmit) arm_rto();
+        if (mode_ != TimerMode::kRetransmit) arm_loss_timer();
         ++sent;
         continue;
       }
@@ -197,7 +197,8 @@ void Connection::output() {
     const bool fin_due = fin_queued_ && off <= queued;  // FIN not yet covered by SND.NXT
     if (avail == 0 && !fin_due) break;
     const uint32_t inflight = (in_recovery_ && sack_ok_) ? pipe() : uint32_t(snd_nxt_ - snd_una_);
-    const uint32_t cwnd_room = cwnd_ > inflight ? cwnd_ - inflight : 0;
+    const uint32_t allowed = cwnd_ + (in_recovery_ ? 0 : limited_transmit_);
+    const uint32_t cwnd_room = allowed > inflight ? allowed - inflight : 0;
     const TcpSeq edge = snd_una_ + snd_wnd_;
     const uint32_t rwnd_room = edge > snd_nxt_ ? uint32_t(edge - snd_nxt_) : 0;
     const uint32_t len = std::min({avail, uint32_t(mss_), cwnd_room, rwnd_room});
@@ -230,7 +231,8 @@ void Connection::output() {
     }
     snd_nxt_ += len + (fin ? 1 : 0);
     snd_max_ = seq_max(snd_max_, snd_nxt_);
-    if (mode_ != TimerMode::kRetransmit) arm_rto();
+    // RFC 8985 §7.2: new data moves the probe timeout; a pending RTO stays as it is.
+    if (mode_ != TimerMode::kRetransmit) arm_loss_timer();
     ++sent;
   }
   // RFC 9293 §3.8.6.1: data waits behind a zero window with nothing in flight: probe it.

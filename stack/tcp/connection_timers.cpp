@@ -2,6 +2,8 @@
 // (RFC 9293 §3.8.6.1), keepalive (RFC 1122 §4.2.3.6), TIME-WAIT (2 MSL) and FIN-WAIT-2 — never
 // two of them at once — and one for the delayed ACK (RFC 9293 §3.8.6.3).
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 
 #include "stack/tcp/connection.hpp"
 #include "stack/tcp/host.hpp"
@@ -22,6 +24,65 @@ void Connection::disarm() {
 }
 
 void Connection::arm_rto() { arm(TimerMode::kRetransmit, host_.us_to_ticks(rtt_.rto_us())); }
+
+void Connection::arm_loss_timer() {
+  // RFC 8985 §7.2: a probe timeout of 2 SRTT (plus the peer's worst-case delayed ACK when one
+  // segment is out), never beyond the RTO; only with an RTT sample,
+  // outside loss recovery, one probe per tail, and not after a timeout (backoff pending).
+  const bool open = state_ == State::kEstablished || state_ == State::kCloseWait || state_ == State::kFinWait1 ||
+                    state_ == State::kClosing || state_ == State::kLastAck;
+  if (!open || tlp_sent_ || !rtt_.has_sample() || rtt_.backoffs() != 0 ||
+      !host_.settings().tail_loss_probe)
+    return arm_rto();
+  uint64_t pto_us = 2 * uint64_t(rtt_.srtt_us());
+  // WCDelAckT: the peer's delayed ACK is not ours to know; RFC 8985 §7.2 takes 200 ms, which
+  // with the usual 200 ms RTO floor leaves a lone segment to the RTO.
+  if (flight() <= mss_) pto_us += 200'000;
+  pto_us = std::max<uint64_t>(pto_us, 1000);  // a tick-accurate floor: the wheel's resolution
+  if (pto_us >= rtt_.rto_us()) return arm_rto();
+  arm(TimerMode::kProbe, host_.us_to_ticks(pto_us));
+}
+
+void Connection::probe_timeout() {
+  // RFC 8985 §7.3: send one new segment if the window allows, else the last one again, so the
+  // peer's ACK (with SACK) tells what the tail lost without waiting for the RTO.
+  tlp_sent_ = true;
+  host_.count(Counter::tcp_tail_probes);
+  if (in_recovery_) {
+    // No cumulative progress for 2 SRTT in recovery: the oldest hole's retransmission was lost
+    // too (RFC 6675 cannot see that; RACK, RFC 8985 §6, would by its clock). Send it again now
+    // rather than wait for the RTO and its collapse of cwnd to one segment.
+    const uint32_t len = std::min<uint32_t>(mss_, sndq_.bytes());
+    if (len && send_segment(snd_una_, len, f::kAck_)) {
+      ++stats_.retransmits;
+      host_.count(Counter::tcp_retransmits);
+    }
+    rtt_timing_ = false;
+    arm_rto();
+    return;
+  }
+  const TcpSeq end = data_start() + sndq_.bytes();
+  const uint32_t unsent = snd_nxt_ < end ? uint32_t(end - snd_nxt_) : 0;
+  const TcpSeq edge = snd_una_ + snd_wnd_;
+  const uint32_t rwnd_room = edge > snd_nxt_ ? uint32_t(edge - snd_nxt_) : 0;
+  if (unsent && rwnd_room) {
+    const uint32_t len = std::min({unsent, uint32_t(mss_), rwnd_room});
+    if (send_segment(snd_nxt_, len, uint8_t(f::kAck_ | (len == unsent ? f::kPsh : 0)))) {
+      snd_nxt_ += len;
+      snd_max_ = seq_max(snd_max_, snd_nxt_);
+    }
+  } else if (snd_una_ < snd_max_) {
+    const TcpSeq from = uint32_t(end - snd_una_) > mss_ ? end - mss_ : snd_una_;
+    const uint32_t len = uint32_t(end - from);
+    const bool fin = fin_sent_ && fin_seq_ == end;
+    if ((len || fin) && send_segment(from, len, uint8_t(f::kAck_ | (fin ? f::kFin : 0)))) {
+      ++stats_.retransmits;
+      host_.count(Counter::tcp_retransmits);
+    }
+    rtt_timing_ = false;  // Karn: the probe makes the timed segment's ACK ambiguous
+  }
+  arm_rto();
+}
 
 void Connection::arm_idle() {
   if (opts_.keepalive.enabled && (state_ == State::kEstablished || state_ == State::kCloseWait)) {
@@ -54,6 +115,7 @@ void Connection::on_timer(timer::Timer&, void* ctx) {
   c->mode_ = TimerMode::kNone;
   switch (mode) {
     case TimerMode::kRetransmit: c->retransmit_timeout(); break;
+    case TimerMode::kProbe: c->probe_timeout(); break;
     case TimerMode::kPersist: c->persist_timeout(); break;
     case TimerMode::kKeepalive: c->keepalive_timeout(); break;
     case TimerMode::kTimeWait:
@@ -70,6 +132,10 @@ void Connection::on_timer(timer::Timer&, void* ctx) {
 
 void Connection::retransmit_timeout() {
   const Settings& st = host_.settings();
+  if (getenv("RL_TCP_DEBUG"))
+    fprintf(stderr, "RTO st=%d una=%u nxt=%u max=%u q=%u rec=%d sb=%d cwnd=%u wnd=%u tlp=%d dup=%d rto=%u srtt=%u hr=%u rcvq=%u ooo=%u\n", int(state_),
+            snd_una_.value(), snd_nxt_.value(), snd_max_.value(), sndq_.bytes(), in_recovery_, sb_n_, cwnd_, snd_wnd_, tlp_sent_,
+            dupacks_, rtt_.rto_us(), rtt_.srtt_us(), high_rxt_.value(), rcvq_.bytes(), ooo_count_);
   ++retries_;
   ++stats_.timeouts;
   host_.count(Counter::tcp_timeouts);

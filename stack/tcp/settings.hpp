@@ -44,6 +44,7 @@ struct Settings {
   bool sack = true;                  // RFC 2018
   bool timestamps = true;            // RFC 7323 §3
   bool window_scaling = true;        // RFC 7323 §2
+  bool tail_loss_probe = true;       // RFC 8985 §7: probe a lost tail after 2 SRTT, not the RTO
   uint16_t ephemeral_low = 32768;    // local ports for connect
   uint16_t ephemeral_high = 60999;
   Keepalive keepalive;               // the default for every connection

@@ -164,3 +164,39 @@ TEST(TcpRecovery, SequenceWrap_MegabyteCrosses2To32UnderLossAndReordering) {
 
 }  // namespace
 }  // namespace redline::testing
+
+namespace redline::testing {
+namespace {
+
+TEST(TcpProbe, LostTail_RecoveredByTailLossProbeWithoutTimeout) {
+  // RFC 8985 §7: the last segments of a burst are lost, so no later segment draws duplicate
+  // ACKs. After 2 SRTT the sender probes with its last segment; the peer's ACK (SACKing it)
+  // starts recovery of the rest, well before the 200 ms RTO.
+  Link link;
+  App client, server;
+  ASSERT_TRUE(link.b.host->listen(80, server));
+  tcp::Connection* c = link.a.host->connect({kIpB, 80}, client);
+  ASSERT_TRUE(link.run_until([&] { return client.connected && server.connected; }, 1000));
+  // An RTT sample first (the probe needs one), then 10 segments of which the last 3 are lost.
+  client.to_send = pattern(1000);
+  client.pump(*c);
+  ASSERT_TRUE(link.run_until([&] { return server.received.size() == 1000; }, 1000));
+  link.run_ticks(500);
+  int data_segments = 0;
+  link.drop_rule = [&](const Seen& s, bool from_a) {
+    if (!from_a || s.payload_len == 0) return false;
+    ++data_segments;
+    return data_segments >= 8 && data_segments <= 10;
+  };
+  client.to_send += pattern(10 * 1448, 3);
+  client.pump(*c);
+  const uint64_t t0 = link.now;
+  ASSERT_TRUE(link.run_until([&] { return server.received.size() == client.to_send.size(); }, 2 * Link::kTicksPerSecond));
+  EXPECT_TRUE(same(server.received, client.to_send));
+  EXPECT_EQ(link.a.env.get(net::Counter::tcp_timeouts), 0u);
+  EXPECT_GE(link.a.env.get(net::Counter::tcp_tail_probes), 1u);
+  EXPECT_LT(link.now - t0, 200 * Link::kTicksPerSecond / 1000) << "recovered only by the RTO";
+}
+
+}  // namespace
+}  // namespace redline::testing

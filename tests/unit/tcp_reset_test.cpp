@@ -134,7 +134,9 @@ TEST(TcpReset, OldTimestamp_RejectedByPawsAndNotDelivered) {
   EXPECT_EQ(e.server.received, "hello");
   EXPECT_EQ(e.s->readable(), 0u);
   ASSERT_TRUE(e.link.run_until([&] { return e.server.received == "helloWORLD"; }, Link::kTicksPerSecond));
-  EXPECT_EQ(e.link.a.env.get(Counter::tcp_timeouts), 1u) << "delivered by the client's own retransmission";
+  // Delivered by the client's own retransmission: the server's ACK for the rejected copy is a
+  // duplicate, and with one segment out that is enough (RFC 5827 early retransmit).
+  EXPECT_GE(e.link.a.env.get(Counter::tcp_retransmits), 1u);
   e.close_and_drain();
   EXPECT_EQ(e.link.ledger.live, 0);
 }

@@ -25,6 +25,7 @@ TEST(TcpTimers, Rto_DoublesPerExpiryUpToMaxThenResetsOnTheNextSample) {
   // value, the 200 ms floor on this fast link.
   tcp::Settings sa;
   sa.max_rto_ms = 1600;
+  sa.tail_loss_probe = false;  // the RTO itself is under test, not the probe that precedes it
   TcpPair p(sa);
   tcp::Connection* c = p.open();
   ASSERT_EQ(c->rto_us(), 200'000u);
@@ -62,6 +63,7 @@ TEST(TcpTimers, Rto_NeverBelowMinRto) {
     SCOPED_TRACE(min_rto);
     tcp::Settings sa;
     sa.min_rto_ms = min_rto;
+    sa.tail_loss_probe = false;  // the RTO itself is under test, not the probe that precedes it
     TcpPair p(sa);
     tcp::Connection* c = p.open();
     EXPECT_LT(c->srtt_us(), 1000u);
