@@ -8,6 +8,7 @@
     sudo /usr/bin/python3 tests/integration/run.py --ports afxdp   # router tests with AF_XDP host links
     sudo /usr/bin/python3 tests/integration/run.py --only xdp      # AF_XDP start-up and bad setup
     sudo /usr/bin/python3 tests/integration/run.py --only kernel   # the kernel exception path
+    sudo /usr/bin/python3 tests/integration/run.py --only tcp      # TCP/UDP against Linux (and udp_)
     REDLINE_BIN=/path/to/redline ... run.py                        # another binary
 
 Per test one line `PASS <name>/w<N>`, `FAIL <name>/w<N>: <reason>` or
@@ -45,6 +46,7 @@ import nat_topo  # noqa: E402
 import nat_tests  # noqa: E402,F401  (registers the NAT tests, on a topology of their own)
 import kernel_tests  # noqa: E402,F401  (registers the kernel exception path's tests, kind="kernel")
 import xdp_tests  # noqa: E402,F401  (registers the AF_XDP set-up tests, each with its own redline)
+import tcp_tests  # noqa: E402,F401  (registers TCP/UDP against Linux, kind="tcp")
 
 
 
@@ -79,6 +81,8 @@ class Runner:
             t = nat_topo.make(workers, keep_logs=self.args.keep_logs, log=self.log)
         elif kind == "kernel":
             t = kernel_tests.make(workers, keep_logs=self.args.keep_logs, log=self.log)
+        elif kind == "tcp":
+            t = tcp_tests.make(workers, keep_logs=self.args.keep_logs, log=self.log)
         else:
             t = Topology(workers=workers, keep_logs=self.args.keep_logs, log=self.log)
         t.__enter__()
