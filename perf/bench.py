@@ -18,6 +18,8 @@ Paths (each a row of the table):
   l3fwd/af_xdp     redline-gen (AF_XDP) -> veth -> {Linux ip_forward | redline on net_af_packet | redline
                    on net_af_xdp} -> veth -> redline-gen, and the generator's own AF_XDP ceiling
                    (perf/bench_afxdp.py; targets >= 5x af_packet, >= 3x Linux)
+  tcp/*            redline's TCP engine (two endpoints on one core) and TcpStage receive path next to
+                   Linux TCP between namespaces over veth (perf/bench_tcp.py: bulk, 64-byte rr, crr)
   control          l3fwd/memif with a client polling `show counters` and /metrics 100 times a second,
                    next to the same run unpolled, in a namespace of its own
 Rates are medians of --runs runs. Everything runs between processes on this machine or between
@@ -42,6 +44,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_afxdp  # noqa: E402
 import bench_nat  # noqa: E402
+import bench_tcp  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
@@ -694,7 +697,7 @@ def write_results(header: str) -> None:
 
 
 # The steps in the order they run (--only picks some).
-STEPS = ("micro", "memif", "ring", "latency", "scaling", "icmp", "veth", "afxdp", "control", "nat")
+STEPS = ("micro", "memif", "ring", "latency", "scaling", "icmp", "veth", "afxdp", "control", "nat", "tcp")
 
 
 def main() -> int:
@@ -735,6 +738,8 @@ def main() -> int:
              lambda: bench_afxdp.run(args, P, sys.modules[__name__])),
             ("control", "L3 forwarding over memif while a client polls the control plane", lambda: bench_control(args, P)),
             ("nat", "NAT: memif, in-process with 1 M sessions and new sessions, nftables over veth", lambda: bench_nat.run(args, P, sys.modules[__name__])),
+            ("tcp", "TCP: redline's engine and receive stage next to Linux TCP between namespaces (bulk, rr, crr)",
+             lambda: bench_tcp.run(args, P, sys.modules[__name__])),
         ]
         assert [name for name, _, _ in steps] == list(STEPS)
         for name, what, run in steps:

@@ -66,6 +66,7 @@ void Connection::release_buffers() {
   }
   ooo_count_ = 0;
   rcv_head_off_ = 0;
+  tx_cursor_ = nullptr;
 }
 
 namespace {
@@ -124,11 +125,20 @@ bool Connection::send_chunk(const Chunk& c) {
 }
 
 void Connection::copy_payload(uint32_t offset, uint32_t len, uint8_t* out) const {
+  const uint64_t want = sndq_base_ + offset;
   ChunkNode* n = sndq_.head();
-  while (n && offset >= n->c.len) {
-    offset -= n->c.len;
+  uint64_t at = sndq_base_;
+  if (tx_cursor_ && tx_cursor_at_ <= want) {
+    n = tx_cursor_;
+    at = tx_cursor_at_;
+  }
+  while (n && want >= at + n->c.len) {
+    at += n->c.len;
     n = n->next;
   }
+  tx_cursor_ = n;
+  tx_cursor_at_ = at;
+  offset = uint32_t(want - at);
   while (len && n) {
     const uint32_t k = std::min(len, n->c.len - offset);
     std::memcpy(out, n->c.data + offset, k);

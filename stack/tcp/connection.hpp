@@ -266,6 +266,12 @@ class Connection {
   uint32_t rcv_head_off_ = 0;  // bytes of the receive queue's head chunk already consumed
   uint64_t last_heard_ = 0;    // tick of the last segment received (keepalive)
   ChunkQueue rcvq_, sndq_;
+  // Where copy_payload last read (a node of sndq_ and the stream offset its data starts at,
+  // counted like sndq_base_): segments go out in order, so the next one starts there and no
+  // segment walks the queue from its head (that walk was O(window) per segment).
+  uint64_t sndq_base_ = 0;  // stream offset of the send queue's first byte (bytes acknowledged)
+  mutable ChunkNode* tx_cursor_ = nullptr;
+  mutable uint64_t tx_cursor_at_ = 0;
   ChunkNode* ooo_ = nullptr;   // out of order, sorted by sequence, non-overlapping
   uint32_t ooo_count_ = 0;
   TcpSeq last_ooo_seq_;        // the segment that triggered the latest SACK (RFC 2018 §4: first block)

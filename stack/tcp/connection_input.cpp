@@ -309,6 +309,7 @@ void Connection::process_ack(const Header& h, const Options& opt, uint32_t paylo
 }
 
 void Connection::on_new_ack(TcpSeq ack, const Options& opt) {
+  const uint32_t flight_before = flight();
   take_rtt_sample(opt, ack);
   uint32_t acked = uint32_t(ack - snd_una_);
   if (syn_unacked()) --acked;  // the SYN's sequence number
@@ -323,9 +324,13 @@ void Connection::on_new_ack(TcpSeq ack, const Options& opt) {
       n->c.data += data_acked;
       n->c.len -= data_acked;
       sndq_.shrank(data_acked);
+      sndq_base_ += data_acked;
+      if (tx_cursor_ == n) tx_cursor_at_ = sndq_base_;
       break;
     }
     data_acked -= n->c.len;
+    sndq_base_ += n->c.len;
+    if (tx_cursor_ == n) tx_cursor_ = nullptr;
     sndq_.pop();
     host_.env().release(n->c.owner);
     host_.chunks().put(n);
@@ -367,6 +372,11 @@ void Connection::on_new_ack(TcpSeq ack, const Options& opt) {
       cwnd_ = std::max<uint32_t>(cwnd_, mss_);
     }
     // With SACK the recovery continues: output() fills the next holes (RFC 6675 §5).
+  } else if (flight_before * 2 < cwnd_) {
+    // RFC 7661 §4.1: a window the sender does not use is not validated by ACKs; growing it
+    // anyway (an application-limited or receiver-limited flow) would let a later burst out at
+    // a rate the path never carried.
+    dupacks_ = 0;
   } else {
     dupacks_ = 0;
     if (cwnd_ < ssthresh_) {

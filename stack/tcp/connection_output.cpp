@@ -231,8 +231,9 @@ void Connection::output() {
     }
     snd_nxt_ += len + (fin ? 1 : 0);
     snd_max_ = seq_max(snd_max_, snd_nxt_);
-    // RFC 8985 §7.2: new data moves the probe timeout; a pending RTO stays as it is.
-    if (mode_ != TimerMode::kRetransmit) arm_loss_timer();
+    // RFC 8985 §7.2: new data moves the probe timeout. A pending RTO stays as it is, unless it
+    // was armed only because one segment was out (a probe was not allowed then, it may be now).
+    if (mode_ != TimerMode::kRetransmit || (!tlp_sent_ && !in_recovery_ && rtt_.backoffs() == 0)) arm_loss_timer();
     ++sent;
   }
   // RFC 9293 §3.8.6.1: data waits behind a zero window with nothing in flight: probe it.

@@ -2,8 +2,6 @@
 // (RFC 9293 §3.8.6.1), keepalive (RFC 1122 §4.2.3.6), TIME-WAIT (2 MSL) and FIN-WAIT-2 — never
 // two of them at once — and one for the delayed ACK (RFC 9293 §3.8.6.3).
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
 
 #include "stack/tcp/connection.hpp"
 #include "stack/tcp/host.hpp"
@@ -132,10 +130,6 @@ void Connection::on_timer(timer::Timer&, void* ctx) {
 
 void Connection::retransmit_timeout() {
   const Settings& st = host_.settings();
-  if (getenv("RL_TCP_DEBUG"))
-    fprintf(stderr, "RTO st=%d una=%u nxt=%u max=%u q=%u rec=%d sb=%d cwnd=%u wnd=%u tlp=%d dup=%d rto=%u srtt=%u hr=%u rcvq=%u ooo=%u\n", int(state_),
-            snd_una_.value(), snd_nxt_.value(), snd_max_.value(), sndq_.bytes(), in_recovery_, sb_n_, cwnd_, snd_wnd_, tlp_sent_,
-            dupacks_, rtt_.rto_us(), rtt_.srtt_us(), high_rxt_.value(), rcvq_.bytes(), ooo_count_);
   ++retries_;
   ++stats_.timeouts;
   host_.count(Counter::tcp_timeouts);

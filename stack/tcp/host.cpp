@@ -122,13 +122,13 @@ void Host::poll() {
   ++depth_;
   // Output that a callback, a full TX path or the per-call limit left for later. A connection
   // put back on the list while it runs is served on the next poll.
-  std::vector<Connection*> work;
-  work.swap(pending_);
-  for (Connection* c : work) {
+  // Two vectors swapped in turn, so neither allocates once both have grown to the load.
+  poll_work_.swap(pending_);
+  for (Connection* c : poll_work_) {
     c->in_pending_ = false;
     if (c->in_use_) c->output();
   }
-  if (pending_.capacity() < work.capacity()) pending_.reserve(work.capacity());
+  poll_work_.clear();
   --depth_;
   reap();
 }

@@ -173,6 +173,7 @@ class Host {
   Connection* free_ = nullptr;
   Connection* graveyard_ = nullptr;
   std::vector<Connection*> pending_;  // output waiting
+  std::vector<Connection*> poll_work_;  // poll()'s copy of pending_
   Connection* tw_head_ = nullptr;     // TIME-WAIT, oldest first
   Connection* tw_tail_ = nullptr;
   uint32_t in_use_ = 0, time_wait_ = 0;
