@@ -4,6 +4,7 @@
     sudo /usr/bin/python3 scripts/demo.py          (scripts/run.sh builds, then runs this)
     sudo /usr/bin/python3 scripts/demo.py nat      the NAT demo instead (scripts/demo_nat.py)
     sudo /usr/bin/python3 scripts/demo.py kernel   the kernel exception path demo (scripts/demo_kernel.py)
+    sudo /usr/bin/python3 scripts/demo.py tcp      redline's TCP/UDP and services (scripts/demo_tcp.py)
 
 Starts redline (1 worker: EAL -l 0,1) in namespace rl-demo-r with examples/demo.toml,
 moves the kernel side of its two taps into rl-demo-a (10.77.1.2) and rl-demo-b
@@ -134,8 +135,11 @@ def main() -> int:
     if mode == "kernel":
         import demo_kernel
         return demo_kernel.main()
+    if mode == "tcp":
+        import demo_tcp
+        return demo_tcp.main()
     if mode != "router":
-        say(f"demo.py: unknown demo {mode!r}; usage: scripts/run.sh [router|nat|kernel]")
+        say(f"demo.py: unknown demo {mode!r}; usage: scripts/run.sh [router|nat|kernel|tcp]")
         return 2
     prepared = prepare("demo.py", "sudo /usr/bin/python3 scripts/demo.py", "demo.toml", NAMESPACES)
     if prepared is None:

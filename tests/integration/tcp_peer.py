@@ -63,8 +63,10 @@ def echo(host: str, port: int, n: int) -> None:
         err.append(str(e))
     th.join(180)
     s.close()
-    out(sent=n, got=len(got), match=hashlib.sha256(data).hexdigest() == hashlib.sha256(bytes(got)).hexdigest(),
-        sha256=hashlib.sha256(bytes(got)).hexdigest(), seconds=round(time.monotonic() - t0, 2), error=err)
+    sent_sha = hashlib.sha256(data).hexdigest()
+    got_sha = hashlib.sha256(bytes(got)).hexdigest()
+    out(sent=n, got=len(got), match=sent_sha == got_sha, sent_sha256=sent_sha, sha256=got_sha,
+        seconds=round(time.monotonic() - t0, 2), error=err)
 
 
 async def one(host: str, port: int, size: int, sem: asyncio.Semaphore, opened: list, hold: asyncio.Event) -> bool:
