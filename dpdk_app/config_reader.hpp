@@ -61,6 +61,13 @@ class Reader {
     out = T(v);
   }
 
+  bool boolean(const toml::table& t, const char* key, const std::string& path, bool fallback) const {
+    const toml::node* n = t.get(key);
+    if (!n) return fallback;
+    if (!n->is_boolean()) fail(n, path, "must be true or false");
+    return *n->value<bool>();
+  }
+
   const toml::table* table(const toml::table& t, const std::string& key) const {
     const toml::node* n = t.get(key);
     if (!n) return nullptr;

@@ -7,12 +7,6 @@ namespace redline::app {
 
 namespace {
 
-bool boolean(const Reader& r, const toml::table& t, const char* key, const std::string& path, bool fallback) {
-  const toml::node* n = t.get(key);
-  if (!n) return fallback;
-  if (!n->is_boolean()) r.fail(n, path, "must be true or false");
-  return *n->value<bool>();
-}
 
 std::vector<std::string> port_names(const Reader& r, const toml::table& t, const char* key, const Config& c) {
   const std::string path = std::string("nat.") + key;
@@ -102,8 +96,8 @@ nat::NatConfig read_nat(const Reader& r, const toml::table& t, const Config& c) 
     else r.fail(t.get("filtering"), "nat.filtering", "'" + f + "' is neither address-dependent nor endpoint-independent");
   }
   r.number(t, "max_sessions", "nat.max_sessions", n.max_sessions, 1, 1 << 24);
-  n.hairpinning = boolean(r, t, "hairpinning", "nat.hairpinning", true);
-  n.port_preservation = boolean(r, t, "port_preservation", "nat.port_preservation", true);
+  n.hairpinning = r.boolean(t, "hairpinning", "nat.hairpinning", true);
+  n.port_preservation = r.boolean(t, "port_preservation", "nat.port_preservation", true);
   if (const toml::table* ports = r.table(t, "ports")) {
     r.only_keys(*ports, "nat.ports", {"tcp", "udp", "icmp"});
     n.tcp_ports = port_range(r, *ports, "tcp", n.tcp_ports);
@@ -112,7 +106,7 @@ nat::NatConfig read_nat(const Reader& r, const toml::table& t, const Config& c) 
   }
   if (const toml::table* to = r.table(t, "timeouts")) {
     r.only_keys(*to, "nat.timeouts", {"udp", "tcp_established", "tcp_transitory", "icmp", "rfc_minimums"});
-    n.timeouts.rfc_minimums = boolean(r, *to, "rfc_minimums", "nat.timeouts.rfc_minimums", true);
+    n.timeouts.rfc_minimums = r.boolean(*to, "rfc_minimums", "nat.timeouts.rfc_minimums", true);
     const bool rfc = n.timeouts.rfc_minimums;
     const char* why = rfc ? " (the RFC minimum; rfc_minimums = false allows less, for tests)" : "";
     auto seconds = [&](const char* key, uint32_t& out, uint32_t rfc_min) {

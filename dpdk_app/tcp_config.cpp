@@ -5,17 +5,6 @@
 
 namespace redline::app {
 
-namespace {
-
-bool flag(const Reader& r, const toml::table& t, const char* key, const std::string& path, bool fallback) {
-  const toml::node* n = t.get(key);
-  if (!n) return fallback;
-  if (!n->is_boolean()) r.fail(n, path, "must be true or false");
-  return *n->value<bool>();
-}
-
-}  // namespace
-
 tcp::Settings read_tcp(const Reader& r, const toml::table& t) {
   tcp::Settings s;
   r.only_keys(t, "tcp",
@@ -39,10 +28,10 @@ tcp::Settings read_tcp(const Reader& r, const toml::table& t) {
   r.number(t, "recv_buffer", "tcp.recv_buffer", s.recv_buffer, 2048, 1 << 30);
   r.number(t, "send_buffer", "tcp.send_buffer", s.send_buffer, 2048, 1 << 30);
   r.number(t, "ooo_max_segments", "tcp.ooo_max_segments", s.ooo_max_segments, 0, 1 << 16);
-  s.sack = flag(r, t, "sack", "tcp.sack", s.sack);
-  s.timestamps = flag(r, t, "timestamps", "tcp.timestamps", s.timestamps);
-  s.window_scaling = flag(r, t, "window_scaling", "tcp.window_scaling", s.window_scaling);
-  s.tail_loss_probe = flag(r, t, "tail_loss_probe", "tcp.tail_loss_probe", s.tail_loss_probe);
+  s.sack = r.boolean(t, "sack", "tcp.sack", s.sack);
+  s.timestamps = r.boolean(t, "timestamps", "tcp.timestamps", s.timestamps);
+  s.window_scaling = r.boolean(t, "window_scaling", "tcp.window_scaling", s.window_scaling);
+  s.tail_loss_probe = r.boolean(t, "tail_loss_probe", "tcp.tail_loss_probe", s.tail_loss_probe);
   if (t.get("min_rto_ms") || t.get("max_rto_ms"))
     if (s.min_rto_ms > s.max_rto_ms) r.fail(t.get("min_rto_ms"), "tcp.min_rto_ms", "must not exceed tcp.max_rto_ms");
   if (const toml::node* n = t.get("ephemeral_ports")) {
@@ -58,7 +47,7 @@ tcp::Settings read_tcp(const Reader& r, const toml::table& t) {
     if (!n->is_table()) r.fail(n, "tcp.keepalive", "must be a table ([tcp.keepalive])");
     const toml::table& k = *n->as_table();
     r.only_keys(k, "tcp.keepalive", {"enabled", "idle_s", "interval_s", "probes"});
-    s.keepalive.enabled = flag(r, k, "enabled", "tcp.keepalive.enabled", false);
+    s.keepalive.enabled = r.boolean(k, "enabled", "tcp.keepalive.enabled", false);
     r.number(k, "idle_s", "tcp.keepalive.idle_s", s.keepalive.idle_s, 1, 7 * 24 * 3600);
     r.number(k, "interval_s", "tcp.keepalive.interval_s", s.keepalive.interval_s, 1, 3600);
     r.number(k, "probes", "tcp.keepalive.probes", s.keepalive.probes, 1, 127);
@@ -73,7 +62,7 @@ services::ServicesConfig read_services(const Reader& r, const toml::table& t) {
   r.number(t, "discard", "services.discard", s.discard, 0, 65535);
   r.number(t, "source", "services.source", s.source, 0, 65535);
   r.number(t, "source_bytes", "services.source_bytes", s.source_bytes, 0, int64_t(1) << 40);
-  s.nodelay = flag(r, t, "nodelay", "services.nodelay", false);
+  s.nodelay = r.boolean(t, "nodelay", "services.nodelay", false);
   const uint16_t ports[] = {s.echo, s.discard, s.source};
   const char* names[] = {"echo", "discard", "source"};
   for (int a = 0; a < 3; ++a)

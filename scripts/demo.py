@@ -127,6 +127,35 @@ def run_until_stopped(t: topo.Topology, seconds: float, stop: threading.Event, o
     return 0 if res.returncode == 0 and res.mbufs_in_use == 0 and not res.killed else 1
 
 
+def run_demo(t, seconds: float, namespaces: list[str], body, failures: tuple = ()) -> int:
+    """Every demo's frame: starts `t`, runs `body()` (it shows things; returns False if what it
+    showed went wrong), then runs until stopped (run_until_stopped) and cleans up, even on
+    Ctrl-C. `failures`: exception types that end the demo with a message rather than a trace."""
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        stop.set()
+
+    rc = 1
+    try:
+        say("\n== starting ==")
+        t.start()
+        say(f"redline is up: pid {t.pid}")
+        ok = body()
+        rc = run_until_stopped(t, seconds, stop, on_signal)
+        if ok is False:
+            rc = 1
+    except (topo.TopologyError, *failures) as e:
+        say(f"\ndemo failed: {e}")
+        rc = 1
+    except KeyboardInterrupt:
+        say("\ninterrupted")
+        rc = 1
+    finally:
+        clean_up(t, namespaces)
+    return rc
+
+
 def main() -> int:
     mode = sys.argv[1] if len(sys.argv) > 1 else "router"
     if mode == "nat":

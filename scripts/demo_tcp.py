@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,7 +33,7 @@ sys.path.insert(0, str(REPO / "tests" / "integration"))
 sys.path.insert(0, str(REPO / "scripts"))
 import topo  # noqa: E402
 import tcp_tests  # noqa: E402  (its helpers: loss in a namespace, the Linux peer)
-from demo import clean_up, prepare, run_until_stopped, say, show  # noqa: E402
+from demo import prepare, run_demo, say, show  # noqa: E402
 from harness import PY, RA_IP  # noqa: E402
 from nat_tests import start_bg, stop_bg  # noqa: E402
 
@@ -81,16 +80,7 @@ def main() -> int:
     say(f"namespaces: router {t.router_ns}, hosts {a.host_ns} ({a.host_ip}) and {t.port('b').host_ns}")
     say(f"redline:    {binary}, EAL {' '.join(t.eal)}")
 
-    stop = threading.Event()
-
-    def on_signal(signum, frame):
-        stop.set()
-
-    rc = 1
-    try:
-        say("\n== starting ==")
-        t.start()
-        say(f"redline is up: pid {t.pid}")
+    def body() -> bool:
         ok = echo(t, 0) and echo(t, 2)
 
         held = start_bg(t, "a", [PY, TPEER, "idle", RA_IP, "9", "3"], ready='"ready"')
@@ -129,17 +119,9 @@ def main() -> int:
         say(f"  kill -USR1 {t.pid}                              # counters and connections, printed here")
         if not ok:
             say("\ndemo: a transfer did not come back intact (see above)")
-        rc = run_until_stopped(t, seconds, stop, on_signal)
-        rc = rc if ok else 1
-    except (topo.TopologyError, tcp_tests.Fail) as e:
-        say(f"\ndemo failed: {e}")
-        rc = 1
-    except KeyboardInterrupt:
-        say("\ninterrupted")
-        rc = 1
-    finally:
-        clean_up(t, NAMESPACES)
-    return rc
+        return ok
+
+    return run_demo(t, seconds, NAMESPACES, body, failures=(tcp_tests.Fail,))
 
 
 if __name__ == "__main__":

@@ -191,6 +191,8 @@ class Connection {
   void send_ack() { send_segment(snd_nxt_, 0, wire::tcp::kAck_); }
   void send_syn();
   void send_rst();
+  // A bare RST at `seq`: the answer to an unacceptable ACK (RFC 9293 §3.10.7.3, §3.10.7.4).
+  void send_rst_at(uint32_t seq);
   uint16_t window_to_advertise();
   void fill_sack(wire::tcp::Options& o) const;
   uint32_t pipe() const;

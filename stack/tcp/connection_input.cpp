@@ -125,11 +125,7 @@ bool Connection::input(const Header& h, const Options& opt, const Chunk& payload
     const TcpSeq ack(h.ack);
     if (!(snd_una_ < ack && ack <= snd_max_)) {
       // §3.10.7.4 fifth, SYN-RECEIVED: an unacceptable ACK gets <SEQ=SEG.ACK><CTL=RST>.
-      SegmentOut r;
-      r.src = local_;
-      r.dst = remote_;
-      r.h = {local_.port, remote_.port, h.ack, 0, f::kRst, 0};
-      if (host_.env().send(r)) host_.count(Counter::tcp_rst_sent);
+      send_rst_at(h.ack);
       return false;
     }
     // The handshake is complete. RFC 7323 §2.2: the SYN's window was unscaled; from here on the
@@ -200,13 +196,7 @@ bool Connection::input_syn_sent(const Header& h, const Options& opt) {
   const TcpSeq ack(h.ack);
   const bool has_ack = h.flags & f::kAck_;
   if (has_ack && (ack <= iss_ || ack > snd_max_)) {
-    if (!(h.flags & f::kRst)) {
-      SegmentOut r;
-      r.src = local_;
-      r.dst = remote_;
-      r.h = {local_.port, remote_.port, h.ack, 0, f::kRst, 0};
-      if (host_.env().send(r)) host_.count(Counter::tcp_rst_sent);
-    }
+    if (!(h.flags & f::kRst)) send_rst_at(h.ack);  // <SEQ=SEG.ACK><CTL=RST>
     return false;
   }
   if (h.flags & f::kRst) {

@@ -119,6 +119,14 @@ void Connection::send_syn() {
   if (mode_ != TimerMode::kRetransmit) arm_rto();
 }
 
+void Connection::send_rst_at(uint32_t seq) {
+  SegmentOut r;
+  r.src = local_;
+  r.dst = remote_;
+  r.h = {local_.port, remote_.port, seq, 0, f::kRst, 0};
+  if (host_.env().send(r)) host_.count(Counter::tcp_rst_sent);
+}
+
 void Connection::send_rst() {
   SegmentOut s;
   s.src = local_;
