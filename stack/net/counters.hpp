@@ -101,6 +101,7 @@ namespace redline::net {
   X(tcp_time_wait_reused, "TCP TIME-WAIT connections replaced by a new SYN (RFC 6191)")      \
   X(tcp_time_wait_recycled, "TCP TIME-WAIT connections ended early (tcp.time_wait_max)")     \
   X(tcp_keepalive_probes, "TCP keepalive probes sent")                                       \
+  X(tcp_icmp_errors, "ICMP errors that matched a TCP connection (unreachable, fragmentation needed)") \
   X(tcp_handoff, "TCP segments handed to the worker owning their connection")               \
   X(udp_delivered, "UDP datagrams delivered to a bound port")                                \
   X(udp_sent, "UDP datagrams sent")                                                          \

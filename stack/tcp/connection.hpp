@@ -184,6 +184,8 @@ class Connection {
   void on_fin(TcpSeq fin_seq);
   void negotiate(const wire::tcp::Options& opt, uint16_t our_mss);
   void take_rtt_sample(const wire::tcp::Options& opt, TcpSeq ack);
+  // RFC 1122 §4.2.3.9, RFC 1191 §6, RFC 5927 (connection_input.cpp).
+  void on_icmp_error(uint32_t seq, uint8_t type, uint8_t code, uint16_t mtu);
   // --- output (connection_output.cpp) ---
   void output();
   // One segment at `seq` with `len` payload bytes and `flags`; false if the Env had no room.
@@ -247,7 +249,8 @@ class Connection {
   bool ack_pending_ = false;   // an ACK is owed (delayed)
   bool ack_now_ = false;       // an ACK is owed at once
   bool in_recovery_ = false;
-  bool tlp_sent_ = false;      // a tail loss probe is out, not yet answered by a new ACK
+  bool tlp_sent_ = false;
+  bool soft_error_ = false;     // an ICMP unreachable arrived: a later timeout is reported as such      // a tail loss probe is out, not yet answered by a new ACK
   bool rtt_timing_ = false;
   bool was_writable_blocked_ = false;
   bool in_pending_ = false;    // on the host's list of connections with output waiting

@@ -641,4 +641,39 @@ void Connection::on_fin(TcpSeq fin_at) {
   if (handler_) handler_->on_peer_closed(*this);
 }
 
+void Connection::on_icmp_error(uint32_t seq, uint8_t type, uint8_t code, uint16_t mtu) {
+  constexpr uint8_t kDestUnreachable = 3, kProtocolUnreachable = 2, kPortUnreachable = 3, kFragmentationNeeded = 4;
+  if (type != kDestUnreachable || state_ == State::kClosed || state_ == State::kTimeWait) return;
+  // RFC 5927 §4.1: the quoted segment must be one we sent and is not yet acknowledged, or the
+  // error is a forgery (or stale) and is ignored.
+  const TcpSeq s(seq);
+  if (!(snd_una_ <= s && s < seq_max(snd_max_, snd_una_ + 1))) return;
+  host_.count(Counter::tcp_icmp_errors);
+  if (code == kFragmentationNeeded) {
+    // RFC 1191 §6: the path's MTU is smaller than our segments; send smaller ones, and again
+    // what was lost to it. Never below RFC 9293 §3.7.1's 536-byte default, nor for a router
+    // that names no MTU (RFC 1191 §5 plateaus are left out: the next error will name one).
+    if (mtu < 576) return;
+    const uint16_t fit = uint16_t(mtu - 40 - (ts_ok_ ? 12 : 0));
+    if (fit >= mss_) return;
+    mss_ = fit;
+    cwnd_ = std::max<uint32_t>(cwnd_, 2u * mss_);
+    snd_nxt_ = snd_una_;
+    in_recovery_ = false;
+    sb_n_ = 0;
+    rtt_timing_ = false;
+    output();
+    return;
+  }
+  // RFC 1122 §4.2.3.9: while connecting, an unreachable destination ends the attempt (Linux
+  // does so for every unreachable code); once synchronized, errors are soft (RFC 5927 §4.1):
+  // remembered, and named if the connection later times out.
+  if (state_ == State::kSynSent) {
+    host_.count(Counter::tcp_connect_failed);
+    finish(Error::kUnreachable);
+    return;
+  }
+  if (code == kProtocolUnreachable || code == kPortUnreachable || code <= 1 || code >= 9) soft_error_ = true;
+}
+
 }  // namespace redline::tcp

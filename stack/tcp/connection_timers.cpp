@@ -137,7 +137,7 @@ void Connection::retransmit_timeout() {
     const uint32_t limit = state_ == State::kSynSent ? st.syn_retries : st.synack_retries;
     if (retries_ > limit) {
       host_.count(Counter::tcp_timed_out);
-      return finish(Error::kTimeout);
+      return finish(soft_error_ ? Error::kUnreachable : Error::kTimeout);
     }
     rtt_.backoff();
     rtt_timing_ = false;
@@ -148,7 +148,7 @@ void Connection::retransmit_timeout() {
   }
   if (retries_ > st.retries) {
     host_.count(Counter::tcp_timed_out);
-    return finish(Error::kTimeout);
+    return finish(soft_error_ ? Error::kUnreachable : Error::kTimeout);
   }
   // RFC 5681 §3.1 eq. 4 and the loss window; RFC 6298 §5.5-5.6 backoff; RFC 6582 §4 recover;
   // RFC 2018 §8: what the peer SACKed is not trusted after a timeout.

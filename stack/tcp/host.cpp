@@ -189,8 +189,9 @@ bool Host::input(Connection* c, Endpoint src, Endpoint dst, const f::Header& h, 
   ++depth_;
   bool kept = false;
   // A connection found by a lookup made before this burst's earlier segments ran may have ended
-  // (or a new one begun) since: look again.
-  if (!c || !c->in_use_) c = index_.find(key_of(dst, src));
+  // (or a new one begun) since: look again. Its block may even serve another 4-tuple by now
+  // (ended, freed, and taken by a SYN earlier in the same burst), so the tuple is checked too.
+  if (!c || !c->in_use_ || c->local_ != dst || c->remote_ != src) c = index_.find(key_of(dst, src));
   if (c && c->state_ == State::kTimeWait && (h.flags & f::kSyn) && !(h.flags & (f::kAck_ | f::kRst)) &&
       find_listener(dst.port) && time_wait_accepts(*c, h, opt)) {
     count(Counter::tcp_time_wait_reused);
@@ -319,6 +320,15 @@ Connection* Host::connect(Endpoint remote, Handler& handler, const ConnOptions& 
   --depth_;
   if (depth_ == 0) reap();
   return result;
+}
+
+void Host::icmp_error(Endpoint local, Endpoint remote, uint32_t seq, uint8_t type, uint8_t code, uint16_t mtu) {
+  Connection* c = index_.find(key_of(local, remote));
+  if (!c) return;
+  ++depth_;
+  c->on_icmp_error(seq, type, code, mtu);
+  --depth_;
+  if (depth_ == 0) reap();
 }
 
 }  // namespace redline::tcp

@@ -49,13 +49,9 @@ void UdpStage::run(Burst& b, const uint8_t* idx, uint32_t n) {
       b.drop(slot, Counter::udp_truncated);
       continue;
     }
-    Handler* h = find(wire::udp::dst_port(l4));
-    if (!h || (b.meta[slot].flags & pipeline::kFlagToBroadcast)) {
-      b.to(slot, no_listener_);
-      continue;
-    }
     // RFC 768: a zero checksum means none was computed; otherwise it must verify (RFC 1122
-    // §4.1.3.4: a bad one is discarded silently).
+    // §4.1.3.4: a bad one is discarded silently). Checked before the port is looked up, so a
+    // corrupted datagram never draws a port unreachable for a port it may not have named.
     const uint64_t l4_flags = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
     if (wire::load16(l4, wire::udp::kChecksum) != 0 && l4_flags != RTE_MBUF_F_RX_L4_CKSUM_GOOD) {
       const uint32_t pseudo =
@@ -74,6 +70,11 @@ void UdpStage::run(Burst& b, const uint8_t* idx, uint32_t n) {
         b.drop(slot, Counter::udp_bad_checksum);
         continue;
       }
+    }
+    Handler* h = find(wire::udp::dst_port(l4));
+    if (!h || (b.meta[slot].flags & pipeline::kFlagToBroadcast)) {
+      b.to(slot, no_listener_);
+      continue;
     }
     Datagram d;
     d.src = {wire::ipv4::src(ip).value, wire::udp::src_port(l4)};
