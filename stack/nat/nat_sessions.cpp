@@ -35,14 +35,6 @@ constexpr uint32_t kSteeringBudget = 64;
 // How often reassembly drops datagrams whose fragments timed out.
 constexpr uint64_t kReassemblyExpiryNs = 100'000'000;
 
-// The worker that owns packets carrying `t`: the one its RSS hash picks (ownership.hpp).
-uint32_t owner_of_tuple(const pipeline::Shared& s, const FiveTuple& t) {
-  if (s.workers == 1) return 0;
-  uint8_t input[rss::kMaxHashInput];
-  const size_t len = rss::tuple_hash_input(t, s.hash_fields, input);
-  return s.reta.owner(s.toeplitz.hash(input, len));
-}
-
 // The session holding a timer: timers are embedded in sessions (timer_wheel.hpp), and the
 // wheel hands back the timer alone.
 Session* session_of(timer::Timer& t) {

@@ -105,6 +105,37 @@ void IcmpStage::run(Burst& b, const uint8_t* idx, uint32_t n) {
       b.drop(slot, Counter::icmp_bad_checksum);
       continue;
     }
+    // Errors about what a transport of ours sent go to that transport, on its flow's worker.
+    if (wire::icmp::type(icmp) == wire::icmp::kDestUnreachable && icmp_len >= wire::icmp::kHeaderLen + 28 &&
+        !(b.meta[slot].flags & kFlagToBroadcast)) {
+      const uint8_t* quoted = icmp + wire::icmp::kHeaderLen;
+      const uint8_t qproto = wire::load8(quoted, wire::ipv4::kProtocol);
+      const size_t qihl = wire::ipv4::header_len(quoted);
+      IcmpErrorSink* sink = w_.icmp_error_sink(qproto);
+      if (sink && qihl >= wire::ipv4::kMinHeaderLen && icmp_len >= wire::icmp::kHeaderLen + qihl + 8) {
+        Shared& s = w_.shared();
+        // Computed even for a packet handed over already: that handover followed the error's
+        // own addresses (classify), not the quoted flow's. On the flow's worker it stays.
+        if (s.workers > 1) {
+          net::FiveTuple t;
+          t.src_ip = wire::load_raw32(quoted + wire::ipv4::kSrc);
+          t.dst_ip = wire::load_raw32(quoted + wire::ipv4::kDst);
+          t.src_port = wire::load_raw16(quoted + qihl);
+          t.dst_port = wire::load_raw16(quoted + qihl + 2);
+          t.protocol = qproto;
+          const uint32_t owner = owner_of_tuple(s, t);
+          if (owner != w_.id()) {
+            b.meta[slot].owner = uint8_t(owner);
+            b.to(slot, kNextHandoff);
+            continue;
+          }
+        }
+        if (sink->on_icmp_error(icmp, icmp_len)) {
+          b.drop(slot, Counter::icmp_ignored);  // consumed: counted where it matched
+          continue;
+        }
+      }
+    }
     // Echo to a broadcast address goes unanswered (RFC 1122 §3.2.2.6 allows silence; it is what
     // keeps a router from amplifying "smurf" floods).
     if (wire::icmp::type(icmp) != wire::icmp::kEchoRequest || (b.meta[slot].flags & kFlagToBroadcast)) {

@@ -29,4 +29,14 @@ inline uint32_t owner_of(const Shared& s, const rte_mbuf* m, uint16_t in_port, c
   return s.reta.owner(*hash);
 }
 
+// The worker that owns flow `t` (unfragmented, as it would arrive): what the symmetric hash of
+// its tuple selects. NAT sessions and an ICMP error quoting a datagram we sent find their
+// flow's worker so.
+inline uint32_t owner_of_tuple(const Shared& s, const net::FiveTuple& t) {
+  if (s.workers == 1) return 0;
+  uint8_t input[rss::kMaxHashInput];
+  const size_t len = rss::tuple_hash_input(t, s.hash_fields, input);
+  return s.reta.owner(s.toeplitz.hash(input, len));
+}
+
 }  // namespace redline::pipeline

@@ -32,6 +32,16 @@ class Reassembly;
 // Work a feature does once per loop iteration, after the timers: a transport's output that had
 // to wait (no mbuf, TX full, a per-call limit), the start of services. on_iteration returns the
 // work it did (packets sent), so a busy feature keeps the loop from sleeping.
+// A transport that wants the ICMP errors about what it sent (RFC 1122 §3.2.2.1, §4.2.3.9):
+// given the ICMP message (header and quoted datagram, `len` bytes, checksum verified) on the
+// worker that owns the quoted flow. True if it was the transport's; otherwise the kernel
+// exception path may have it.
+class IcmpErrorSink {
+ public:
+  virtual ~IcmpErrorSink() = default;
+  virtual bool on_icmp_error(const uint8_t* icmp, size_t len) = 0;
+};
+
 class IterationHook {
  public:
   virtual ~IterationHook() = default;
@@ -105,6 +115,8 @@ class alignas(64) Worker {
   // Room left for originate() before the end of this iteration.
   uint32_t originate_room() const { return kOriginatedMax - uint32_t(originated_n_); }
   void add_iteration_hook(IterationHook* h) { hooks_.push_back(h); }
+  void set_icmp_error_sink(uint8_t protocol, IcmpErrorSink* sink) { icmp_sinks_[protocol] = sink; }
+  IcmpErrorSink* icmp_error_sink(uint8_t protocol) const { return icmp_sinks_[protocol]; }
   // Sends an ICMP error about the datagram in `m` (not consumed) if the rules and the rate
   // limit allow (RFC 1812 §4.3.2.7, §4.3.2.8).
   void send_icmp_error(rte_mbuf* m, uint16_t in_port, const wire::ipv4::Repr& ip, const icmp::ErrorSpec& spec,
@@ -179,6 +191,7 @@ class alignas(64) Worker {
   std::vector<std::pair<rte_mbuf*, uint16_t>> originated_more_;
   size_t originated_n_ = 0;  // waiting in originated_ and originated_more_
   std::vector<IterationHook*> hooks_;
+  std::array<IcmpErrorSink*, 256> icmp_sinks_{};
   std::unique_ptr<Burst> rx_burst_;
   std::unique_ptr<ArpOwner> arp_;  // worker 0 only
   Reassembly* reassembly_ = nullptr;  // the local stage's

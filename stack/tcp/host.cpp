@@ -322,13 +322,14 @@ Connection* Host::connect(Endpoint remote, Handler& handler, const ConnOptions& 
   return result;
 }
 
-void Host::icmp_error(Endpoint local, Endpoint remote, uint32_t seq, uint8_t type, uint8_t code, uint16_t mtu) {
+bool Host::icmp_error(Endpoint local, Endpoint remote, uint32_t seq, uint8_t type, uint8_t code, uint16_t mtu) {
   Connection* c = index_.find(key_of(local, remote));
-  if (!c) return;
+  if (!c) return false;
   ++depth_;
   c->on_icmp_error(seq, type, code, mtu);
   --depth_;
   if (depth_ == 0) reap();
+  return true;
 }
 
 }  // namespace redline::tcp

@@ -115,7 +115,8 @@ class Host {
   // sequence number `seq`: destination unreachable (`type` 3) with its `code`, and for
   // "fragmentation needed" the next-hop MTU (RFC 1191; 0 if the router gave none). Validated
   // against the connection's sequence space (RFC 5927 §4.1) before it counts.
-  void icmp_error(Endpoint local, Endpoint remote, uint32_t seq, uint8_t type, uint8_t code, uint16_t mtu);
+  // True if a connection of this host matched (else it may be another stack's, the kernel's).
+  bool icmp_error(Endpoint local, Endpoint remote, uint32_t seq, uint8_t type, uint8_t code, uint16_t mtu);
   // Sends what connections could not send earlier (no buffer, per-call limit); frees
   // connections that ended. Call once per loop iteration, after the timer wheel.
   void poll();

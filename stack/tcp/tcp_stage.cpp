@@ -9,6 +9,7 @@
 
 #include "stack/rss/port_steering.hpp"
 #include "stack/wire/ethernet.hpp"
+#include "stack/wire/icmp.hpp"
 #include "stack/wire/ipv4.hpp"
 
 namespace redline::tcp {
@@ -203,6 +204,18 @@ void TcpStage::run(Burst& b, const uint8_t* idx, uint32_t n) {
   if (ndead) rte_pktmbuf_free_bulk(dead, ndead);
 }
 
+bool TcpStage::on_icmp_error(const uint8_t* icmp, size_t len) {
+  // RFC 792: the ICMP header, then the datagram we sent: its IP header and at least the first
+  // 8 bytes of TCP (ports and sequence number); the sink's caller checked the lengths.
+  const uint8_t* ip = icmp + wire::icmp::kHeaderLen;
+  const uint8_t* tcp = ip + wire::ipv4::header_len(ip);
+  (void)len;
+  host_->set_now(w_.now_tick());
+  return host_->icmp_error({wire::ipv4::src(ip).value, f::src_port(tcp)}, {wire::ipv4::dst(ip).value, f::dst_port(tcp)},
+                           wire::load32(tcp, f::kSeq), wire::icmp::type(icmp), wire::load8(icmp, wire::icmp::kCode),
+                           wire::load16(icmp, wire::icmp::kRest + 2));
+}
+
 // --- listing ---
 
 std::string describe(const Connection& c) {
@@ -253,6 +266,7 @@ void add_tcp_feature(pipeline::Shared& s, TcpShared& tcp) {
     TcpStage* p = stage.get();
     g.set_local(wire::ipv4::kProtoTcp, g.add(std::move(stage)));
     w.add_iteration_hook(p);
+    w.set_icmp_error_sink(wire::ipv4::kProtoTcp, p);
     tcp.stages[w.id()] = p;
   });
 }

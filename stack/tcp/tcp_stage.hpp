@@ -69,13 +69,14 @@ struct TcpShared {
   std::function<void(TcpStage&)> start;
 };
 
-class TcpStage final : public pipeline::WorkerStage, public pipeline::IterationHook {
+class TcpStage final : public pipeline::WorkerStage, public pipeline::IterationHook, public pipeline::IcmpErrorSink {
  public:
   TcpStage(pipeline::Worker& w, TcpShared& shared);
   ~TcpStage() override;
   const char* name() const override { return "tcp"; }
   void run(pipeline::Burst& b, const uint8_t* idx, uint32_t n) override;
   uint32_t on_iteration() override;
+  bool on_icmp_error(const uint8_t* icmp, size_t len) override;
 
   Host& host() { return *host_; }
   pipeline::Worker& worker() { return w_; }

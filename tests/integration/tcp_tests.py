@@ -296,6 +296,12 @@ to = "{B_IP}:5001"
 connections = {n}
 send_bytes = {MIB}
 start_after_ms = 4000
+
+[[services.connect]]
+to = "{B_IP}:5002"
+connections = 1
+send_bytes = 1000
+start_after_ms = 4000
 """
     text = topo.render_config(f"rl-a-{sfx}", f"rl-b-{sfx}") + extra
     t = Topology(workers=workers, config_text=text, ns_prefix=f"rl-{sfx}", log=log)
@@ -303,6 +309,12 @@ start_after_ms = 4000
     srv = None
     try:
         t.__enter__()
+        # Port 5002 answers with ICMP port unreachable (not a RST): that connect must fail as
+        # "unreachable" (RFC 1122 §4.2.3.9), not time out.
+        r = t.run_in("b", ["nft", "-f", "-"], input="table ip rl_rej {\n chain in {\n  type filter hook input priority 0;\n"
+                     "  tcp dport 5002 reject with icmp type port-unreachable\n }\n}\n")
+        if r.rc != 0:
+            problems.append(f"nft reject rule: {r.brief()}")
         srv = start_bg(t, "b", [PY, TPEER, "server", "5001", str(n), str(MIB)], ready='"ready"')
         line = srv.wait_for(lambda l: l.startswith('{"connections"'), 90)
         if line is None:
@@ -323,9 +335,18 @@ start_after_ms = 4000
             problems.append(f"connections per worker {per_core}: each worker should have opened its share {want}")
         if s["tcp_rst_sent"] or s["tcp_reset"]:
             problems.append(f"resets: sent {s['tcp_rst_sent']}, connections reset {s['tcp_reset']}")
-        shown = json.loads(t.ctl("--json", "show", "tcp").out)["result"]["clients"]
-        if shown.get("done") != n or shown.get("failed"):
-            problems.append(f"show tcp clients: {shown}")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            shown = json.loads(t.ctl("--json", "show", "tcp").out)["result"]["clients"]
+            if shown.get("done", 0) + shown.get("failed", 0) >= n + 1:
+                break
+            time.sleep(0.2)
+        if shown.get("done") != n or shown.get("failed") != 1:
+            problems.append(f"show tcp clients: {shown}, want {n} done and 1 failed (the unreachable port)")
+        if not t.wait_output(lambda l: f"{B_IP}:5002 ended: unreachable" in l, stream="err", timeout=5):
+            problems.append(f"no log line saying the connect to {B_IP}:5002 ended as unreachable")
+        if s["tcp_icmp_errors"] < 1:
+            problems.append("tcp_icmp_errors did not rise")
         res_stop = t.stop()
         if res_stop.returncode != 0 or res_stop.mbufs_in_use != 0:
             problems.append(f"exit {res_stop.returncode}, mbufs in use {res_stop.mbufs_in_use}")

@@ -200,3 +200,53 @@ TEST(TcpProbe, LostTail_RecoveredByTailLossProbeWithoutTimeout) {
 
 }  // namespace
 }  // namespace redline::testing
+
+namespace redline::testing {
+namespace {
+
+TEST(TcpIcmp, PortUnreachableWhileConnecting_EndsTheConnectAsUnreachable) {
+  // RFC 1122 §4.2.3.9: an unreachable destination ends a connection attempt; the application
+  // hears "unreachable", not a timeout a minute later.
+  Link link;
+  App client;
+  link.drop_rule = [](const Seen&, bool) { return true; };  // the SYN never arrives
+  tcp::Connection* c = link.a.host->connect({kIpB, 80}, client);
+  ASSERT_NE(c, nullptr);
+  link.run_ticks(1);
+  const Seen syn = link.log.at(0).second;
+  // An error quoting a sequence number we never sent is ignored (RFC 5927 §4.1).
+  EXPECT_TRUE(link.a.host->icmp_error(c->local(), c->remote(), syn.h.seq + 100, 3, 3, 0));
+  EXPECT_FALSE(client.closed);
+  EXPECT_TRUE(link.a.host->icmp_error(c->local(), c->remote(), syn.h.seq, 3, 3, 0));
+  EXPECT_TRUE(client.closed);
+  EXPECT_EQ(client.error, tcp::Error::kUnreachable);
+  EXPECT_EQ(link.a.host->stats().connections, 0u);
+  // No connection: not ours (the kernel exception path may take it).
+  EXPECT_FALSE(link.a.host->icmp_error({kIpA, 40000}, {kIpB, 80}, 0, 3, 3, 0));
+}
+
+TEST(TcpIcmp, FragmentationNeeded_LowersTheMssAndResendsSmaller) {
+  // RFC 1191 §6: a router says the path carries 1280-byte datagrams; what was in flight goes
+  // again in segments that fit: 1280 - 40 - 12 (timestamps) = 1228 bytes.
+  Link link;
+  App client, server;
+  ASSERT_TRUE(link.b.host->listen(80, server));
+  tcp::Connection* c = link.a.host->connect({kIpB, 80}, client);
+  ASSERT_TRUE(link.run_until([&] { return client.connected && server.connected; }, 1000));
+  bool black_hole = true;  // the path drops what is too big
+  link.drop_rule = [&](const Seen& s, bool from_a) { return black_hole && from_a && s.payload_len > 1228; };
+  client.to_send = pattern(20'000);
+  client.pump(*c);
+  link.run_ticks(2);
+  EXPECT_TRUE(link.a.host->icmp_error(c->local(), c->remote(), c->snd_una().value(), 3, 4, 1280));
+  EXPECT_EQ(c->mss(), 1228);
+  ASSERT_TRUE(link.run_until([&] { return server.received.size() == 20'000; }, 2 * Link::kTicksPerSecond));
+  EXPECT_TRUE(same(server.received, client.to_send));
+  EXPECT_EQ(link.a.env.get(net::Counter::tcp_timeouts), 0u) << "the error, not the RTO, should resend";
+  // A larger "MTU" never raises the MSS, and one below 576 is not believed.
+  EXPECT_TRUE(link.a.host->icmp_error(c->local(), c->remote(), c->snd_una().value(), 3, 4, 300));
+  EXPECT_EQ(c->mss(), 1228);
+}
+
+}  // namespace
+}  // namespace redline::testing
