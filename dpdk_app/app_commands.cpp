@@ -277,6 +277,8 @@ App::Json App::reload() {
     if (changed) restart.push_back(section);
   };
   differs("workers", next.workers != config_.workers);
+  differs("tcp", next.tcp != config_.tcp);
+  differs("services", next.services != config_.services);
   differs("ports", next.ports.size() != config_.ports.size() ||
                        !std::equal(next.ports.begin(), next.ports.end(), config_.ports.begin(), [](const PortConfig& a, const PortConfig& b) {
                          return a.name == b.name && a.device == b.device && a.address == b.address && a.mtu == b.mtu &&

@@ -12,6 +12,7 @@
 
 #include "stack/net/tcp_seq.hpp"
 #include "stack/tcp/chunk.hpp"
+#include "stack/tcp/cubic.hpp"
 #include "stack/tcp/rtt.hpp"
 #include "stack/tcp/settings.hpp"
 #include "stack/timer/timer_wheel.hpp"
@@ -177,6 +178,8 @@ class Connection {
   void process_ack(const wire::tcp::Header& h, const wire::tcp::Options& opt, uint32_t seg_len);
   void on_new_ack(TcpSeq ack, const wire::tcp::Options& opt);
   void on_dup_ack();
+  // The slow-start threshold after a loss (RFC 5681 eq. 4, or CUBIC's β, RFC 9438 §4.6).
+  uint32_t ssthresh_after_loss();
   // True when the blocks SACKed data not SACKed before.
   bool update_scoreboard(const wire::tcp::Options& opt);
   bool queue_payload(TcpSeq seq, const Chunk& payload, bool* ack_now);
@@ -282,6 +285,7 @@ class Connection {
   TcpSeq last_ooo_seq_;        // the segment that triggered the latest SACK (RFC 2018 §4: first block)
   SackRange sb_[kScoreboard];  // what the peer SACKed above SND.UNA, sorted, merged
   RttEstimator rtt_;
+  Cubic cubic_;  // used when Settings::congestion is kCubic
   ConnStats stats_;
   timer::Timer timer_;
   timer::Timer delack_;

@@ -371,6 +371,8 @@ void Connection::on_new_ack(TcpSeq ack, const Options& opt) {
     dupacks_ = 0;
     if (cwnd_ < ssthresh_) {
       cwnd_ += std::min<uint32_t>(bytes, mss_);  // RFC 5681 §3.1 slow start (eq. 2)
+    } else if (host_.settings().congestion == Congestion::kCubic) {
+      cwnd_ = cubic_.on_ack(cwnd_, mss_, bytes, host_.ticks_to_us(host_.now()), std::max<uint32_t>(rtt_.srtt_us(), 1));
     } else {
       // Congestion avoidance, RFC 5681 §3.1: one SMSS per window of acknowledged bytes.
       bytes_acked_ += bytes;
@@ -415,6 +417,11 @@ void Connection::on_new_ack(TcpSeq ack, const Options& opt) {
   }
 }
 
+uint32_t Connection::ssthresh_after_loss() {
+  if (host_.settings().congestion == Congestion::kCubic) return cubic_.on_loss(cwnd_, mss_);
+  return std::max<uint32_t>(flight() / 2, 2u * mss_);  // RFC 5681 eq. 4
+}
+
 void Connection::on_dup_ack() {
   if (dupacks_ < 255) ++dupacks_;
   if (in_recovery_) {
@@ -453,7 +460,7 @@ void Connection::on_dup_ack() {
   limited_transmit_ = 0;
   in_recovery_ = true;
   recover_ = snd_max_;
-  ssthresh_ = std::max<uint32_t>(flight() / 2, 2u * mss_);  // RFC 5681 eq. 4
+  ssthresh_ = ssthresh_after_loss();
   rtt_timing_ = false;
   ++stats_.fast_retransmits;
   host_.count(Counter::tcp_fast_retransmits);

@@ -152,7 +152,8 @@ void Connection::retransmit_timeout() {
   }
   // RFC 5681 §3.1 eq. 4 and the loss window; RFC 6298 §5.5-5.6 backoff; RFC 6582 §4 recover;
   // RFC 2018 §8: what the peer SACKed is not trusted after a timeout.
-  ssthresh_ = std::max<uint32_t>(flight() / 2, 2u * mss_);
+  ssthresh_ = ssthresh_after_loss();
+  cubic_.on_timeout();
   cwnd_ = mss_;
   bytes_acked_ = 0;
   rtt_.backoff();

@@ -25,6 +25,10 @@ struct ConnOptions {
   friend bool operator==(const ConnOptions&, const ConnOptions&) = default;
 };
 
+// Congestion avoidance after loss: NewReno's one segment per RTT (RFC 5681, RFC 6582), or CUBIC
+// (RFC 9438), which refills long fat paths faster.
+enum class Congestion : uint8_t { kNewReno, kCubic };
+
 struct Settings {
   uint32_t max_connections = 65536;  // per worker, TIME-WAIT included
   uint32_t time_wait_max = 16384;    // per worker; beyond it the oldest TIME-WAIT is recycled
@@ -45,10 +49,12 @@ struct Settings {
   bool timestamps = true;            // RFC 7323 §3
   bool window_scaling = true;        // RFC 7323 §2
   bool tail_loss_probe = true;       // RFC 8985 §7: probe a lost tail after 2 SRTT, not the RTO
+  Congestion congestion = Congestion::kNewReno;
   uint16_t ephemeral_low = 32768;    // local ports for connect
   uint16_t ephemeral_high = 60999;
   Keepalive keepalive;               // the default for every connection
   uint32_t max_segments_per_call = 64;  // a connection's output per call: bounds the loop's latency
+  friend bool operator==(const Settings&, const Settings&) = default;
 };
 
 }  // namespace redline::tcp

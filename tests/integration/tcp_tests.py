@@ -22,7 +22,7 @@ Shared topology (kind="tcp"): the router topology plus
   tcp_rst_closed_port        connect to a port nobody listens on: refused at once (RST)
   tcp_show_connections       `redlinectl show connections` lists an open connection with its options
   udp_echo                   a 100-byte and a 4000-byte datagram (fragmented both ways) echoed back
-  udp_port_unreachable       a datagram to a closed port draws ICMP port unreachable
+  udp_closed_port_refused    a datagram to a closed port draws ICMP port unreachable
   tcp_tables_empty           at the end no connection is left in any worker
 Fresh:
   tcp_connect_out            redline connects out at start ([[services.connect]]) to a Linux server
@@ -266,7 +266,7 @@ def t_udp_echo(t: Topology) -> None:
         check(res["src"] == f"{RA_IP}:7", f"answer from {res['src']}, want {RA_IP}:7")
 
 
-@test("udp_port_unreachable", kind="tcp")
+@test("udp_closed_port_refused", kind="tcp")
 def t_udp_closed(t: Topology) -> None:
     res = peer(t, "a", "udp_closed", RA_IP, 4444)
     check(res["unreachable"], f"UDP to a closed port: {res}")
