@@ -22,6 +22,7 @@
 #include "stack/pipeline/builtin_stages.hpp"
 #include "stack/pipeline/flow_table.hpp"
 #include "stack/pipeline/worker.hpp"
+#include "stack/tcp/api.hpp"
 #include "stack/tcp/host.hpp"
 
 namespace redline::tcp {
