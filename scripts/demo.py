@@ -184,17 +184,7 @@ def main() -> int:
     say(f"redline:    {binary}, EAL {' '.join(t.eal)}")
     say(f"logs:       {t.tmpdir}")
 
-    stop = threading.Event()
-
-    def on_signal(signum, frame):
-        stop.set()
-
-    rc = 1
-    try:
-        say("\n== starting ==")
-        t.start()
-        say(f"redline is up: pid {t.pid}")
-
+    def body() -> None:
         say("\n== ping redline from host A ==")
         show(t, "a", ["ping", "-c", "3", "-i", "0.3", a.router_ip])
         say("\n== ping host B from host A, through redline ==")
@@ -224,16 +214,7 @@ def main() -> int:
         say(f"  kill -USR1 {t.pid}                              # counters, printed here")
         say(f"  redline's output: {t.stdout_log}")
 
-        rc = run_until_stopped(t, seconds, stop, on_signal)
-    except topo.TopologyError as e:
-        say(f"\ndemo failed: {e}")
-        rc = 1
-    except KeyboardInterrupt:
-        say("\ninterrupted")
-        rc = 1
-    finally:
-        clean_up(t, NAMESPACES)
-    return rc
+    return run_demo(t, seconds, NAMESPACES, body)
 
 
 if __name__ == "__main__":
