@@ -38,6 +38,7 @@
 
 #include "drivers/scratch_eal.hpp"
 #include "perf/tsc.hpp"
+#include "stack/services/services.hpp"
 #include "stack/pipeline/flow_table.hpp"
 #include "stack/tcp/tcp_stage.hpp"
 #include "stack/wire/checksum.hpp"
@@ -349,8 +350,8 @@ class RrClient final : public tcp::Handler {
   void on_closed(tcp::Connection&, tcp::Error) override { ++closed; }
 };
 
-// RFC 862 echo: what arrives goes back (as services' TcpEcho; copy, since the send queue keeps
-// the bytes for retransmission), then the server closes once the client has.
+// RFC 862 echo, the echo service's own step (services::echo_what_fits): what arrives goes back,
+// then the server closes once the client has.
 class Echo final : public tcp::Listener, public tcp::Handler {
  public:
   uint64_t closed = 0;
@@ -358,21 +359,9 @@ class Echo final : public tcp::Listener, public tcp::Handler {
     c.set_nodelay(true);
     return this;
   }
-  void on_data(tcp::Connection& c) override { pump(c); }
-  void on_peer_closed(tcp::Connection& c) override { pump(c); }
+  void on_data(tcp::Connection& c) override { services::echo_what_fits(c); }
+  void on_peer_closed(tcp::Connection& c) override { services::echo_what_fits(c); }
   void on_closed(tcp::Connection&, tcp::Error) override { ++closed; }
-
- private:
-  static void pump(tcp::Connection& c) {
-    size_t taken = 0;
-    c.read([&](std::span<const uint8_t> s) {
-      const size_t n = c.send(s.data(), s.size());
-      taken += n;
-      return n == s.size();
-    });
-    c.consume(taken);
-    if (c.state() == tcp::State::kCloseWait && c.readable() == 0) c.close();
-  }
 };
 
 void rr(benchmark::State& state) {

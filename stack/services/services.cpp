@@ -51,22 +51,11 @@ class TcpEcho final : public tcp::Listener, public tcp::Handler {
     c.set_nodelay(nodelay_);
     return this;
   }
-  void on_data(Connection& c) override { pump(c); }
-  void on_writable(Connection& c) override { pump(c); }
-  void on_peer_closed(Connection& c) override { pump(c); }
+  void on_data(Connection& c) override { echo_what_fits(c); }
+  void on_writable(Connection& c) override { echo_what_fits(c); }
+  void on_peer_closed(Connection& c) override { echo_what_fits(c); }
 
  private:
-  void pump(Connection& c) {
-    size_t taken = 0;
-    c.read([&](std::span<const uint8_t> s) {
-      const size_t n = c.send(s.data(), s.size());
-      taken += n;
-      return n == s.size();
-    });
-    c.consume(taken);
-    // The client closed and everything it sent has been echoed: close our side too.
-    if (c.state() == tcp::State::kCloseWait && c.readable() == 0) c.close();
-  }
   bool nodelay_;
 };
 
@@ -199,6 +188,18 @@ T& make(tcp::TcpStage& owner, Args&&... args) {
 }
 
 }  // namespace
+
+void echo_what_fits(tcp::Connection& c) {
+  size_t taken = 0;
+  c.read([&](std::span<const uint8_t> s) {
+    const size_t n = c.send(s.data(), s.size());
+    taken += n;
+    return n == s.size();
+  });
+  c.consume(taken);
+  // The client closed and everything it sent has been echoed: close our side too.
+  if (c.state() == tcp::State::kCloseWait && c.readable() == 0) c.close();
+}
 
 void start(const ServicesConfig& cfg, tcp::TcpStage& tcp, udp::UdpStage* udp, uint32_t workers, ClientTotals& totals) {
   tcp::Host& host = tcp.host();

@@ -18,6 +18,12 @@ struct ClientTotals {
   std::atomic<uint64_t> bytes_sent{0}, bytes_received{0};
 };
 
+// RFC 862 on one connection: sends back what it received as far as the send buffer takes it,
+// consumes just that (the rest stays, closing the window: back-pressure), and closes once the
+// peer has closed and everything it sent has gone back. The echo service's whole behaviour;
+// benchmarks use the same.
+void echo_what_fits(tcp::Connection& c);
+
 // Starts the configured services on one worker (called on that worker's core at its first
 // iteration). `udp` may be null (UDP services then off).
 void start(const ServicesConfig& cfg, tcp::TcpStage& tcp, udp::UdpStage* udp, uint32_t workers, ClientTotals& totals);

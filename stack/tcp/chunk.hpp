@@ -50,21 +50,17 @@ class ChunkPool {
     ChunkNode* n = free_;
     free_ = n->next;
     n->next = nullptr;
-    ++in_use_;
     return n;
   }
   void put(ChunkNode* n) {
     n->next = free_;
     free_ = n;
-    if (in_use_) --in_use_;
   }
-  size_t in_use() const { return in_use_; }
 
  private:
   static constexpr size_t kBlock = 4096;
   size_t limit_;
   size_t made_ = 0;
-  size_t in_use_ = 0;
   ChunkNode* free_ = nullptr;
   std::vector<std::unique_ptr<ChunkNode[]>> blocks_;
 };

@@ -232,8 +232,8 @@ void Connection::abort() {
 
 void Connection::set_keepalive(const Keepalive& k) {
   opts_.keepalive = k;
-  if (state_ == State::kEstablished && mode_ == TimerMode::kKeepalive) arm_idle();
-  else if (state_ == State::kEstablished && mode_ == TimerMode::kNone) arm_idle();
+  // Re-armed (or disarmed) now unless a retransmission or persist timer owns the timer.
+  if (state_ == State::kEstablished && (mode_ == TimerMode::kKeepalive || mode_ == TimerMode::kNone)) arm_idle();
 }
 
 void Connection::notify_closed(Error e) {

@@ -572,8 +572,6 @@ bool Connection::queue_payload(TcpSeq seq, const Chunk& payload, bool* ack_now) 
   last_ooo_seq_ = seq;
   ChunkNode** link = &ooo_;
   while (*link && (*link)->seq + (*link)->c.len <= seq) link = &(*link)->next;
-  ChunkNode* prev_end_holder = nullptr;
-  (void)prev_end_holder;
   // Now *link is the first queued segment ending after seq: trim our head against it if it
   // starts at or before us, and our tail against whoever follows.
   if (*link && (*link)->seq <= seq) {

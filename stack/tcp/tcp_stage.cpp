@@ -1,6 +1,5 @@
 #include "stack/tcp/tcp_stage.hpp"
 
-#include <rte_cycles.h>
 #include <rte_mbuf.h>
 
 #include <chrono>

@@ -69,7 +69,7 @@ def echo(host: str, port: int, n: int) -> None:
         seconds=round(time.monotonic() - t0, 2), error=err)
 
 
-async def one(host: str, port: int, size: int, sem: asyncio.Semaphore, opened: list, hold: asyncio.Event) -> bool:
+async def one(host: str, port: int, size: int, opened: list, hold: asyncio.Event) -> bool:
     data = os.urandom(size)
     try:
         r, w = await asyncio.wait_for(asyncio.open_connection(host, port), 30)
@@ -88,8 +88,7 @@ async def one(host: str, port: int, size: int, sem: asyncio.Semaphore, opened: l
 async def many_main(host: str, port: int, n: int, size: int) -> None:
     opened: list = []
     hold = asyncio.Event()
-    sem = asyncio.Semaphore(n)
-    tasks = [asyncio.create_task(one(host, port, size, sem, opened, hold)) for _ in range(n)]
+    tasks = [asyncio.create_task(one(host, port, size, opened, hold)) for _ in range(n)]
     deadline = time.monotonic() + 60
     while len(opened) < n and time.monotonic() < deadline and not all(t.done() for t in tasks):
         await asyncio.sleep(0.05)
@@ -177,7 +176,6 @@ def udp(host: str, port: int, size: int) -> None:
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.settimeout(3)
     data = os.urandom(size)
-    answers = 0
     for _ in range(3):  # a datagram may be lost before ARP settles: a bounded retry
         s.sendto(data, (host, port))
         try:
@@ -185,7 +183,7 @@ def udp(host: str, port: int, size: int) -> None:
             out(match=got == data, size=len(got), src=f"{src[0]}:{src[1]}")
             return
         except socket.timeout:
-            answers += 0
+            pass
     out(match=False, size=0, error="no answer")
 
 

@@ -36,6 +36,8 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -111,10 +113,10 @@ def echo_32mib(t: Topology, loss: int) -> None:
     t.log(f"32 MiB echo, {loss}% loss: {res['seconds']} s, redline retransmitted {s1.delta(s0, 'tcp_retransmits')}")
 
 
-def capture(t: Topology, host: str, filt: str, count: int) -> tuple[topo.Result, object]:
+def capture(t: Topology, host: str, filt: str, count: int) -> subprocess.Popen:
     tap = t.port(host).tap
     p = t.popen_in(host, ["timeout", "30", "tcpdump", "-l", "-nn", "-S", "-v", "-i", tap, "-c", str(count), filt],
-                   stdout=__import__("subprocess").PIPE, stderr=__import__("subprocess").STDOUT, text=True)
+                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     time.sleep(1.0)  # tcpdump's socket is open
     return p
 
@@ -124,7 +126,7 @@ def finish_capture(p, settle: float = 1.0) -> str:
     prints what it captured), rather than waiting for its packet count."""
     time.sleep(settle)
     if p.poll() is None:
-        p.send_signal(__import__("signal").SIGINT)
+        p.send_signal(signal.SIGINT)
     try:
         outp, _ = p.communicate(timeout=35)
     except Exception:
