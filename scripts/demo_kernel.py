@@ -30,7 +30,6 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -38,7 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 sys.path.insert(0, str(REPO / "scripts"))
 import topo  # noqa: E402
-from demo import clean_up, prepare, run_until_stopped, say, show  # noqa: E402
+from demo import prepare, run_demo, say, show  # noqa: E402
 
 PREFIX = "rl-kdemo"
 NAMESPACES = [f"{PREFIX}-r", f"{PREFIX}-a", f"{PREFIX}-b"]
@@ -96,17 +95,7 @@ def main() -> int:
         say(f"port {p.name}:     {p.router_ip}, kernel interface {p.kernel_if or '(none)'}, "
             f"pass {', '.join(p.kernel_pass) or '-'}")
 
-    stop = threading.Event()
-
-    def on_signal(signum, frame):
-        stop.set()
-
-    rc = 1
-    listener = None
-    try:
-        say("\n== starting ==")
-        t.start()
-        say(f"redline is up: pid {t.pid}")
+    def body() -> None:
 
         say(f"\n== the kernel interfaces redline made in {t.router_ns} ==")
         show(t, "r", ["ip", "-br", "addr", "show"])
@@ -169,16 +158,7 @@ def main() -> int:
         say(f"  kill -USR1 {t.pid}                              # counters, printed here")
         say(f"  redline's output: {t.stdout_log}")
 
-        rc = run_until_stopped(t, seconds, stop, on_signal)
-    except topo.TopologyError as e:
-        say(f"\ndemo failed: {e}")
-        rc = 1
-    except KeyboardInterrupt:
-        say("\ninterrupted")
-        rc = 1
-    finally:
-        clean_up(t, NAMESPACES)
-    return rc
+    return run_demo(t, seconds, NAMESPACES, body)
 
 
 if __name__ == "__main__":

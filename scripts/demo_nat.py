@@ -31,7 +31,6 @@ import re
 import shlex
 import shutil
 import sys
-import threading
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,7 +39,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 import nat_tests  # noqa: E402  (its helpers: web server, tcpdump capture, curl)
 import nat_topo  # noqa: E402
 import topo  # noqa: E402
-from demo import clean_up, prepare, run_until_stopped, say, show  # noqa: E402
+from demo import prepare, run_demo, say, show  # noqa: E402
 from nat_topo import FAR, IN1, IN2, NAT_IP, OUT1  # noqa: E402
 
 PREFIX = "rl-natdemo"
@@ -62,16 +61,7 @@ def main() -> int:
     say(f"redline:    {binary}, EAL {' '.join(t.eal)}")
     say(f"logs:       {t.tmpdir}")
 
-    stop = threading.Event()
-
-    def on_signal(signum, frame):
-        stop.set()
-
-    rc = 1
-    try:
-        say("\n== starting ==")
-        t.start()
-        say(f"redline is up: pid {t.pid}")
+    def body() -> None:
         access_log = nat_tests.http_server(t, "out", OUT1, 80)
         say(f"nginx listens on {OUT1}:80 in {t.ns('out')} (access log {access_log})")
         nat_tests.http_server(t, "in1", IN1, 80)
@@ -137,16 +127,7 @@ def main() -> int:
         say(f"  kill -USR1 {t.pid}                              # counters, printed here")
         say(f"  redline's output: {t.stdout_log}")
 
-        rc = run_until_stopped(t, seconds, stop, on_signal)
-    except (topo.TopologyError, nat_tests.Fail, nat_tests.Skip) as e:
-        say(f"\ndemo failed: {e}")
-        rc = 1
-    except KeyboardInterrupt:
-        say("\ninterrupted")
-        rc = 1
-    finally:
-        clean_up(t, NAMESPACES)
-    return rc
+    return run_demo(t, seconds, NAMESPACES, body, failures=(nat_tests.Fail, nat_tests.Skip))
 
 
 if __name__ == "__main__":
