@@ -195,6 +195,7 @@ bool App::setup(const Config& config, std::string* error, const std::string& con
     pipeline::PortInfo& info = s.ports[i];
     drivers::PortRequest req{pc.name,          pc.device,         pc.mac,         pc.mtu, uint16_t(workers),
                              pc.rx_descriptors, pc.tx_descriptors, plan.rss_hf[i]};
+    req.fast_free = !config.tcp.zero_copy_send;  // TCP keeps references to the mbufs it sends
     // AF_XDP ports receive into a pool of their own: DPDK 22.11's PMD keeps its fill ring and the
     // frames still in flight when it closes, so only the main pool's count can prove no leak.
     rte_mempool* rx_pool = s.pool;
@@ -239,7 +240,8 @@ bool App::setup(const Config& config, std::string* error, const std::string& con
     std::printf("port %s: %s (%s) mac %s address %s mtu %u queues %u rss %s rx-csum %s tx-fast-free %s, %s\n",
                 pc.name.c_str(), pc.device.c_str(), ready->driver.c_str(), ready->mac.to_string().c_str(),
                 pc.address.to_string().c_str(), pc.mtu, unsigned(ready->queues), rss.c_str(),
-                ready->rx_ip_checksum_offload ? "offload" : "software", ready->tx_fast_free ? "on" : "off",
+                ready->rx_ip_checksum_offload ? "offload" : "software", ready->tx_fast_free ? "on"
+                : config.tcp.zero_copy_send ? "off (tcp.zero_copy_send)" : "off",
                 drivers::link_summary(info.dpdk_id).c_str());
     if (const auto xdp = drivers::af_xdp_args(pc.device))
       std::printf("port %s: af_xdp on %s queues %u-%u: %s\n", pc.name.c_str(), xdp->iface.c_str(), xdp->start_queue,

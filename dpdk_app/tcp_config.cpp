@@ -10,7 +10,8 @@ tcp::Settings read_tcp(const Reader& r, const toml::table& t) {
   r.only_keys(t, "tcp",
               {"max_connections", "time_wait_max", "syn_backlog", "min_rto_ms", "max_rto_ms", "initial_rto_ms",
                "delayed_ack_ms", "time_wait_ms", "fin_wait2_ms", "syn_retries", "synack_retries", "retries", "recv_buffer",
-               "send_buffer", "ooo_max_segments", "sack", "timestamps", "window_scaling", "tail_loss_probe", "congestion", "ephemeral_ports", "keepalive"});
+               "send_buffer", "ooo_max_segments", "sack", "timestamps", "window_scaling", "tail_loss_probe", "congestion", "ephemeral_ports", "keepalive",
+               "zero_copy_send"});
   r.number(t, "max_connections", "tcp.max_connections", s.max_connections, 16, 1 << 24);
   r.number(t, "time_wait_max", "tcp.time_wait_max", s.time_wait_max, 1, 1 << 24);
   r.number(t, "syn_backlog", "tcp.syn_backlog", s.syn_backlog, 1, 1 << 20);
@@ -32,6 +33,7 @@ tcp::Settings read_tcp(const Reader& r, const toml::table& t) {
   s.timestamps = r.boolean(t, "timestamps", "tcp.timestamps", s.timestamps);
   s.window_scaling = r.boolean(t, "window_scaling", "tcp.window_scaling", s.window_scaling);
   s.tail_loss_probe = r.boolean(t, "tail_loss_probe", "tcp.tail_loss_probe", s.tail_loss_probe);
+  s.zero_copy_send = r.boolean(t, "zero_copy_send", "tcp.zero_copy_send", s.zero_copy_send);
   if (const toml::node* n = t.get("congestion")) {
     const std::string cc = r.string(t, "congestion", "tcp.congestion", true);
     if (cc == "newreno") s.congestion = tcp::Congestion::kNewReno;

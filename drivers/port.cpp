@@ -132,9 +132,10 @@ std::optional<PortReady> configure_and_start(uint16_t port, const PortRequest& r
   }
   ready.tx_ip_checksum_offload = info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;  // reported, not asked:
   // forwarded headers get an incremental update and the few we build are summed in software.
-  // Fast free: every mbuf redline sends is direct, one segment, refcount 1 and from `pool`
-  // (output_stage.cpp keeps it so), which is what the offload asks of the application.
-  if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE) {
+  // Fast free: every mbuf redline sends is direct, one segment and from `pool` (output_stage.cpp
+  // keeps it so) and, unless TCP sends in place (req.fast_free false), has one reference: what
+  // the offload asks of the application.
+  if (req.fast_free && (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE)) {
     conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
     ready.tx_fast_free = true;
   }

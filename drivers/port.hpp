@@ -32,6 +32,9 @@ struct PortRequest {
   // Hash types to configure (RTE_ETH_RSS_*) when there is more than one queue; 0: no RSS.
   // All ports of one application get the same (RssPlan::rss_hf).
   uint64_t rss_hf = kWantedRss;
+  // RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE where the PMD offers it. Off when anything sends mbufs it
+  // keeps a reference to (TCP's zero-copy send): fast free returns them to the pool unchecked.
+  bool fast_free = true;
 };
 
 // What a port offers, read before configuring it (rte_eth_dev_info).

@@ -219,6 +219,14 @@ def run(args, P, b) -> None:
           f"{'met' if segs >= TARGET_SEGS else 'not met'}",
           gbps=em(bulk, "Gbit_per_s"), cycles_per_byte=em(bulk, "cycles_per_byte"), ratio_nogso_segments=seg_ratio_nogso,
           ratio_nogso_gbps=byte_ratio_nogso)
+    # Zero-copy send next to copying every payload (tcp.zero_copy_send = false), same run.
+    if "BM_TcpBulkCopy" in rounds[0][0]:
+        copied = "BM_TcpBulkCopy"
+        b.row("tcp/bulk 1 connection (M segments/s per core)", "redline engine, payload copied (zero_copy_send = false)",
+              em(copied, "segs_per_s") / 1e6, em(copied, "cycles_per_seg"), None,
+              f"{em(copied, 'Gbit_per_s'):.2f} Gbit/s on the one core; zero-copy send is "
+              f"{med([e[bulk]['segs_per_s'] / e[copied]['segs_per_s'] for e, _ in rounds]):.2f}x this",
+              gbps=em(copied, "Gbit_per_s"))
     # --- rr ---
     b.row(f"tcp/rr 64 B, {CONNS} connections (M transactions/s per core)", "Linux, veth (baseline)",
           lm("rr", "ops_per_core") / 1e6, lm("rr", "cycles_per_op"), None,

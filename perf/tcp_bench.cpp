@@ -59,10 +59,12 @@ constexpr uint32_t kBufSize = 2048;  // an mbuf's data room (RTE_MBUF_DEFAULT_DA
 constexpr uint32_t kBatch = 32;      // frames per bulk lookup, as a burst in the stage
 
 // Fixed-size buffers from one slab, on a LIFO free list (the most recently freed buffer is the
-// warmest, as a mempool's per-core cache hands out).
+// warmest, as a mempool's per-core cache hands out), with a reference count each as an mbuf has
+// (a buffer sent in place is held by the sender's send queue and the receiver's queue at once).
 class BufPool {
  public:
-  explicit BufPool(uint32_t n) : slab_(static_cast<uint8_t*>(std::aligned_alloc(64, size_t(n) * kBufSize))) {
+  explicit BufPool(uint32_t n)
+      : slab_(static_cast<uint8_t*>(std::aligned_alloc(64, size_t(n) * kBufSize))), refs_(n, 0) {
     free_.reserve(n);
     for (uint32_t i = n; i-- > 0;) free_.push_back(slab_.get() + size_t(i) * kBufSize);
   }
@@ -70,16 +72,26 @@ class BufPool {
     if (free_.empty()) return nullptr;
     uint8_t* b = free_.back();
     free_.pop_back();
+    refs_[index(b)] = 1;
     return b;
   }
-  void put(uint8_t* b) { free_.push_back(b); }
+  // `p` may point anywhere into its buffer.
+  void put(uint8_t* p) {
+    uint8_t* b = base(p);
+    if (--refs_[index(b)] == 0) free_.push_back(b);
+  }
+  void retain(uint8_t* p) { ++refs_[index(base(p))]; }
+  uint16_t refs(uint8_t* p) const { return refs_[index(base(p))]; }
+  uint8_t* base(uint8_t* p) const { return slab_.get() + size_t(index(p)) * kBufSize; }
   size_t available() const { return free_.size(); }
 
  private:
+  uint32_t index(const uint8_t* p) const { return uint32_t(size_t(p - slab_.get()) / kBufSize); }
   struct Free {
     void operator()(uint8_t* p) const { std::free(p); }
   };
   std::unique_ptr<uint8_t, Free> slab_;
+  std::vector<uint16_t> refs_;
   std::vector<uint8_t*> free_;
 };
 
@@ -95,13 +107,24 @@ struct LinkCounts {
 
 class LeanEnv final : public tcp::Env {
  public:
-  LeanEnv(BufPool& pool, uint32_t ip, std::vector<Frame>& peer_inbox, LinkCounts& counts)
-      : pool_(pool), ip_(ip), peer_(peer_inbox), counts_(counts) {}
+  LeanEnv(BufPool& pool, uint32_t ip, std::vector<Frame>& peer_inbox, LinkCounts& counts, bool zero_copy)
+      : pool_(pool), ip_(ip), peer_(peer_inbox), counts_(counts), zero_copy_(zero_copy) {}
   bool send(const tcp::SegmentOut& s) override {
-    uint8_t* b = pool_.get();
-    if (!b) return false;
-    const size_t hl = f::write_header(b, s.h, s.opt);
-    if (s.len) s.conn->copy_payload(s.offset, s.len, b + hl);
+    // Zero copy as MbufEnv::frame_in_place decides it: the payload's own buffer, headers written
+    // in front of it, when no one else holds that buffer.
+    const size_t hl = f::kMinHeaderLen + f::options_len(s.opt);
+    const tcp::Chunk* c = s.len && zero_copy_ ? s.conn->payload_in_one_chunk(s.offset, s.len) : nullptr;
+    uint8_t* b;
+    if (c && pool_.refs(c->data) == 1 && c->data - pool_.base(c->data) >= ptrdiff_t(hl)) {
+      b = c->data - hl;
+      pool_.retain(b);
+      f::write_header(b, s.h, s.opt);
+    } else {
+      b = pool_.get();
+      if (!b) return false;
+      f::write_header(b, s.h, s.opt);
+      if (s.len) s.conn->copy_payload(s.offset, s.len, b + hl);
+    }
     const uint16_t len = uint16_t(hl + s.len);
     // RFC 9293 §3.1, as MbufEnv::send computes it (no TX offload there either).
     const uint32_t pseudo = f::pseudo_header_sum(s.src.ip, s.dst.ip, 6, len);
@@ -117,8 +140,10 @@ class LeanEnv final : public tcp::Env {
   tcp::Chunk alloc() override {
     uint8_t* b = pool_.get();
     if (!b) return {};
-    return {b, b, 0, kBufSize};
+    // An mbuf's headroom in front of the data, where headers go when it is sent in place.
+    return {b, b + RTE_PKTMBUF_HEADROOM, 0, kBufSize - RTE_PKTMBUF_HEADROOM};
   }
+  void retain(void* owner) override { pool_.retain(static_cast<uint8_t*>(owner)); }
   void release(void* owner) override { pool_.put(static_cast<uint8_t*>(owner)); }
   tcp::Endpoint route(uint32_t, uint16_t* mss) override {
     *mss = 1460;  // a 1500-byte MTU, as the veth and memif baselines
@@ -132,6 +157,7 @@ class LeanEnv final : public tcp::Env {
   uint32_t ip_;
   std::vector<Frame>& peer_;
   LinkCounts& counts_;
+  bool zero_copy_;
 };
 
 unsigned tick_shift(uint64_t tsc_hz) {  // as the Worker's clock (stack/pipeline/worker.cpp)
@@ -143,7 +169,7 @@ unsigned tick_shift(uint64_t tsc_hz) {  // as the Worker's clock (stack/pipeline
 struct End {
   End(const char* name, BufPool& pool, uint32_t ip, std::vector<Frame>& peer_inbox, LinkCounts& counts,
       const tcp::Settings& s, uint64_t now, uint64_t ticks_per_s, uint64_t seed)
-      : env(pool, ip, peer_inbox, counts), wheel(now) {
+      : env(pool, ip, peer_inbox, counts, s.zero_copy_send), wheel(now) {
     std::string error;
     auto t = pipeline::FlowTable::create(name, s.max_connections, 0, nullptr, &error);
     if (!t) {
@@ -221,7 +247,11 @@ class Pair {
         const size_t hl = f::header_len(fr.buf);
         const f::Options opt = hl > f::kMinHeaderLen ? f::parse_options(fr.buf + f::kMinHeaderLen, hl - f::kMinHeaderLen)
                                                      : f::Options{};
-        const tcp::Chunk c{fr.buf, fr.buf + hl, uint32_t(fr.len - hl), uint32_t(kBufSize - fr.len)};
+        // The owner is the buffer (the frame may start inside it: sent in place); room behind the
+        // payload only if no one else holds the buffer, as TcpStage::run gives it.
+        uint8_t* end = fr.buf + fr.len;
+        const uint32_t room = pool_.refs(fr.buf) == 1 ? uint32_t(pool_.base(fr.buf) + kBufSize - end) : 0;
+        const tcp::Chunk c{pool_.base(fr.buf), fr.buf + hl, uint32_t(fr.len - hl), room};
         auto* conn = (hits >> k) & 1 ? static_cast<tcp::Connection*>(found[k]) : nullptr;
         if (!e.host->input(conn, {fr.src_ip, h.src_port}, {fr.dst_ip, h.dst_port}, h, opt, c)) pool_.put(fr.buf);
       }
@@ -306,8 +336,12 @@ class Discard final : public tcp::Listener, public tcp::Handler {
   }
 };
 
-void bulk(benchmark::State& state) {
-  Pair p(bench_settings());
+// zero_copy: segments leave in the send buffer's own buffers (the default); false: every payload
+// copied into a new buffer, as with [tcp] zero_copy_send = false.
+void bulk(benchmark::State& state, bool zero_copy) {
+  tcp::Settings settings = bench_settings();
+  settings.zero_copy_send = zero_copy;
+  Pair p(settings);
   Discard server;
   BulkSender client;
   p.b().listen(9, server);
@@ -636,7 +670,10 @@ void BM_TcpRxHarnessOnly(benchmark::State& state) { rx_in_order(state, true, tru
 
 }  // namespace
 
-BENCHMARK(bulk)->Name("BM_TcpBulk");
+void bulk_zero_copy(benchmark::State& state) { bulk(state, true); }
+void bulk_copied(benchmark::State& state) { bulk(state, false); }
+BENCHMARK(bulk_zero_copy)->Name("BM_TcpBulk");
+BENCHMARK(bulk_copied)->Name("BM_TcpBulkCopy");
 BENCHMARK(rr)->Name("BM_TcpRr")->Arg(1)->Arg(32);
 BENCHMARK(crr)->Name("BM_TcpCrr")->Arg(32);
 // Arg: 1 = the NIC vouched for the checksum (RX offload), 0 = checked in software.

@@ -78,6 +78,8 @@ namespace redline::net {
   X(tcp_bad_checksum, "drop: TCP checksum wrong")                                            \
   X(tcp_segs_in, "TCP segments taken by a connection or listener")                           \
   X(tcp_segs_out, "TCP segments sent")                                                       \
+  X(tcp_tx_zero_copy, "TCP data segments sent from the buffer holding their payload")       \
+  X(tcp_tx_copied, "TCP data segments whose payload was copied into a new mbuf")             \
   X(tcp_retransmits, "TCP segments sent again (timeout, fast retransmit, SACK holes)")       \
   X(tcp_timeouts, "TCP retransmission timer expiries")                                       \
   X(tcp_fast_retransmits, "TCP loss recoveries entered on duplicate ACKs or SACK")           \

@@ -2,9 +2,10 @@
 // queue; fragmentation (RFC 791 §3.2, RFC 1812 §5.2.6) for datagrams larger than the egress
 // MTU, and the resolution queue of the ARP owner for next hops not yet known.
 //
-// Fragments and chains, and MBUF_FAST_FREE: the TX queues are set up with fast free where the
-// PMD offers it, which requires every mbuf sent to be direct, single-segment and from the one
-// packet pool. So nothing chained or indirect reaches a TX queue: a one-segment datagram is
+// Fragments and chains, and MBUF_FAST_FREE: the TX queues may be set up with fast free (where
+// the PMD offers it and TCP's zero-copy send, which keeps references to mbufs it sends, is off),
+// which requires every mbuf sent to be direct, single-segment and from the one packet pool. So
+// nothing chained or indirect reaches a TX queue: a one-segment datagram is
 // fragmented by copy (rte_ipv4_fragment_copy_nonseg_packet), a chained one (only reassembled
 // datagrams we answer are chained) is fragmented with rte_ipv4_fragment_packet and each
 // fragment then copied into one direct mbuf; a chain that fits the MTU is linearized.

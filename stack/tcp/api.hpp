@@ -55,8 +55,16 @@
 //   if (!stage.host().connect({dst_ip, 80}, client)) { /* no route, no port, or table full */ }
 //
 // Errors are reported once, through on_closed; a connection must not be touched after it.
-// Zero-copy sending: send_chunk() queues a buffer the application filled (its owner is
-// released through the Env once acknowledged); send() copies.
+//
+// Zero-copy sending ([tcp] zero_copy_send, on by default): segments leave in the buffers that
+// hold their payload, the headers written in front of it, so:
+//   - send() copies the application's bytes once, into one mbuf per segment, and no more;
+//   - send_chunk() queues an mbuf the application filled, leaving it headroom (an rte_mbuf from
+//     the worker's pool has 128 bytes; headers need at most 94): no copy at all;
+//   - send_received(from, n) queues the mbufs bytes arrived in (a proxy, or the echo above in
+//     one line: c.send_received(c, c.readable())): no copy either way.
+// A segment is copied after all when its mbuf is still referenced elsewhere (an earlier frame of
+// it still on its way out); counters tcp_tx_zero_copy and tcp_tx_copied say how often.
 #pragma once
 
 #include "stack/tcp/connection.hpp"

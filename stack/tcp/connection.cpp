@@ -95,6 +95,9 @@ size_t Connection::send(const void* data, size_t len) {
         break;
       }
       n->c.len = 0;
+      // Zero-copy send: a chunk per segment, so each segment's payload is one buffer with room
+      // for the headers in front of it.
+      if (host_.settings().zero_copy_send) n->c.room = std::min<uint32_t>(n->c.room, mss_);
       sndq_.push(n);
       t = n;
     }
@@ -124,7 +127,34 @@ bool Connection::send_chunk(const Chunk& c) {
   return true;
 }
 
-void Connection::copy_payload(uint32_t offset, uint32_t len, uint8_t* out) const {
+size_t Connection::send_received(Connection& from, size_t n) {
+  const size_t want = std::min(n, from.readable());
+  const size_t space = send_space();
+  size_t moved = 0;
+  uint32_t skip = from.rcv_head_off_;
+  for (ChunkNode* r = from.rcvq_.head(); r && moved < want; r = r->next) {
+    const uint32_t k = uint32_t(std::min<size_t>(r->c.len - skip, want - moved));
+    // Whole chunks only, as far as the buffer has room: the rest waits for on_writable. Split
+    // for want of room, a chunk's two parts could not go out in place (each one's headers would
+    // land on the other's bytes) and the segments after them would straddle chunks.
+    if (k > space - moved) break;
+    ChunkNode* q = host_.chunks().get();
+    if (!q) break;
+    // A second reference to the buffer: `from` releases its own when the bytes are consumed,
+    // this queue when they are acknowledged.
+    host_.env().retain(r->c.owner);
+    q->c = {r->c.owner, r->c.data + skip, k, 0};  // room 0: another queue's buffer, not ours to fill
+    sndq_.push(q);
+    moved += k;
+    skip = 0;
+  }
+  if (moved < want) was_writable_blocked_ = true;  // on_writable when there is room again
+  from.consume(moved);
+  if (moved) host_.want_output(*this);
+  return moved;
+}
+
+ChunkNode* Connection::seek(uint32_t offset, uint32_t* skip) const {
   const uint64_t want = sndq_base_ + offset;
   ChunkNode* n = sndq_.head();
   uint64_t at = sndq_base_;
@@ -138,15 +168,47 @@ void Connection::copy_payload(uint32_t offset, uint32_t len, uint8_t* out) const
   }
   tx_cursor_ = n;
   tx_cursor_at_ = at;
-  offset = uint32_t(want - at);
-  while (len && n) {
-    const uint32_t k = std::min(len, n->c.len - offset);
-    std::memcpy(out, n->c.data + offset, k);
+  *skip = uint32_t(want - at);
+  return n;
+}
+
+void Connection::copy_payload(uint32_t offset, uint32_t len, uint8_t* out) const {
+  uint32_t skip;
+  for (ChunkNode* n = seek(offset, &skip); len && n; n = n->next) {
+    const uint32_t k = std::min(len, n->c.len - skip);
+    std::memcpy(out, n->c.data + skip, k);
     out += k;
     len -= k;
-    offset = 0;
-    n = n->next;
+    skip = 0;
   }
+}
+
+const Chunk* Connection::payload_in_one_chunk(uint32_t offset, uint32_t len) const {
+  uint32_t skip;
+  const ChunkNode* n = seek(offset, &skip);
+  return n && skip == 0 && len <= n->c.len ? &n->c : nullptr;
+}
+
+uint32_t Connection::fit_to_chunk(TcpSeq seq, uint32_t len) const {
+  if (!host_.settings().zero_copy_send || len == 0 || seq < data_start()) return len;
+  uint32_t skip;
+  const ChunkNode* n = seek(uint32_t(seq - data_start()), &skip);
+  if (!n) return len;
+  const uint32_t rest = n->c.len - skip;
+  if (rest >= len) return len;  // the segment ends inside this chunk: nothing to cut
+  // It would run on into the next chunk, so it would be copied.
+  // At a chunk start, a chunk a little short of a full segment (a peer's segments arriving with
+  // SACK blocks among their options carry 1436 bytes or less where ours carry 1448) goes out on
+  // its own, in place: a segment up to 1/8 short against a copy of every one.
+  if (skip == 0) return rest >= mss_ - mss_ / 8u ? rest : len;
+  // Inside a chunk (a window-limited segment before it ended early, the MSS shrank, or the
+  // application's chunk is longer than a segment): ending the segment at the chunk's end costs
+  // one short segment and puts the next at a chunk start, which pays only if the chunks after
+  // it fit a segment each (send()'s do): then every later segment goes in place. Not for chunks
+  // under half a segment (a few bytes each, copied together rather than sent one by one), nor
+  // before chunks longer than a segment (they would be cut again, each).
+  if (n->c.len < mss_ / 2u || !n->next || n->next->c.len > mss_) return len;
+  return rest;
 }
 
 void Connection::consume(size_t n) {

@@ -90,6 +90,14 @@ class Connection {
   // Queues `c` without copying (its owner is released through the host's Env once acknowledged).
   // False (and `c` still the caller's) when the buffer is full or the connection cannot send.
   bool send_chunk(const Chunk& c);
+  // Moves up to `n` of the bytes `from` received (its readable bytes, from the front) into this
+  // connection's send queue without copying them: the buffers they arrived in are queued here
+  // and consumed there, as read + send + consume would (`from` may be this connection: an
+  // echo). Returns how many bytes it moved: whole received chunks while send_space() holds them
+  // (a chunk is split only where `n` ends), so it may move less than there is room for; the
+  // rest waits for on_writable. Both connections are on this worker, as every connection an
+  // application sees.
+  size_t send_received(Connection& from, size_t n);
   // Bytes send() would take now.
   size_t send_space() const;
   // --- receiving (zero copy: views into the received packet buffers) ---
@@ -152,6 +160,10 @@ class Connection {
   // Copies `len` bytes of the send queue, from `offset` bytes after SND.UNA's data, to `out`
   // (the Env fills a segment's payload with this).
   void copy_payload(uint32_t offset, uint32_t len, uint8_t* out) const;
+  // The send-queue chunk whose data starts exactly `offset` bytes after SND.UNA's data and holds
+  // at least `len` bytes: a segment's payload that lies in one buffer, so the Env may write the
+  // headers in front of it and send the buffer itself (zero-copy send). Null otherwise.
+  const Chunk* payload_in_one_chunk(uint32_t offset, uint32_t len) const;
 
   Connection(Host& host, const ConnOptions& opts, const Settings& s);
   ~Connection();
@@ -199,6 +211,13 @@ class Connection {
   // A bare RST at `seq`: the answer to an unacceptable ACK (RFC 9293 §3.10.7.3, §3.10.7.4).
   void send_rst_at(uint32_t seq);
   uint16_t window_to_advertise();
+  // The send-queue node holding the byte `offset` bytes after SND.UNA's data, and that byte's
+  // index in it (*skip); null past the end. Starts from the cursor of the previous call.
+  ChunkNode* seek(uint32_t offset, uint32_t* skip) const;
+  // The length for a segment of up to `len` bytes starting at `seq`: with zero-copy send, cut at
+  // the end of the send-queue chunk it starts in where that lets it, or the segments after it,
+  // go out in place; otherwise `len`.
+  uint32_t fit_to_chunk(TcpSeq seq, uint32_t len) const;
   void fill_sack(wire::tcp::Options& o) const;
   uint32_t pipe() const;
   bool next_hole(TcpSeq* seq, uint32_t* len) const;
@@ -252,8 +271,8 @@ class Connection {
   bool ack_pending_ = false;   // an ACK is owed (delayed)
   bool ack_now_ = false;       // an ACK is owed at once
   bool in_recovery_ = false;
-  bool tlp_sent_ = false;
-  bool soft_error_ = false;     // an ICMP unreachable arrived: a later timeout is reported as such      // a tail loss probe is out, not yet answered by a new ACK
+  bool tlp_sent_ = false;      // a tail loss probe is out, not yet answered by a new ACK
+  bool soft_error_ = false;    // an ICMP unreachable arrived: a later timeout is reported as such
   bool rtt_timing_ = false;
   bool was_writable_blocked_ = false;
   bool in_pending_ = false;    // on the host's list of connections with output waiting

@@ -352,7 +352,7 @@ void Connection::on_new_ack(TcpSeq ack, const Options& opt) {
     } else if (!sack_ok_) {
       // RFC 6582 §3.2 step 5 (partial acknowledgment): retransmit the first unacknowledged
       // segment, deflate cwnd by what was acknowledged and add back one SMSS.
-      const uint32_t len = std::min<uint32_t>(mss_, sndq_.bytes());
+      const uint32_t len = fit_to_chunk(snd_una_, std::min<uint32_t>(mss_, sndq_.bytes()));
       if (len && send_segment(snd_una_, len, f::kAck_)) {
         ++stats_.retransmits;
         host_.count(Counter::tcp_retransmits);
@@ -466,7 +466,7 @@ void Connection::on_dup_ack() {
   host_.count(Counter::tcp_fast_retransmits);
   high_rxt_ = snd_una_;
   // The first unacknowledged segment goes at once (RFC 5681 §3.2 step 2; RFC 6675 §5 step 4.3).
-  const uint32_t len = std::min<uint32_t>(mss_, sndq_.bytes());
+  const uint32_t len = fit_to_chunk(snd_una_, std::min<uint32_t>(mss_, sndq_.bytes()));
   if (len && send_segment(snd_una_, len, f::kAck_)) {
     ++stats_.retransmits;
     host_.count(Counter::tcp_retransmits);

@@ -186,6 +186,7 @@ void Connection::output() {
       TcpSeq hs;
       uint32_t hl;
       if (next_hole(&hs, &hl) && pipe() + hl <= cwnd_) {
+        hl = fit_to_chunk(hs, hl);
         if (!send_segment(hs, hl, f::kAck_)) {
           host_.want_output(*this);
           break;
@@ -209,8 +210,8 @@ void Connection::output() {
     const uint32_t cwnd_room = allowed > inflight ? allowed - inflight : 0;
     const TcpSeq edge = snd_una_ + snd_wnd_;
     const uint32_t rwnd_room = edge > snd_nxt_ ? uint32_t(edge - snd_nxt_) : 0;
-    const uint32_t len = std::min({avail, uint32_t(mss_), cwnd_room, rwnd_room});
-    const bool fin = fin_due && len == avail && (len > 0 || cwnd_room > 0 || inflight == 0);
+    uint32_t len = std::min({avail, uint32_t(mss_), cwnd_room, rwnd_room});
+    bool fin = fin_due && len == avail && (len > 0 || cwnd_room > 0 || inflight == 0);
     if (len == 0 && !fin) break;
     if (len < mss_ && !fin) {
       // Window- or cwnd-limited: no runt segment while anything is in flight (its ACK reopens
@@ -218,6 +219,10 @@ void Connection::output() {
       if (len < avail && snd_nxt_ != snd_una_) break;
       // All there is, and less than a segment: Nagle holds it while data is unacknowledged.
       if (len == avail && !opts_.nodelay && snd_nxt_ != snd_una_) break;
+    }
+    if (const uint32_t cut = fit_to_chunk(snd_nxt_, len); cut < len) {
+      len = cut;
+      fin = false;  // it follows the rest of the data
     }
     const bool retransmission = snd_nxt_ < snd_max_;
     const uint8_t flags = uint8_t(f::kAck_ | (len && len == avail ? f::kPsh : 0) | (fin ? f::kFin : 0));

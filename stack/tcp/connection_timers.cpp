@@ -50,7 +50,7 @@ void Connection::probe_timeout() {
     // No cumulative progress for 2 SRTT in recovery: the oldest hole's retransmission was lost
     // too (RFC 6675 cannot see that; RACK, RFC 8985 §6, would by its clock). Send it again now
     // rather than wait for the RTO and its collapse of cwnd to one segment.
-    const uint32_t len = std::min<uint32_t>(mss_, sndq_.bytes());
+    const uint32_t len = fit_to_chunk(snd_una_, std::min<uint32_t>(mss_, sndq_.bytes()));
     if (len && send_segment(snd_una_, len, f::kAck_)) {
       ++stats_.retransmits;
       host_.count(Counter::tcp_retransmits);
@@ -64,7 +64,7 @@ void Connection::probe_timeout() {
   const TcpSeq edge = snd_una_ + snd_wnd_;
   const uint32_t rwnd_room = edge > snd_nxt_ ? uint32_t(edge - snd_nxt_) : 0;
   if (unsent && rwnd_room) {
-    const uint32_t len = std::min({unsent, uint32_t(mss_), rwnd_room});
+    const uint32_t len = fit_to_chunk(snd_nxt_, std::min({unsent, uint32_t(mss_), rwnd_room}));
     if (send_segment(snd_nxt_, len, uint8_t(f::kAck_ | (len == unsent ? f::kPsh : 0)))) {
       snd_nxt_ += len;
       snd_max_ = seq_max(snd_max_, snd_nxt_);

@@ -23,7 +23,8 @@
 namespace redline::tcp {
 
 // A segment to send. Its payload, when len > 0, is bytes [offset, offset + len) of conn's send
-// queue counted from the data at SND.UNA: the Env copies it with Connection::copy_payload.
+// queue counted from the data at SND.UNA: the Env copies it with Connection::copy_payload, or
+// sends the buffer that holds it (Connection::payload_in_one_chunk) with the headers in front.
 struct SegmentOut {
   Endpoint src, dst;
   wire::tcp::Header h;
@@ -44,6 +45,9 @@ class Env {
   // A buffer to copy application bytes into: room as large as is convenient (at least 1 byte),
   // or {owner = null} when none is left.
   virtual Chunk alloc() = 0;
+  // One more reference to a buffer (a second queue holds bytes of it); each is dropped by one
+  // release.
+  virtual void retain(void* owner) = 0;
   virtual void release(void* owner) = 0;
   // The source address and MSS (from the egress MTU) for reaching `remote`; ip 0 when there is
   // no route.

@@ -50,6 +50,12 @@ struct Settings {
   bool window_scaling = true;        // RFC 7323 §2
   bool tail_loss_probe = true;       // RFC 8985 §7: probe a lost tail after 2 SRTT, not the RTO
   Congestion congestion = Congestion::kNewReno;
+  // Segments are sent from the buffers holding their payload, headers written in front of it,
+  // where the Env can (redline's: an mbuf nothing else references, with headroom for the
+  // headers); otherwise the payload is copied into a new buffer. send() fills one buffer per
+  // segment and segments start at buffer starts. Off: every segment is copied (and ports may use
+  // MBUF_FAST_FREE, which requires mbufs the application does not keep).
+  bool zero_copy_send = true;
   uint16_t ephemeral_low = 32768;    // local ports for connect
   uint16_t ephemeral_high = 60999;
   Keepalive keepalive;               // the default for every connection

@@ -20,22 +20,53 @@ namespace f = wire::tcp;
 
 // --- MbufEnv ---
 
+rte_mbuf* MbufEnv::frame_in_place(const SegmentOut& s, uint16_t headers) {
+  const Chunk* c = s.conn->payload_in_one_chunk(s.offset, s.len);
+  if (!c) return nullptr;
+  auto* m = static_cast<rte_mbuf*>(c->owner);
+  // The headers go in front of the payload, over bytes nothing else may be reading: only when
+  // the send queue's reference is the buffer's only one. Any other means an earlier frame of
+  // this buffer is still on its way out (on a TX queue until the PMD frees it, or waiting for
+  // ARP), or another queue holds bytes of it (a receive queue, a chunk of the same buffer
+  // before this one): then the payload is copied instead.
+  if (rte_mbuf_refcnt_read(m) != 1 || RTE_MBUF_CLONED(m) || m->nb_segs != 1) return nullptr;
+  if (RTE_MBUF_HAS_EXTBUF(m) && rte_mbuf_ext_refcnt_read(m->shinfo) != 1) return nullptr;
+  auto* base = static_cast<uint8_t*>(m->buf_addr);
+  if (c->data < base + headers) return nullptr;
+  rte_mbuf_refcnt_update(m, 1);  // the TX path's reference; the send queue keeps its own
+  m->data_off = uint16_t(c->data - base - headers);
+  m->data_len = uint16_t(headers + s.len);
+  m->pkt_len = m->data_len;
+  // Whatever the buffer last carried (a received frame's flags, hash, packet type) is not ours.
+  m->ol_flags &= RTE_MBUF_F_EXTERNAL;
+  m->packet_type = 0;
+  m->tx_offload = 0;
+  m->vlan_tci = 0;
+  return m;
+}
+
 bool MbufEnv::send(const SegmentOut& s) {
   if (w_.originate_room() == 0) return false;  // the iteration has sent all it may: later
   pipeline::Shared& sh = w_.shared();
-  rte_mbuf* m = rte_pktmbuf_alloc(sh.pool);
-  if (!m) {
-    w_.count(Counter::mbuf_alloc_failed);
-    return false;
-  }
   const size_t opt_len = f::options_len(s.opt);
   const uint16_t tcp_len = uint16_t(f::kMinHeaderLen + opt_len + s.len);
   const uint16_t ip_len = uint16_t(wire::ipv4::kMinHeaderLen + tcp_len);
-  auto* frame = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, uint16_t(wire::eth::kHeaderLen + ip_len)));
-  if (!frame) {
-    rte_pktmbuf_free(m);
-    w_.count(Counter::mbuf_alloc_failed);
-    return false;
+  const uint16_t headers = uint16_t(wire::eth::kHeaderLen + ip_len - s.len);
+  rte_mbuf* m = s.len && zero_copy_ ? frame_in_place(s, headers) : nullptr;
+  const bool in_place = m != nullptr;
+  uint8_t* frame;
+  if (in_place) {
+    frame = rte_pktmbuf_mtod(m, uint8_t*);
+    w_.count(Counter::tcp_tx_zero_copy);
+  } else {
+    m = rte_pktmbuf_alloc(sh.pool);
+    frame = m ? reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, uint16_t(wire::eth::kHeaderLen + ip_len))) : nullptr;
+    if (!frame) {
+      rte_pktmbuf_free(m);  // null-safe
+      w_.count(Counter::mbuf_alloc_failed);
+      return false;
+    }
+    if (s.len) w_.count(Counter::tcp_tx_copied);
   }
   uint8_t* ip = frame + wire::eth::kHeaderLen;
   wire::ipv4::Repr r;
@@ -49,7 +80,7 @@ bool MbufEnv::send(const SegmentOut& s) {
   wire::ipv4::write(ip, r);
   uint8_t* tcp = ip + wire::ipv4::kMinHeaderLen;
   const size_t hl = f::write_header(tcp, s.h, s.opt);
-  if (s.len) s.conn->copy_payload(s.offset, s.len, tcp + hl);
+  if (s.len && !in_place) s.conn->copy_payload(s.offset, s.len, tcp + hl);
   // RFC 9293 §3.1: the checksum covers the pseudo-header, header and payload.
   const uint32_t pseudo = f::pseudo_header_sum(s.src.ip, s.dst.ip, wire::ipv4::kProtoTcp, tcp_len);
   wire::store16(tcp, f::kChecksum, uint16_t(~wire::ones_complement_sum(tcp, tcp_len, pseudo)));
@@ -62,6 +93,8 @@ Chunk MbufEnv::alloc() {
   if (!m) return {};
   return {m, rte_pktmbuf_mtod(m, uint8_t*), 0, rte_pktmbuf_tailroom(m)};
 }
+
+void MbufEnv::retain(void* owner) { rte_mbuf_refcnt_update(static_cast<rte_mbuf*>(owner), 1); }
 
 void MbufEnv::release(void* owner) { rte_pktmbuf_free(static_cast<rte_mbuf*>(owner)); }
 
@@ -92,7 +125,8 @@ bool MbufEnv::port_is_ours(uint32_t local_ip, uint16_t port, uint32_t remote_ip,
 
 // --- TcpStage ---
 
-TcpStage::TcpStage(pipeline::Worker& w, TcpShared& shared) : WorkerStage(w), shared_(shared), env_(w) {
+TcpStage::TcpStage(pipeline::Worker& w, TcpShared& shared)
+    : WorkerStage(w), shared_(shared), env_(w, shared.settings.zero_copy_send) {
   std::string error;
   auto table = pipeline::FlowTable::create("tcp_conns_" + std::to_string(w.id()), shared.settings.max_connections,
                                            int(rte_socket_id()), nullptr, &error);
@@ -197,7 +231,10 @@ void TcpStage::run(Burst& b, const uint8_t* idx, uint32_t n) {
     uint8_t* payload = l4 + hl;
     const uint32_t payload_len = lens[k] - uint32_t(hl);
     const uint8_t* buf_end = static_cast<uint8_t*>(m->buf_addr) + m->buf_len;
-    const Chunk chunk{m, payload, payload_len, uint32_t(buf_end - (payload + payload_len))};
+    // The room behind the payload takes later small segments' bytes (connection_input.cpp), unless
+    // the buffer is shared: a sender on this machine (ring ports, a loop) still holds it.
+    const uint32_t room = rte_mbuf_refcnt_read(m) == 1 ? uint32_t(buf_end - (payload + payload_len)) : 0;
+    const Chunk chunk{m, payload, payload_len, room};
     if (!host_->input(c, src, dst, h, opt, chunk)) dead[ndead++] = m;
   }
   if (ndead) rte_pktmbuf_free_bulk(dead, ndead);

@@ -5,9 +5,15 @@
 // NIC vouched for it), their connections looked up in one rte_hash bulk lookup, and each segment
 // handed to the engine with its payload as a view into the mbuf: an in-order segment's mbuf is
 // queued as it is (zero copy) and freed once the application consumed its bytes.
-// Send: each segment is one new mbuf, headers and payload written in one pass (the payload
-// copied from the send queue, which keeps the application's bytes for retransmission), routed
-// like every packet redline originates (local-out, post-routing hooks, output).
+// Send (zero copy, Settings::zero_copy_send): a segment whose payload is one mbuf of the send
+// queue (send() fills one per segment; send_received queues the mbufs data arrived in) goes out
+// in that mbuf, the headers written in its headroom, with one more reference so that the send
+// queue keeps it for retransmission. That is safe only while nothing else reads the headroom:
+// when the mbuf has other references (an earlier frame of it still on a TX queue, another
+// queue's view), the payload is copied into a new mbuf instead, as it is when zero copy is off.
+// Counted as tcp_tx_zero_copy / tcp_tx_copied. MBUF_FAST_FREE, which assumes every mbuf freed
+// on TX has one reference, is then off on every port (dpdk_app/app.cpp). Every segment is
+// routed like each packet redline originates (local-out, post-routing hooks, output).
 // Ownership: connections live on the worker their 4-tuple's symmetric RSS hash names; segments
 // that arrive elsewhere were handed here by classify; connect() picks local ports whose replies
 // hash here (Env::port_is_ours), so they need no handoff.
@@ -29,16 +35,21 @@ namespace redline::tcp {
 // The engine's surroundings in redline: mbufs from the worker's pool, routes, TX.
 class MbufEnv final : public Env {
  public:
-  explicit MbufEnv(pipeline::Worker& w) : w_(w) {}
+  MbufEnv(pipeline::Worker& w, bool zero_copy) : w_(w), zero_copy_(zero_copy) {}
   bool send(const SegmentOut& s) override;
   Chunk alloc() override;
+  void retain(void* owner) override;
   void release(void* owner) override;
   Endpoint route(uint32_t remote_ip, uint16_t* mss) override;
   bool port_is_ours(uint32_t local_ip, uint16_t port, uint32_t remote_ip, uint16_t remote_port) override;
   void count(net::Counter c, uint64_t n) override { w_.count(c, n); }
 
  private:
+  // The mbuf holding s's payload, made into the frame (headers, `headers` bytes, to be written
+  // in front of the payload), or null when it cannot be sent in place.
+  rte_mbuf* frame_in_place(const SegmentOut& s, uint16_t headers);
   pipeline::Worker& w_;
+  bool zero_copy_;
   uint16_t ident_ = 0;
 };
 

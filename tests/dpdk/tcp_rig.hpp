@@ -65,6 +65,13 @@ inline Frame udp_bytes(net::Ipv4Addr src, net::Ipv4Addr dst, uint16_t sport, uin
 }
 
 // What redline sent, read back.
+// `n` bytes of the services' pattern (what the source service sends).
+inline Frame pattern(size_t n) {
+  Frame f(n);
+  for (size_t i = 0; i < n; ++i) f[i] = services::pattern_byte(i);
+  return f;
+}
+
 struct Out {
   net::Ipv4Addr src, dst;
   uint8_t proto = 0;

@@ -110,7 +110,13 @@ def echo_32mib(t: Topology, loss: int) -> None:
     s1 = t.stats()
     if loss:
         check(s1.delta(s0, "tcp_retransmits") > 0, "no retransmission by redline under loss")
-    t.log(f"32 MiB echo, {loss}% loss: {res['seconds']} s, redline retransmitted {s1.delta(s0, 'tcp_retransmits')}")
+    # The echo sends back the mbufs the data arrived in (zero-copy send): nearly every data
+    # segment in place; copies only where a segment spans mbufs (the peer's segments do not
+    # line up with ours) or a frame of its mbuf was still on its way out.
+    in_place, copied = s1.delta(s0, "tcp_tx_zero_copy"), s1.delta(s0, "tcp_tx_copied")
+    check(in_place > 0 and in_place >= copied, f"zero-copy send: {in_place} segments in place, {copied} copied")
+    t.log(f"32 MiB echo, {loss}% loss: {res['seconds']} s, redline retransmitted {s1.delta(s0, 'tcp_retransmits')}, "
+          f"sent {in_place} segments in place and {copied} copied")
 
 
 def capture(t: Topology, host: str, filt: str, count: int) -> subprocess.Popen:

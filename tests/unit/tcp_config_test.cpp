@@ -49,6 +49,7 @@ sack = false
 timestamps = false
 window_scaling = false
 tail_loss_probe = false
+zero_copy_send = false
 ephemeral_ports = "40000-40100"
 [tcp.keepalive]
 enabled = true
@@ -85,7 +86,7 @@ start_after_ms = 100
   EXPECT_EQ(t.recv_buffer, 65536u);
   EXPECT_EQ(t.send_buffer, 32768u);
   EXPECT_EQ(t.ooo_max_segments, 8u);
-  EXPECT_FALSE(t.sack || t.timestamps || t.window_scaling || t.tail_loss_probe);
+  EXPECT_FALSE(t.sack || t.timestamps || t.window_scaling || t.tail_loss_probe || t.zero_copy_send);
   EXPECT_EQ(t.ephemeral_low, 40000);
   EXPECT_EQ(t.ephemeral_high, 40100);
   EXPECT_EQ(t.keepalive, (redline::tcp::Keepalive{true, 5, 2, 3}));

@@ -72,9 +72,16 @@ class TestEnv final : public tcp::Env {
   std::map<net::Counter, uint64_t> counters;
   bool fail_sends = false;
   bool fail_alloc = false;
+  std::map<void*, int> extra_refs;  // buffers held by more than one queue: references beyond the first
 
   bool send(const tcp::SegmentOut& s) override {
     if (fail_sends) return false;
+    // What MbufEnv decides, counted the same way: a payload in one buffer nobody else holds is
+    // sent in place (the test wire copies it anyway).
+    if (s.len) {
+      const tcp::Chunk* c = s.conn->host().settings().zero_copy_send ? s.conn->payload_in_one_chunk(s.offset, s.len) : nullptr;
+      count(c && !extra_refs.contains(c->owner) ? net::Counter::tcp_tx_zero_copy : net::Counter::tcp_tx_copied, 1);
+    }
     Wire w;
     w.src_ip = s.src.ip;
     w.dst_ip = s.dst.ip;
@@ -94,8 +101,13 @@ class TestEnv final : public tcp::Env {
     ++ledger_.live;
     return {b, b->data(), 0, uint32_t(b->size())};
   }
+  void retain(void* owner) override { ++extra_refs[owner]; }
   void release(void* owner) override {
     if (!owner) return;
+    if (auto it = extra_refs.find(owner); it != extra_refs.end()) {
+      if (--it->second == 0) extra_refs.erase(it);
+      return;
+    }
     delete static_cast<std::vector<uint8_t>*>(owner);
     --ledger_.live;
   }
@@ -265,6 +277,7 @@ class App : public tcp::Handler, public tcp::Listener {
   tcp::Error error = tcp::Error::kNone;
   int writable_events = 0, accepted = 0;
   bool echo = false;            // send back what arrives
+  bool echo_in_place = false;   // send back what arrives in its own buffers (send_received)
   bool consume = true;          // take what arrives (false: leave it, the window closes)
   bool close_on_peer_close = false;
   tcp::Connection* conn = nullptr;
@@ -289,6 +302,12 @@ class App : public tcp::Handler, public tcp::Listener {
       got.append(reinterpret_cast<const char*>(s.data()), s.size());
       return true;
     });
+    if (echo_in_place) {
+      got.resize(c.send_received(c, got.size()));  // what it moved, it consumed
+      received += got;
+      maybe_close(c);
+      return;
+    }
     if (echo) {
       const size_t n = c.send(got.data(), got.size());
       got.resize(n);  // take only what was echoed: the rest waits for on_writable
@@ -299,7 +318,7 @@ class App : public tcp::Handler, public tcp::Listener {
   }
   void on_writable(tcp::Connection& c) override {
     ++writable_events;
-    if (echo) on_data(c);
+    if (echo || echo_in_place) on_data(c);
     pump(c);
   }
   void on_peer_closed(tcp::Connection& c) override {
