@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "drivers/af_xdp.hpp"
+#include "drivers/af_xdp_pool.hpp"
 #include "drivers/port.hpp"
 #include "dpdk_app/control/prometheus.hpp"
 #include "dpdk_app/control/snapshot.hpp"
@@ -201,13 +202,10 @@ bool App::setup(const Config& config, std::string* error, const std::string& con
     rte_mempool* rx_pool = s.pool;
     if (drivers::af_xdp_args(pc.device)) {
       if (!afxdp_pool_) {
-        afxdp_pool_ = rte_pktmbuf_pool_create("redline_afxdp", 8192 * workers + 8192, kPoolCache, 0,
-                                              uint16_t(rte_pktmbuf_data_room_size(s.pool)), int(rte_socket_id()));
-        if (!afxdp_pool_) {
-          *error = std::string("cannot create the AF_XDP ports' mbuf pool: ") + rte_strerror(rte_errno) +
-                   " (give EAL more memory)";
-          return false;
-        }
+        // Packed in one chunk, as the PMD's UMEM assumes (drivers/af_xdp_pool.hpp).
+        afxdp_pool_ = drivers::create_af_xdp_pool("redline_afxdp", 8192 * workers + 8192, kPoolCache,
+                                                  uint16_t(rte_pktmbuf_data_room_size(s.pool)), int(rte_socket_id()), error);
+        if (!afxdp_pool_) return false;
       }
       rx_pool = afxdp_pool_;
     }

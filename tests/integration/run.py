@@ -99,15 +99,6 @@ class Runner:
         elif self.args.ports != "tap":
             # The NAT topology is made of taps; the router's tests are what runs on other links.
             selected = [x for x in selected if x[2].get("kind") != "nat"]
-        if self.args.ports != "tap" and workers > 1:
-            # Known limit (README): AF_XDP on a one-queue veth shared by several workers stalls
-            # under bulk TCP when the connection's worker is not worker 0 (the kernel stops
-            # draining the XSK TX ring in copy mode). The TCP tests run there with one worker.
-            for name, _, _ in [x for x in selected if x[0].startswith(("tcp_", "udp_")) and
-                               (x[2].get("kind") == "tcp" or x[2].get("fresh"))]:
-                self.report(f"{name}/{label}", "SKIP", "AF_XDP veth shared by 4 workers: see README Known limits")
-            selected = [x for x in selected if not (x[0].startswith(("tcp_", "udp_")) and
-                                                    (x[2].get("kind") == "tcp" or x[2].get("fresh")))]
         fresh = [x for x in selected if x[2].get("fresh")]
         for name, fn, _ in fresh:
             self.run_one(f"{name}/{label}", lambda fn=fn: fn(workers, self.log))
