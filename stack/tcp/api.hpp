@@ -60,7 +60,9 @@
 // hold their payload, the headers written in front of it, so:
 //   - send() copies the application's bytes once, into one mbuf per segment, and no more;
 //   - send_chunk() queues an mbuf the application filled, leaving it headroom (an rte_mbuf from
-//     the worker's pool has 128 bytes; headers need at most 94): no copy at all;
+//     the worker's pool has 128 bytes; headers need at most 94): no copy at all. The application's
+//     own memory goes the same way attached to an mbuf (rte_pktmbuf_attach_extbuf, data 94 bytes
+//     or more into the buffer); its free callback runs once the bytes are acknowledged;
 //   - send_received(from, n) queues the mbufs bytes arrived in (a proxy, or the echo above in
 //     one line: c.send_received(c, c.readable())): no copy either way.
 // A segment is copied after all when its mbuf is still referenced elsewhere (an earlier frame of

@@ -3,6 +3,9 @@
 // service sends back the very mbufs the data arrived in.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <cstring>
+
 #include "tests/dpdk/tcp_rig.hpp"
 
 using namespace redline;
@@ -125,4 +128,38 @@ TEST_F(TcpZeroCopyStage, LostSegmentIsRetransmittedFromTheSameMbufOnceTheFirstFr
   o.p.send(tw::kAck_);
   o.t->exchange();
   EXPECT_EQ(o.c->unacked(), 0u);
+}
+
+// An application's own buffer, attached to an mbuf as an external buffer (rte_pktmbuf_attach_extbuf),
+// leaves in place too, with its headers in the room it left in front of the data, and is handed
+// back through its free callback once acknowledged.
+TEST_F(TcpZeroCopyStage, ExternalBufferLeavesInPlaceAndIsFreedOnceAcknowledged) {
+  Open o;
+  ASSERT_TRUE(o.open());
+  constexpr uint16_t kRoom = 128, kLen = 1200;
+  static int freed = 0;
+  freed = 0;
+  auto* buf = static_cast<uint8_t*>(std::malloc(kRoom + kLen + sizeof(rte_mbuf_ext_shared_info) + 8));
+  uint16_t buf_len = kRoom + kLen + sizeof(rte_mbuf_ext_shared_info) + 8;
+  rte_mbuf_ext_shared_info* shinfo = rte_pktmbuf_ext_shinfo_init_helper(
+      buf, &buf_len, [](void* addr, void*) { std::free(addr); ++freed; }, nullptr);
+  ASSERT_NE(shinfo, nullptr);
+  const Frame payload = pattern(kLen);
+  std::memcpy(buf + kRoom, payload.data(), kLen);
+  rte_mbuf* m = rte_pktmbuf_alloc(Rig::pool());
+  ASSERT_NE(m, nullptr);
+  rte_pktmbuf_attach_extbuf(m, buf, rte_mem_virt2iova(buf), buf_len, shinfo);
+  m->data_off = kRoom;
+  m->data_len = m->pkt_len = kLen;
+  ASSERT_TRUE(o.c->send_chunk(chunk_of(m)));
+  const auto got = o.p.take(o.t->exchange());
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_TRUE(got[0].checksums_ok);
+  EXPECT_EQ(got[0].payload, payload);
+  EXPECT_EQ(o.t->counter(Counter::tcp_tx_zero_copy), 1u);
+  EXPECT_EQ(freed, 0) << "kept for retransmission until acknowledged";
+  o.p.send(tw::kAck_);
+  o.t->exchange();
+  EXPECT_EQ(o.c->send_queued(), 0u);
+  EXPECT_EQ(freed, 1) << "the application's free callback ran on the ACK";
 }
