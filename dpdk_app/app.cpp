@@ -243,7 +243,7 @@ bool App::setup(const Config& config, std::string* error, const std::string& con
                 drivers::link_summary(info.dpdk_id).c_str());
     if (const auto xdp = drivers::af_xdp_args(pc.device))
       std::printf("port %s: af_xdp on %s queues %u-%u: %s\n", pc.name.c_str(), xdp->iface.c_str(), xdp->start_queue,
-                  xdp->start_queue + xdp->queue_count - 1, drivers::describe_af_xdp(*xdp).c_str());
+                  xdp->start_queue + xdp->queue_count - 1, drivers::describe_af_xdp(*xdp, info.dpdk_id).c_str());
   }
 
   if (!open_kernel_paths(config, workers, error)) return false;

@@ -18,6 +18,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -262,6 +263,7 @@ std::map<uint32_t, XskInfo> xsk_sockets(uint32_t ifindex) {
 // This process's AF_XDP sockets, by descriptor: inode -> zero-copy and preferred busy polling
 // (getsockopt XDP_OPTIONS and SO_PREFER_BUSY_POLL; the PMD keeps the descriptors to itself).
 struct XskFd {
+  int fd = -1;
   bool zero_copy = false;
   bool busy_polling = false;
 };
@@ -281,6 +283,7 @@ std::map<uint32_t, XskFd> own_xsk_fds() {
     socklen_t l = sizeof domain;
     if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &l) != 0 || domain != AF_XDP) continue;
     XskFd x;
+    x.fd = fd;
     xdp_options opts{};
     l = sizeof opts;
     if (getsockopt(fd, SOL_XDP, XDP_OPTIONS, &opts, &l) == 0) x.zero_copy = opts.flags & XDP_OPTIONS_ZEROCOPY;
@@ -292,9 +295,15 @@ std::map<uint32_t, XskFd> own_xsk_fds() {
   closedir(d);
   return out;
 }
+
+// Each AF_XDP port's sockets (inodes), by DPDK port id: set at start, read by the control thread.
+std::map<uint16_t, std::vector<uint32_t>>& port_sockets() {
+  static std::map<uint16_t, std::vector<uint32_t>> m;
+  return m;
+}
 }  // namespace
 
-std::string describe_af_xdp(const AfXdpArgs& a) {
+std::string describe_af_xdp(const AfXdpArgs& a, uint16_t port_id) {
   // Ports start one after another: the sockets not seen by an earlier call are this port's.
   // sock_diag (where the kernel has xsk_diag) confirms the interface.
   static std::map<uint32_t, bool> seen;
@@ -303,6 +312,7 @@ std::string describe_af_xdp(const AfXdpArgs& a) {
   for (const auto& [ino, x] : own_xsk_fds()) {
     if (seen.count(ino) || (!by_diag.empty() && !by_diag.count(ino))) continue;
     seen[ino] = true;
+    port_sockets()[port_id].push_back(ino);
     ++count;
     zc += x.zero_copy;
     busy += x.busy_polling;
@@ -313,6 +323,30 @@ std::string describe_af_xdp(const AfXdpArgs& a) {
          (busy == count ? "on"
           : busy == 0  ? (a.busy_budget == 0 ? "off (busy_budget=0)" : "off (the kernel or driver refused it: plain polling)")
                        : "on some");
+  return out;
+}
+
+std::vector<std::pair<std::string, uint64_t>> af_xdp_kernel_stats(uint16_t port_id) {
+  std::vector<std::pair<std::string, uint64_t>> out;
+  const auto it = port_sockets().find(port_id);
+  if (it == port_sockets().end()) return out;
+  xdp_statistics sum{};
+  for (const auto& [ino, x] : own_xsk_fds()) {
+    if (std::find(it->second.begin(), it->second.end(), ino) == it->second.end()) continue;
+    xdp_statistics st{};
+    socklen_t l = sizeof st;
+    if (getsockopt(x.fd, SOL_XDP, XDP_STATISTICS, &st, &l) != 0) continue;
+    sum.rx_dropped += st.rx_dropped;
+    sum.rx_invalid_descs += st.rx_invalid_descs;
+    sum.tx_invalid_descs += st.tx_invalid_descs;
+    sum.rx_ring_full += st.rx_ring_full;
+    sum.rx_fill_ring_empty_descs += st.rx_fill_ring_empty_descs;
+  }
+  out = {{"xsk_rx_dropped", sum.rx_dropped},
+         {"xsk_rx_ring_full", sum.rx_ring_full},
+         {"xsk_rx_fill_ring_empty", sum.rx_fill_ring_empty_descs},
+         {"xsk_rx_invalid_descs", sum.rx_invalid_descs},
+         {"xsk_tx_invalid_descs", sum.tx_invalid_descs}};
   return out;
 }
 

@@ -16,6 +16,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "stack/net/types.hpp"
 
@@ -48,8 +50,14 @@ std::string prepare_af_xdp(const AfXdpArgs& a, uint16_t mtu, const std::optional
 void restore_interface(const InterfaceState& was);
 
 // After the port started: "copy mode" or "zero-copy mode", and the busy-polling state of its
-// sockets, as one phrase for the start-up log.
-std::string describe_af_xdp(const AfXdpArgs& a);
+// sockets, as one phrase for the start-up log. Remembers the sockets as DPDK port `port_id`'s.
+std::string describe_af_xdp(const AfXdpArgs& a, uint16_t port_id);
+
+// The kernel's own counters for DPDK port `port_id`'s AF_XDP sockets (getsockopt XDP_STATISTICS,
+// summed over its queues), named xsk_*: frames the kernel dropped for want of room in the RX
+// ring or the fill ring, and descriptors it refused. None of them reach the PMD's statistics;
+// `show ports` and the counters block list them with the port's xstats. Empty for other ports.
+std::vector<std::pair<std::string, uint64_t>> af_xdp_kernel_stats(uint16_t port_id);
 
 // Why probing `a` may have failed, to append to the PMD's error (interface busy, no queues...).
 std::string af_xdp_probe_hint(const AfXdpArgs& a);

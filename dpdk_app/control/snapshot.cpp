@@ -3,6 +3,7 @@
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 
+#include "drivers/af_xdp.hpp"
 #include "stack/pipeline/worker.hpp"
 
 namespace redline::app {
@@ -49,6 +50,9 @@ Snapshot take_snapshot(const pipeline::Shared& shared, const std::vector<std::un
         for (const auto& v : values)
           if (v.value && v.id < names.size()) p.xstats.emplace_back(names[v.id].name, v.value);
     }
+    // The kernel's drops on an AF_XDP port's sockets, which no PMD statistic shows; listed even at
+    // 0, so that their absence says the sockets were not found.
+    for (auto& kv : drivers::af_xdp_kernel_stats(port.dpdk_id)) p.xstats.push_back(std::move(kv));
   }
   return s;
 }

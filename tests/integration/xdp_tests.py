@@ -209,6 +209,15 @@ def _bpffs_missing(workers: int, log) -> None:
         check(m and m.group(1) == "1000", f"redline did not set {b.tap}'s MTU to port b's 1000:\n{r.brief()}")
         n, r = ping(t, "a", B_IP, 3, ["-s", str(1000 - 28), "-M", "do"])
         check(n == 3, f"{n}/3 replies to 1000-byte DF pings A->B:\n{r.brief()}")
+        # The kernel's own drop counters of each port's sockets, beside the PMD's xstats.
+        r = t.ctl("show", "ports", json=True)
+        check(r.rc == 0, f"show ports: {r.brief()}")
+        for port in r.json["result"]:
+            xs = port.get("xstats", {})
+            want = ["xsk_rx_dropped", "xsk_rx_ring_full", "xsk_rx_fill_ring_empty", "xsk_rx_invalid_descs",
+                    "xsk_tx_invalid_descs"]
+            check(all(k in xs for k in want), f"port {port.get('name')}: no xsk_* kernel counters in xstats: {sorted(xs)}")
+            check(xs.get("xsk_tx_invalid_descs") == 0, f"port {port.get('name')}: the kernel refused descriptors: {xs}")
         stop_clean(t, problems)
     close_and_check(t, problems)
     check(root_bpffs() == before, f"the root namespace's /sys/fs/bpf changed: {before!r} -> {root_bpffs()!r}")
