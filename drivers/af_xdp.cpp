@@ -304,14 +304,17 @@ std::map<uint16_t, std::vector<uint32_t>>& port_sockets() {
 }  // namespace
 
 std::string describe_af_xdp(const AfXdpArgs& a, uint16_t port_id) {
-  // Ports start one after another: the sockets not seen by an earlier call are this port's.
+  // Ports start one after another: the sockets no earlier port took are this port's.
   // sock_diag (where the kernel has xsk_diag) confirms the interface.
-  static std::map<uint32_t, bool> seen;
+  auto taken = [](uint32_t ino) {
+    for (const auto& [port, inos] : port_sockets())
+      if (std::find(inos.begin(), inos.end(), ino) != inos.end()) return true;
+    return false;
+  };
   const auto by_diag = xsk_sockets(if_nametoindex(a.iface.c_str()));
   uint32_t count = 0, zc = 0, busy = 0;
   for (const auto& [ino, x] : own_xsk_fds()) {
-    if (seen.count(ino) || (!by_diag.empty() && !by_diag.count(ino))) continue;
-    seen[ino] = true;
+    if (taken(ino) || (!by_diag.empty() && !by_diag.count(ino))) continue;
     port_sockets()[port_id].push_back(ino);
     ++count;
     zc += x.zero_copy;
@@ -327,9 +330,8 @@ std::string describe_af_xdp(const AfXdpArgs& a, uint16_t port_id) {
 }
 
 std::vector<std::pair<std::string, uint64_t>> af_xdp_kernel_stats(uint16_t port_id) {
-  std::vector<std::pair<std::string, uint64_t>> out;
   const auto it = port_sockets().find(port_id);
-  if (it == port_sockets().end()) return out;
+  if (it == port_sockets().end()) return {};
   xdp_statistics sum{};
   for (const auto& [ino, x] : own_xsk_fds()) {
     if (std::find(it->second.begin(), it->second.end(), ino) == it->second.end()) continue;
@@ -342,12 +344,11 @@ std::vector<std::pair<std::string, uint64_t>> af_xdp_kernel_stats(uint16_t port_
     sum.rx_ring_full += st.rx_ring_full;
     sum.rx_fill_ring_empty_descs += st.rx_fill_ring_empty_descs;
   }
-  out = {{"xsk_rx_dropped", sum.rx_dropped},
-         {"xsk_rx_ring_full", sum.rx_ring_full},
-         {"xsk_rx_fill_ring_empty", sum.rx_fill_ring_empty_descs},
-         {"xsk_rx_invalid_descs", sum.rx_invalid_descs},
-         {"xsk_tx_invalid_descs", sum.tx_invalid_descs}};
-  return out;
+  return {{"xsk_rx_dropped", sum.rx_dropped},
+          {"xsk_rx_ring_full", sum.rx_ring_full},
+          {"xsk_rx_fill_ring_empty", sum.rx_fill_ring_empty_descs},
+          {"xsk_rx_invalid_descs", sum.rx_invalid_descs},
+          {"xsk_tx_invalid_descs", sum.tx_invalid_descs}};
 }
 
 std::string af_xdp_probe_hint(const AfXdpArgs& a) {

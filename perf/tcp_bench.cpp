@@ -107,13 +107,13 @@ struct LinkCounts {
 
 class LeanEnv final : public tcp::Env {
  public:
-  LeanEnv(BufPool& pool, uint32_t ip, std::vector<Frame>& peer_inbox, LinkCounts& counts, bool zero_copy)
-      : pool_(pool), ip_(ip), peer_(peer_inbox), counts_(counts), zero_copy_(zero_copy) {}
+  LeanEnv(BufPool& pool, uint32_t ip, std::vector<Frame>& peer_inbox, LinkCounts& counts)
+      : pool_(pool), ip_(ip), peer_(peer_inbox), counts_(counts) {}
   bool send(const tcp::SegmentOut& s) override {
     // Zero copy as MbufEnv::frame_in_place decides it: the payload's own buffer, headers written
     // in front of it, when no one else holds that buffer.
     const size_t hl = f::kMinHeaderLen + f::options_len(s.opt);
-    const tcp::Chunk* c = s.len && zero_copy_ ? s.conn->payload_in_one_chunk(s.offset, s.len) : nullptr;
+    const tcp::Chunk* c = s.len && s.conn->host().settings().zero_copy_send ? s.conn->payload_in_one_chunk(s.offset, s.len) : nullptr;
     uint8_t* b;
     if (c && pool_.refs(c->data) == 1 && c->data - pool_.base(c->data) >= ptrdiff_t(hl)) {
       b = c->data - hl;
@@ -157,7 +157,6 @@ class LeanEnv final : public tcp::Env {
   uint32_t ip_;
   std::vector<Frame>& peer_;
   LinkCounts& counts_;
-  bool zero_copy_;
 };
 
 unsigned tick_shift(uint64_t tsc_hz) {  // as the Worker's clock (stack/pipeline/worker.cpp)
@@ -169,7 +168,7 @@ unsigned tick_shift(uint64_t tsc_hz) {  // as the Worker's clock (stack/pipeline
 struct End {
   End(const char* name, BufPool& pool, uint32_t ip, std::vector<Frame>& peer_inbox, LinkCounts& counts,
       const tcp::Settings& s, uint64_t now, uint64_t ticks_per_s, uint64_t seed)
-      : env(pool, ip, peer_inbox, counts, s.zero_copy_send), wheel(now) {
+      : env(pool, ip, peer_inbox, counts), wheel(now) {
     std::string error;
     auto t = pipeline::FlowTable::create(name, s.max_connections, 0, nullptr, &error);
     if (!t) {

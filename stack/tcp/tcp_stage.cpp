@@ -52,7 +52,7 @@ bool MbufEnv::send(const SegmentOut& s) {
   const uint16_t tcp_len = uint16_t(f::kMinHeaderLen + opt_len + s.len);
   const uint16_t ip_len = uint16_t(wire::ipv4::kMinHeaderLen + tcp_len);
   const uint16_t headers = uint16_t(wire::eth::kHeaderLen + ip_len - s.len);
-  rte_mbuf* m = s.len && zero_copy_ ? frame_in_place(s, headers) : nullptr;
+  rte_mbuf* m = s.len && s.conn->host().settings().zero_copy_send ? frame_in_place(s, headers) : nullptr;
   const bool in_place = m != nullptr;
   uint8_t* frame;
   if (in_place) {
@@ -125,8 +125,7 @@ bool MbufEnv::port_is_ours(uint32_t local_ip, uint16_t port, uint32_t remote_ip,
 
 // --- TcpStage ---
 
-TcpStage::TcpStage(pipeline::Worker& w, TcpShared& shared)
-    : WorkerStage(w), shared_(shared), env_(w, shared.settings.zero_copy_send) {
+TcpStage::TcpStage(pipeline::Worker& w, TcpShared& shared) : WorkerStage(w), shared_(shared), env_(w) {
   std::string error;
   auto table = pipeline::FlowTable::create("tcp_conns_" + std::to_string(w.id()), shared.settings.max_connections,
                                            int(rte_socket_id()), nullptr, &error);

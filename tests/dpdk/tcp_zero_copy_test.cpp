@@ -47,6 +47,23 @@ class TcpZeroCopyStage : public ::testing::Test {
   unsigned before_ = 0;
 };
 
+// Redline sent `payload` as one segment, in place.
+void expect_one_segment_in_place(Open& o, const Frame& payload) {
+  const auto got = o.p.take(o.t->exchange());
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_TRUE(got[0].checksums_ok);
+  EXPECT_EQ(got[0].payload, payload);
+  EXPECT_EQ(o.t->counter(Counter::tcp_tx_zero_copy), 1u);
+  EXPECT_EQ(o.t->counter(Counter::tcp_tx_copied), 0u);
+}
+
+// The peer acknowledges everything: the send queue lets go of its buffers.
+void acknowledge(Open& o) {
+  o.p.send(tw::kAck_);
+  o.t->exchange();
+  EXPECT_EQ(o.c->send_queued(), 0u);
+}
+
 }  // namespace
 
 TEST_F(TcpZeroCopyStage, EchoSendsBackTheMbufsTheDataArrivedIn) {
@@ -74,16 +91,8 @@ TEST_F(TcpZeroCopyStage, ChunkOnlyTheSendQueueHoldsLeavesWithHeadersInItsHeadroo
   const Frame payload = pattern(1000);
   rte_mbuf* m = filled(payload, 0xaa);
   ASSERT_TRUE(o.c->send_chunk(chunk_of(m)));
-  const auto got = o.p.take(o.t->exchange());
-  ASSERT_EQ(got.size(), 1u);
-  EXPECT_TRUE(got[0].checksums_ok);
-  EXPECT_EQ(got[0].payload, payload);
-  EXPECT_EQ(o.t->counter(Counter::tcp_tx_zero_copy), 1u);
-  EXPECT_EQ(o.t->counter(Counter::tcp_tx_copied), 0u);
-  // Acknowledged: the send queue lets go of the mbuf (the pool has it back at the end).
-  o.p.send(tw::kAck_);
-  o.t->exchange();
-  EXPECT_EQ(o.c->send_queued(), 0u);
+  expect_one_segment_in_place(o, payload);
+  acknowledge(o);  // the pool has the mbuf back at the end
 }
 
 TEST_F(TcpZeroCopyStage, ChunkSomeoneElseStillHoldsIsCopiedAndItsHeadroomLeftAlone) {
@@ -139,8 +148,8 @@ TEST_F(TcpZeroCopyStage, ExternalBufferLeavesInPlaceAndIsFreedOnceAcknowledged) 
   constexpr uint16_t kRoom = 128, kLen = 1200;
   static int freed = 0;
   freed = 0;
-  auto* buf = static_cast<uint8_t*>(std::malloc(kRoom + kLen + sizeof(rte_mbuf_ext_shared_info) + 8));
   uint16_t buf_len = kRoom + kLen + sizeof(rte_mbuf_ext_shared_info) + 8;
+  auto* buf = static_cast<uint8_t*>(std::malloc(buf_len));
   rte_mbuf_ext_shared_info* shinfo = rte_pktmbuf_ext_shinfo_init_helper(
       buf, &buf_len, [](void* addr, void*) { std::free(addr); ++freed; }, nullptr);
   ASSERT_NE(shinfo, nullptr);
@@ -152,14 +161,8 @@ TEST_F(TcpZeroCopyStage, ExternalBufferLeavesInPlaceAndIsFreedOnceAcknowledged) 
   m->data_off = kRoom;
   m->data_len = m->pkt_len = kLen;
   ASSERT_TRUE(o.c->send_chunk(chunk_of(m)));
-  const auto got = o.p.take(o.t->exchange());
-  ASSERT_EQ(got.size(), 1u);
-  EXPECT_TRUE(got[0].checksums_ok);
-  EXPECT_EQ(got[0].payload, payload);
-  EXPECT_EQ(o.t->counter(Counter::tcp_tx_zero_copy), 1u);
+  expect_one_segment_in_place(o, payload);
   EXPECT_EQ(freed, 0) << "kept for retransmission until acknowledged";
-  o.p.send(tw::kAck_);
-  o.t->exchange();
-  EXPECT_EQ(o.c->send_queued(), 0u);
+  acknowledge(o);
   EXPECT_EQ(freed, 1) << "the application's free callback ran on the ACK";
 }
