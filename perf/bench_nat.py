@@ -22,7 +22,7 @@ import re
 import subprocess
 from pathlib import Path
 
-POOL = [f"10.88.2.{100 + i}" for i in range(32)]
+POOL = [f"10.88.2.{100 + i}" for i in range(64)]
 
 
 def nat_section(max_sessions: int, *, pool: bool, udp_timeout: int | None = None) -> str:

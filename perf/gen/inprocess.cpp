@@ -96,7 +96,7 @@ int forward(void* arg) {
 
 // A ring pair between the device (`dut`) and the generator (`gen`), both ethdev names, which
 // rte_eth_from_rings forms as "net_ring_" + the name it is given.
-bool make_link(const std::string& dut, const std::string& gen, std::string* error) {
+bool make_link(const std::string& dut, const std::string& gen, rte_ring** to_dut_out, std::string* error) {
   const std::string prefix = "net_ring_";
   if (dut.rfind(prefix, 0) != 0 || gen.rfind(prefix, 0) != 0) {
     *error = "in-process ports must be named net_ring_<name>, not '" + dut + "'";
@@ -110,6 +110,7 @@ bool make_link(const std::string& dut, const std::string& gen, std::string* erro
     *error = "cannot create ring ports " + dut + "/" + gen + ": " + rte_strerror(rte_errno);
     return false;
   }
+  *to_dut_out = to_dut;
   return true;
 }
 }  // namespace
@@ -121,7 +122,7 @@ std::unique_ptr<InProcessDut> InProcessDut::start(const std::string& device, rte
     const char* gens[2] = {kGenPort0, kGenPort1};
     rss::RetaMirror reta(1);
     for (int i = 0; i < 2; ++i) {
-      if (!make_link(names[i], gens[i], error)) return nullptr;
+      if (!make_link(names[i], gens[i], &dut->to_dut_[i], error)) return nullptr;
       auto id = drivers::attach(names[i], error);
       if (!id) return nullptr;
       drivers::PortRequest req{names[i], names[i], std::nullopt, 1500, 1, 1024, 1024};
@@ -149,8 +150,8 @@ std::unique_ptr<InProcessDut> InProcessDut::start(const std::string& device, rte
     *error = config_path + ": an in-process run needs exactly two ports";
     return nullptr;
   }
-  if (!make_link(loaded.config->ports[0].device, kGenPort0, error) ||
-      !make_link(loaded.config->ports[1].device, kGenPort1, error))
+  if (!make_link(loaded.config->ports[0].device, kGenPort0, &dut->to_dut_[0], error) ||
+      !make_link(loaded.config->ports[1].device, kGenPort1, &dut->to_dut_[1], error))
     return nullptr;
   dut->app_ = std::make_unique<app::App>();
   if (!dut->app_->setup(*loaded.config, error)) return nullptr;
@@ -174,6 +175,8 @@ double InProcessDut::stop() {
   uint64_t rx = app_->final_total(net::Counter::rx_packets);
   return rx ? double(app_->final_total(net::Counter::busy_cycles)) / double(rx) : 0;
 }
+
+uint32_t InProcessDut::queued(unsigned gen_port) const { return rte_ring_count(to_dut_[gen_port]); }
 
 InProcessDut::~InProcessDut() { stop(); }
 

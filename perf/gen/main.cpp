@@ -50,6 +50,7 @@ struct Options {
   uint16_t queues = 1;                 // queue pairs per port; TX rotates over them, RX polls all
   std::optional<std::string> inprocess; // "io", "macswap" or a redline config: the device runs in this process
   double hold = 0;                     // after the result, keep the ports up (draining) this long
+  uint32_t max_queued = 256;           // in-process: frames waiting in the device's ring at most
   bool rss_steer = false;              // send each flow on the queue a NIC's symmetric RSS would pick
   bool unique_flows = false;           // every packet a new source (address, port): --unique-flows
 };
@@ -67,6 +68,8 @@ struct Options {
                "  [--inprocess io|macswap|CONFIG]  run the device in this process over ring pairs: testpmd's\n"
                "                     io or macswap forwarding (baselines) or redline with CONFIG (two ports;\n"
                "                     --tx/--rx/--dst-mac implied)\n"
+               "  [--max-queued 256]  in-process: frames queued to the device at most, as a NIC RX ring's\n"
+               "                     depth (more are not built; see perf/gen/inprocess.hpp)\n"
                "  [--hold S]         after printing the result keep the ports up, draining, for S seconds\n"
                "                     or until SIGINT/SIGTERM (stop a memif peer before this side goes)\n",
                why);
@@ -118,6 +121,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--rss-steer") o.rss_steer = v == "1" || v == "on";
     else if (a == "--inprocess") o.inprocess = v;
     else if (a == "--hold") o.hold = num();
+    else if (a == "--max-queued") o.max_queued = uint32_t(num());
     else usage(("unknown option " + a).c_str());
   }
   if (o.inprocess) {
@@ -291,6 +295,8 @@ int main(int argc, char** argv) {
         ++renew_port;
         next_renew += hz / opt.new_flows_per_s;
       }
+      // In-process: a burst only when the device's queue has room for it (InProcessDut::queued).
+      if (want && dut && dut->queued(0) + want > opt.max_queued) want = 0;
       if (want && gen::lean_alloc_bulk(pool, burst, want) == 0) {
         uint64_t t0 = rte_get_tsc_cycles();
         do queue = uint16_t((queue + 1) % opt.queues); while (flows_of_queue[queue].empty());

@@ -35,13 +35,12 @@ constexpr uint32_t kContiguousHeaders = wire::eth::kHeaderLen + 60 + 60;
 }  // namespace
 
 void ClassifyStage::run(Burst& b, const uint8_t* idx, uint32_t n) {
-  // Packet data a few packets ahead (the worker prefetched every mbuf header already).
-  constexpr uint32_t kAhead = 6;
-  for (uint32_t k = 0; k < n && k < kAhead; ++k) rte_prefetch0(rte_pktmbuf_mtod(b.pkts[idx[k]], void*));
-  for (uint32_t k = 0; k < n; ++k) {
-    if (k + kAhead < n) rte_prefetch0(rte_pktmbuf_mtod(b.pkts[idx[k + kAhead]], void*));
-    b.next[idx[k]] = classify(b, idx[k]);
-  }
+  // Every packet's headers on their way before the first is read (the worker prefetched every
+  // mbuf header already): frames written on another core arrive as cache misses, and a whole
+  // burst of them overlaps. Measured in-process (mbufs from the generator's core): 8% fewer
+  // cycles per packet than prefetching six ahead; no change with the lines in cache.
+  for (uint32_t k = 0; k < n; ++k) rte_prefetch0(rte_pktmbuf_mtod(b.pkts[idx[k]], void*));
+  for (uint32_t k = 0; k < n; ++k) b.next[idx[k]] = classify(b, idx[k]);
 }
 
 NextId ClassifyStage::classify(Burst& b, uint8_t slot) {
