@@ -26,10 +26,21 @@ inline bool checksum_ok(const uint8_t* data, size_t len) {
 // on ports without checksum offload.
 inline bool ipv4_header_checksum_ok(const uint8_t* p, size_t len) {
   uint64_t acc = 0;
-  for (size_t i = 0; i < len; i += 4) {
-    uint32_t w;
-    __builtin_memcpy(&w, p + i, 4);
-    acc += w;
+  if (len == 20) [[likely]] {
+    // No options, nearly every packet: five words from three loads, no loop to set up (the
+    // general loop below, vectorized, was a third of the classify stage's cycles).
+    uint64_t a, b;
+    uint32_t c;
+    __builtin_memcpy(&a, p, 8);
+    __builtin_memcpy(&b, p + 8, 8);
+    __builtin_memcpy(&c, p + 16, 4);
+    acc = (a & 0xffffffffu) + (a >> 32) + (b & 0xffffffffu) + (b >> 32) + c;
+  } else {
+    for (size_t i = 0; i < len; i += 4) {
+      uint32_t w;
+      __builtin_memcpy(&w, p + i, 4);
+      acc += w;
+    }
   }
   acc = (acc & 0xffffffffu) + (acc >> 32);
   acc = (acc & 0xffffffffu) + (acc >> 32);
