@@ -297,13 +297,13 @@ int main(int argc, char** argv) {
       }
       // In-process: a burst only when the device's queue has room for it (InProcessDut::queued).
       if (want && dut && dut->queued(0) + want > opt.max_queued) want = 0;
-      if (want && gen::lean_alloc_bulk(pool, burst, want) == 0) {
+      if (want && gen::lean_alloc_bulk(pool, burst, want, uint16_t(len)) == 0) {
         uint64_t t0 = rte_get_tsc_cycles();
         do queue = uint16_t((queue + 1) % opt.queues); while (flows_of_queue[queue].empty());
         const std::vector<uint32_t>& flows = flows_of_queue[queue];
         size_t& next = next_of_queue[queue];
         for (uint32_t i = 0; i < want; ++i) {
-          uint8_t* d = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(burst[i], uint16_t(len)));
+          uint8_t* d = rte_pktmbuf_mtod(burst[i], uint8_t*);
           std::memcpy(d, templates->frame(flows[next]).data(), len);
           if (++next == flows.size()) next = 0;
           std::memcpy(d + stamp, &t0, 8);
