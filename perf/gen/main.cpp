@@ -133,6 +133,8 @@ Options parse(int argc, char** argv) {
     usage("--tx, --dst-mac, --src-ip and --dst-ip are required");
   if (o.tx_ip.is_unspecified()) o.tx_ip = o.traffic.src_ip;
   if (o.seconds <= 0 || o.seconds > 600 || o.warmup < 0 || o.warmup > 60) usage("--seconds is 0-600, --warmup 0-60");
+  // Below one burst no burst would ever fit, and the run would send nothing.
+  if (o.max_queued < o.burst) usage("--max-queued must be at least --burst (32 by default)");
   return o;
 }
 
