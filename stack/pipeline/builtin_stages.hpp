@@ -4,6 +4,7 @@
 
 #include <memory>
 
+#include "stack/ip/route_table.hpp"
 #include "stack/pipeline/reassembly.hpp"
 #include "stack/pipeline/stage.hpp"
 
@@ -28,7 +29,7 @@ class ClassifyStage final : public WorkerStage {
   void run(Burst& b, const uint8_t* idx, uint32_t n) override;
 
  private:
-  NextId classify(Burst& b, uint8_t slot);
+  [[gnu::cold]] NextId classify(Burst& b, uint8_t slot);
 };
 
 // ARP frames, to the ARP owner (arp_owner.hpp).
@@ -48,8 +49,9 @@ class RouteStage final : public WorkerStage {
   void run(Burst& b, const uint8_t* idx, uint32_t n) override;
 
  private:
-  // False when the packet was dropped (its next is set).
-  bool forward(Burst& b, uint8_t slot, uint32_t route);
+  // False when the packet was dropped (its next is set). `ip` is its header, `h` the hop of
+  // `route`. Inline: it runs for every forwarded packet.
+  [[gnu::always_inline]] inline bool forward(Burst& b, uint8_t slot, uint8_t* ip, const ip::NextHop& h, uint32_t route);
 };
 
 // Datagrams for our own addresses: reassembled when fragmented (RFC 791 §3.2, RFC 1122

@@ -47,10 +47,18 @@ std::unique_ptr<FlowTable> FlowTable::create(const std::string& name, uint32_t c
 
 FlowTable::~FlowTable() { rte_hash_free(hash_); }
 
-bool FlowTable::add(const net::FiveTuple& key, void* data) { return rte_hash_add_key_data(hash_, &key, data) == 0; }
+namespace {
+// The table's hash (rte_hash_crc, as set at creation) computed inline: through the table's
+// function pointer it is a call per key, for two CRC32 instructions (16-byte keys).
+hash_sig_t signature(const net::FiveTuple& key) { return rte_hash_crc(&key, sizeof key, 0); }
+}  // namespace
+
+bool FlowTable::add(const net::FiveTuple& key, void* data) {
+  return rte_hash_add_key_with_hash_data(hash_, &key, signature(key), data) == 0;
+}
 
 bool FlowTable::remove(const net::FiveTuple& key) {
-  const int32_t pos = rte_hash_del_key(hash_, &key);
+  const int32_t pos = rte_hash_del_key_with_hash(hash_, &key, signature(key));
   if (pos < 0) return false;
   // Lock-free mode keeps a deleted slot reserved until it is freed: by the RCU defer queue
   // after a grace period, or here at once when no other thread reads.
@@ -60,15 +68,19 @@ bool FlowTable::remove(const net::FiveTuple& key) {
 
 void* FlowTable::find(const net::FiveTuple& key) const {
   void* data = nullptr;
-  return rte_hash_lookup_data(hash_, &key, &data) >= 0 ? data : nullptr;
+  return rte_hash_lookup_with_hash_data(hash_, &key, signature(key), &data) >= 0 ? data : nullptr;
 }
 
 uint64_t FlowTable::find_bulk(const net::FiveTuple* keys, uint32_t n, void** data) const {
   uint64_t hits = 0;
   if (n == 0) return 0;
   const void* k[kBulkMax];
-  for (uint32_t i = 0; i < n; ++i) k[i] = &keys[i];
-  rte_hash_lookup_bulk_data(hash_, k, n, &hits, data);
+  hash_sig_t sig[kBulkMax];
+  for (uint32_t i = 0; i < n; ++i) {
+    k[i] = &keys[i];
+    sig[i] = signature(keys[i]);
+  }
+  rte_hash_lookup_with_hash_bulk_data(hash_, k, sig, n, &hits, data);
   return hits;
 }
 

@@ -12,7 +12,6 @@ using wire::ipv4::Repr;
 
 namespace {
 const uint8_t* ip_header(rte_mbuf* m) { return rte_pktmbuf_mtod_offset(m, const uint8_t*, wire::eth::kHeaderLen); }
-uint8_t* ip_header_rw(rte_mbuf* m) { return rte_pktmbuf_mtod_offset(m, uint8_t*, wire::eth::kHeaderLen); }
 
 // The header, already validated by classify: parsed again only on the cold paths that need
 // the whole Repr (errors).
@@ -30,8 +29,12 @@ void RouteStage::run(Burst& b, const uint8_t* idx, uint32_t n) {
   const Shared& s = w_.shared();
   // Longest-prefix match for the whole span, four at a time.
   Scratch<net::Ipv4Addr, kBurstSlots + 3> dst;
+  Scratch<uint8_t*, kBurstSlots> frames;
   uint32_t hop[kBurstSlots + 3];
-  for (uint32_t k = 0; k < n; ++k) dst[k] = wire::ipv4::dst(ip_header(b.pkts[idx[k]]));
+  for (uint32_t k = 0; k < n; ++k) {
+    frames[k] = rte_pktmbuf_mtod(b.pkts[idx[k]], uint8_t*);
+    dst[k] = wire::ipv4::dst(frames[k] + wire::eth::kHeaderLen);
+  }
   uint32_t k = 0;
   for (; k + 4 <= n; k += 4) s.routes->lookup4(dst.data() + k, &hop[k]);
   for (; k < n; ++k) hop[k] = s.routes->lookup(dst[k]);
@@ -69,11 +72,11 @@ void RouteStage::run(Burst& b, const uint8_t* idx, uint32_t n) {
       continue;
     }
     // RFC 1812 §5.3.4: a unicast datagram that came in a link-layer broadcast is not forwarded.
-    if (wire::eth::dst(rte_pktmbuf_mtod(b.pkts[slot], const uint8_t*)).is_broadcast()) [[unlikely]] {
+    if (wire::eth::dst_is_broadcast(frames[k])) [[unlikely]] {
       b.drop(slot, Counter::ipv4_not_forwarded);
       continue;
     }
-    if (forward(b, slot, hop[k])) {
+    if (forward(b, slot, frames[k] + wire::eth::kHeaderLen, h, hop[k])) {
       b.to(slot, post);
       ++forwarded;
     }
@@ -85,12 +88,10 @@ void RouteStage::run(Burst& b, const uint8_t* idx, uint32_t n) {
 // §5.3.1), DF and the egress MTU (RFC 1191 §4), the next hop. In the route stage's loop rather
 // than a stage of its own: no hook sits between the two, and one pass over the burst is cheaper
 // than two.
-bool RouteStage::forward(Burst& b, uint8_t slot, uint32_t route) {
+bool RouteStage::forward(Burst& b, uint8_t slot, uint8_t* ip, const ip::NextHop& h, uint32_t route) {
   const Shared& s = w_.shared();
   rte_mbuf* m = b.pkts[slot];
   PacketMeta& pm = b.meta[slot];
-  uint8_t* ip = ip_header_rw(m);
-  const ip::NextHop& h = s.routes->hop(route);
   // RFC 1812 §5.3.1: a datagram whose TTL would reach zero is discarded with time exceeded.
   if (wire::ipv4::ttl(ip) <= 1) [[unlikely]] {
     error_and_drop(w_, b, slot, {wire::icmp::kTimeExceeded, wire::icmp::kTtlExceededInTransit, 0},

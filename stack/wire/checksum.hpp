@@ -22,8 +22,12 @@ inline bool checksum_ok(const uint8_t* data, size_t len) {
 }
 
 // Verification of an IPv4 header (`len` a multiple of 4, 20 to 60): the same RFC 1071 sum as
-// checksum_ok, as 32-bit words in a 64-bit accumulator, inlined because it runs for every packet
-// on ports without checksum offload.
+// checksum_ok, inlined because it runs for every packet on ports without checksum offload.
+// Summed as 32-bit words into a 64-bit integer: since 2^16 = 1 (mod 0xffff), the ones'
+// complement sum of the 16-bit words is that integer mod 0xffff (0 read as 0xffff), so the
+// header verifies exactly when the integer is a multiple of 0xffff. The integer is never 0 (the
+// version nibble is not), and a multiple of 0xffff either way round, so byte order does not
+// matter. A multiply by a constant instead of four folds.
 inline bool ipv4_header_checksum_ok(const uint8_t* p, size_t len) {
   uint64_t acc = 0;
   if (len == 20) [[likely]] {
@@ -42,12 +46,7 @@ inline bool ipv4_header_checksum_ok(const uint8_t* p, size_t len) {
       acc += w;
     }
   }
-  acc = (acc & 0xffffffffu) + (acc >> 32);
-  acc = (acc & 0xffffffffu) + (acc >> 32);
-  uint32_t s = uint32_t(acc);
-  s = (s & 0xffff) + (s >> 16);
-  s = (s & 0xffff) + (s >> 16);
-  return s == 0xffff;  // byte order does not matter for an all-ones result
+  return acc != 0 && acc % 0xffff == 0;
 }
 
 // RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), for one 16-bit word changing from `old_word` to

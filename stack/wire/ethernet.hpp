@@ -17,6 +17,10 @@ inline net::MacAddr dst(const uint8_t* f) { return load_mac(f, kDst); }
 inline net::MacAddr src(const uint8_t* f) { return load_mac(f, kSrc); }
 inline uint16_t type(const uint8_t* f) { return load16(f, kType); }
 
+// The destination compared in place: a 4-byte and a 2-byte compare, no copy of the address.
+inline bool dst_is(const uint8_t* f, const net::MacAddr& mac) { return std::memcmp(f + kDst, mac.bytes.data(), 6) == 0; }
+inline bool dst_is_broadcast(const uint8_t* f) { return load_raw32(f + kDst) == 0xffffffffu && load_raw16(f + kDst + 4) == 0xffff; }
+
 inline void write(uint8_t* f, const net::MacAddr& dst_mac, const net::MacAddr& src_mac, uint16_t ethertype) {
   store_mac(f, kDst, dst_mac);
   store_mac(f, kSrc, src_mac);

@@ -231,3 +231,44 @@ TEST_F(PipelineTest, ErrorsAboutErrorsAndBroadcastsAreNotSent) {
   EXPECT_TRUE(take(rig_->a()).empty());
   EXPECT_EQ(counter(Counter::icmp_error_suppressed), 2u);
 }
+
+TEST_F(PipelineTest, ClassifyDropsEachFrameItMustNotForward_AndForwardsTheUncommonValidOnes) {
+  // The classify stage checks the common case inline and sends everything else to its full
+  // checks: each exception below takes the slow path and meets its own counter or is forwarded.
+  host_b_arps();
+  const auto to_b = [](net::MacAddr dst_mac, net::Ipv4Addr src) {
+    return ipv4_frame(dst_mac, kHostA, src, addr("10.0.2.2"), 17, Frame(12, 0));
+  };
+  inject(rig_->a(), to_b(kHostB, addr("10.0.1.2")));  // another station's MAC
+  Frame other_type = to_b(kMacA, addr("10.0.1.2"));
+  wire::store16(other_type.data(), wire::eth::kType, 0x86dd);
+  inject(rig_->a(), other_type);
+  // RFC 1812 §5.3.4: a unicast datagram in a link-layer broadcast is not forwarded.
+  inject(rig_->a(), to_b(net::MacAddr::broadcast(), addr("10.0.1.2")));
+  // RFC 1812 §5.3.7: loopback, multicast, class E, "this network" and our own address as source.
+  for (const char* src : {"127.0.0.1", "224.0.0.5", "240.0.0.1", "0.1.2.3", "10.0.1.1"})
+    inject(rig_->a(), to_b(kMacA, addr(src)));
+  // Valid and forwarded: 0.0.0.0 is not (only to the limited broadcast), but a header with
+  // options is, and so is a plain one.
+  inject(rig_->a(), to_b(kMacA, addr("0.0.0.0")));
+  Frame options = to_b(kMacA, addr("10.0.1.2"));
+  options.insert(options.begin() + 34, {1, 1, 1, 0});  // NOP, NOP, NOP, end of options
+  uint8_t* ip = options.data() + 14;
+  ip[0] = 0x46;
+  wire::store16(ip, wire::ipv4::kTotalLength, uint16_t(24 + 12));
+  wire::store16(ip, wire::ipv4::kChecksum, 0);
+  wire::store16(ip, wire::ipv4::kChecksum, wire::internet_checksum(ip, 24));
+  inject(rig_->a(), options);
+  inject(rig_->a(), to_b(kMacA, addr("10.0.1.2")));
+  rig_->poll();
+  auto out = take(rig_->b());
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(wire::ipv4::header_len(out[0].data() + 14), 24) << "options kept in transit";
+  EXPECT_TRUE(wire::checksum_ok(out[0].data() + 14, 24));
+  EXPECT_EQ(out[0][14 + wire::ipv4::kTtl], 63);
+  EXPECT_EQ(wire::ipv4::header_len(out[1].data() + 14), 20);
+  EXPECT_EQ(counter(Counter::eth_not_for_us), 1u);
+  EXPECT_EQ(counter(Counter::eth_unsupported_type), 1u);
+  EXPECT_EQ(counter(Counter::ipv4_not_forwarded), 1u);
+  EXPECT_EQ(counter(Counter::ipv4_bad_source), 6u);
+}
