@@ -235,12 +235,39 @@ void NatStage::outbound(Burst& b, uint8_t slot, const FiveTuple& key, const Snat
   if (key.protocol == wire::ipv4::kProtoIcmp) translated.dst_port = mp.external_port;
   uint8_t flags = kInitiatorInside;
   if (r.external_index(key.dst_ip) >= 0) flags |= kHairpin0;
-  Session* s = create_session(b, slot, key, translated, mi, flags, rule.mss_clamp);
-  if (!s) {
-    if (made) release_mapping(mi);
-    return;
+  pending_[pending_n_++] = {key, translated, mi, rule.mss_clamp, slot, flags, made};
+}
+
+void NatStage::create_pending(Burst& b) {
+  const uint32_t n = pending_n_;
+  pending_n_ = 0;
+  FiveTuple answers[pipeline::kBurstSlots];
+  void* data[pipeline::kBurstSlots];
+  for (uint32_t i = 0; i < n; ++i) answers[i] = reversed(pending_[i].translated);
+  // Warms every answer's buckets at once. A hit is a tuple taken since the mapping's port was
+  // chosen (a DNAT session on the same outside tuple): refused, never overwritten.
+  const uint64_t taken = sessions_table_->find_bulk(answers, n, data);
+  Session* made[pipeline::kBurstSlots];
+  for (uint32_t i = 0; i < n; ++i) {
+    const PendingSession& p = pending_[i];
+    // A later packet of a flow whose first packet is also in this burst: the session made for
+    // that one (or its refusal).
+    uint32_t first = i;
+    for (uint32_t j = 0; j < i && first == i; ++j)
+      if (pending_[j].key == p.key) first = j;
+    if (first != i) {
+      made[i] = made[first];
+      if (made[i]) translate(b, p.slot, *made[i], 0);
+      else b.drop(p.slot, Counter::nat_refused_table_full);
+      continue;
+    }
+    made[i] = create_session(b, p.slot, p.key, p.translated, p.mapping, p.flags, p.mss_clamp, taken >> i & 1);
+    if (made[i]) translate(b, p.slot, *made[i], 0);
   }
-  translate(b, slot, *s, 0);
+  // A mapping made for sessions that were all refused goes back (after the loop: another flow of
+  // the same inside endpoint in this burst may have used it).
+  for (uint32_t i = 0; i < n; ++i)
+    if (pending_[i].made_mapping && mapping_pool_[pending_[i].mapping].sessions == 0) release_mapping(pending_[i].mapping);
 }
 
 void NatStage::inbound(Burst& b, uint8_t slot, const FiveTuple& key, uint32_t external_ip) {
@@ -331,13 +358,13 @@ void NatStage::release_mapping(uint32_t mi) {
 }
 
 Session* NatStage::create_session(Burst& b, uint8_t slot, const FiveTuple& key, const FiveTuple& translated, uint32_t mi,
-                                  uint8_t flags, uint16_t mss_clamp) {
+                                  uint8_t flags, uint16_t mss_clamp, bool answer_taken) {
   const FiveTuple answer = reversed(translated);
   // The answer's tuple can belong to another session only for a static (DNAT) one: a mapping's
   // port is its own (no other mapping and no DNAT rule has it), and a second session of one
   // mapping with the same answer would be this flow itself, found by the lookup. So only DNAT
   // sessions pay the lookup (a cache miss on each of two buckets).
-  if (free_session_ == kNoIndex || (mi == kNoIndex && sessions_table_->find(answer))) {
+  if (free_session_ == kNoIndex || answer_taken || (mi == kNoIndex && sessions_table_->find(answer))) {
     // Full, or the answer's tuple already belongs to another session (two rules meeting on one
     // outside tuple): refused either way, the existing sessions untouched.
     REDLINE_LOG_LIMITED(log::Level::kWarning, 1, "nat: new session refused: %s",

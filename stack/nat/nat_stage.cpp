@@ -69,6 +69,7 @@ void NatStage::run(Burst& b, const uint8_t* idx, uint32_t n) {
     const int out = rewrite(b, slots[j], *reinterpret_cast<Session*>(v & ~uintptr_t(1)), unsigned(v & 1));
     if (out >= 0) ++translated[out];
   }
+  if (pending_n_) [[unlikely]] create_pending(b);
   // Counted once per burst: the counters' cache line is read by the control thread.
   w_.count(Counter::nat_translated_out, translated[1]);
   w_.count(Counter::nat_translated_in, translated[0]);

@@ -18,6 +18,7 @@
 // translated whole; the output stage fragments again where the egress MTU needs it.
 #pragma once
 
+#include <array>
 #include <memory>
 #include <vector>
 
@@ -67,8 +68,12 @@ class NatStage final : public pipeline::WorkerStage {
   [[gnu::cold]] void track_tcp(Session& s, unsigned dir, Burst& b, uint8_t slot);
   // Makes a session for the packet whose tuple is `key` (the initiator's), rewritten to
   // `translated`; refuses (counted drop) when the table is full. Returns null if refused.
+  // `answer_taken`: the caller looked the answer's tuple up already and found it.
   Session* create_session(Burst& b, uint8_t slot, const FiveTuple& key, const FiveTuple& translated, uint32_t mapping,
-                          uint8_t flags, uint16_t mss_clamp);
+                          uint8_t flags, uint16_t mss_clamp, bool answer_taken = false);
+  // The sessions outbound() left for the end of the burst, made and their packets translated
+  // (nat_sessions.cpp).
+  [[gnu::cold]] void create_pending(Burst& b);
   // A mapping for inside endpoint `key` on external address `external_ip`; `reply` is the tuple
   // the first session's replies will carry (its port chosen here). kNoIndex if refused.
   uint32_t create_mapping(const FiveTuple& key, uint32_t external_ip, const FiveTuple& reply, bool* no_port);
@@ -116,6 +121,19 @@ class NatStage final : public pipeline::WorkerStage {
   uint64_t reassembly_period_ticks_ = 1;
   uint64_t memory_bytes_ = 0;
   bool made_in_burst_ = false;  // a session was made since this burst's bulk lookup
+  // New outbound sessions of this burst, made together at its end: their answers' buckets are
+  // then warmed by one bulk lookup instead of two DRAM misses in a row each.
+  struct PendingSession {
+    FiveTuple key;
+    FiveTuple translated;
+    uint32_t mapping;
+    uint16_t mss_clamp;
+    uint8_t slot;
+    uint8_t flags;
+    bool made_mapping;  // outbound() made the mapping for it: released if no session uses it
+  };
+  std::array<PendingSession, pipeline::kBurstSlots> pending_;
+  uint32_t pending_n_ = 0;
   std::vector<uint32_t> expiring_;  // sessions whose idle timers fired, ended together
   timer::Timer expiry_flush_;       // ends a batch that did not fill within a tick
   uint16_t smallest_outside_mtu_ = 0xffff;

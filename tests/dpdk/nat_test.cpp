@@ -274,6 +274,46 @@ TEST(Nat, PacketsOfOneNewFlowInOneBurstShareTheSession) {
   EXPECT_EQ(rig.counter(Counter::nat_refused_table_full), 0u);
 }
 
+// New sessions are made at the end of their burst (nat_sessions.cpp, create_pending): a flow
+// refused there has every packet of the burst refused and its fresh mapping given back, and the
+// burst leaves in the order it came, new flows and known ones mixed.
+TEST(Nat, RefusedNewFlowInOneBurst_RefusesAllItsPacketsAndGivesItsMappingBack) {
+  nat::NatConfig c = base_config();
+  c.max_sessions = 2;
+  NatRig n(c);
+  Rig& rig = *n.rig;
+  // Two sessions of one mapping fill the session table; the mapping table still has room.
+  rig.inject(rig.a(), out_udp(40000, 5000));
+  rig.inject(rig.a(), out_udp(40000, 5001));
+  rig.poll();
+  ASSERT_EQ(rig.take(rig.b()).size(), 2u);
+  ASSERT_EQ(n.nat->stages[0]->mappings(), 1u);
+  // A new inside endpoint gets a mapping, then no session: all three packets refused.
+  for (int i = 0; i < 3; ++i) rig.inject(rig.a(), out_udp(40001));
+  rig.poll();
+  EXPECT_TRUE(rig.take(rig.b()).empty());
+  EXPECT_EQ(rig.counter(Counter::nat_refused_table_full), 3u);
+  EXPECT_EQ(n.nat->stages[0]->sessions(), 2u);
+  EXPECT_EQ(n.nat->stages[0]->mappings(), 1u) << "the refused flow's mapping was released";
+}
+
+TEST(Nat, BurstOfNewAndKnownFlowsLeavesInOrder) {
+  NatRig n(base_config());
+  Rig& rig = *n.rig;
+  rig.inject(rig.a(), out_udp(40000));
+  rig.poll();
+  ASSERT_EQ(rig.take(rig.b()).size(), 1u);
+  for (uint16_t port : {40000, 40001, 40000, 40002, 40001, 40000}) rig.inject(rig.a(), out_udp(port));
+  rig.poll();
+  auto out = rig.take(rig.b());
+  ASSERT_EQ(out.size(), 6u);
+  std::vector<uint16_t> ports;
+  for (const Frame& f : out) ports.push_back(seen(f).sport);  // preserved: the inside ports
+  EXPECT_EQ(ports, (std::vector<uint16_t>{40000, 40001, 40000, 40002, 40001, 40000}));
+  EXPECT_EQ(rig.counter(Counter::nat_sessions_created), 3u);
+  for (const Frame& f : out) EXPECT_TRUE(seen(f).checksums_ok);
+}
+
 // RFC 5508 §7, RFC 1191: a datagram with DF set too big for the outside link is answered
 // "fragmentation needed" about the datagram as the inside host sent it (before translation),
 // so the host's path-MTU discovery works through the NAT.
