@@ -30,7 +30,7 @@ std::optional<NatRules> NatRules::resolve(const NatConfig& c, const std::vector<
     if (r.inside_ >> p & 1) return *error = "nat: port '" + name + "' is both inside and outside", std::nullopt;
     r.outside_ |= uint64_t(1) << p;
     r.port_external_[size_t(p)] = int(r.externals_.size());
-    r.externals_.push_back(be(ports[size_t(p)].address.addr));
+    r.add_external(be(ports[size_t(p)].address.addr));
   }
   for (const SnatRule& s : c.snat)
     for (net::Ipv4Addr a : s.pool) {
@@ -38,13 +38,32 @@ std::optional<NatRules> NatRules::resolve(const NatConfig& c, const std::vector<
         return ports[size_t(find_port(ports, n))].address.contains(a);
       });
       if (!on_outside) return *error = "nat.snat: pool address " + a.to_string() + " is on no outside port's network", std::nullopt;
-      if (r.external_index(be(a)) < 0) r.externals_.push_back(be(a));
+      if (r.external_index(be(a)) < 0) r.add_external(be(a));
     }
   for (const DnatRule& d : c.dnat)
     if (r.external_index(be(d.external)) < 0)
       return *error = "nat.dnat: external " + d.external.to_string() + " is neither an outside port's address nor a pool address",
              std::nullopt;
   return r;
+}
+
+void NatRules::add_external(uint32_t ip_be) {
+  // Two outside ports may share an address: the index keeps the first.
+  if (external_index(ip_be) < 0) {
+    if ((externals_.size() + 1) * 2 > index_.size()) {
+      index_.assign(index_.size() * 2, IndexEntry{0, -1});
+      for (size_t i = 0; i < externals_.size(); ++i) place(externals_[i], int32_t(i));
+    }
+    place(ip_be, int32_t(externals_.size()));
+  }
+  externals_.push_back(ip_be);
+}
+
+void NatRules::place(uint32_t ip_be, int32_t index) {
+  const uint32_t mask = uint32_t(index_.size() - 1);
+  uint32_t i = slot_of(ip_be, mask);
+  while (index_[i].index >= 0) i = (i + 1) & mask;
+  index_[i] = {ip_be, index};
 }
 
 const SnatRule* NatRules::snat_for(uint32_t src_be) const {

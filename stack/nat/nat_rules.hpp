@@ -31,10 +31,12 @@ class NatRules {
   bool outside(uint16_t port) const { return port < 64 && (outside_ >> port & 1); }
   // The external addresses, network byte order; their index names a port space.
   const std::vector<uint32_t>& externals() const { return externals_; }
+  // Its index, or -1. Several times per new session and per packet to or from a pool address, so
+  // a hash probe (open addressing, never more than half full) rather than a scan of the pool.
   int external_index(uint32_t ip_be) const {
-    for (size_t i = 0; i < externals_.size(); ++i)
-      if (externals_[i] == ip_be) return int(i);
-    return -1;
+    const uint32_t mask = uint32_t(index_.size() - 1);
+    for (uint32_t i = slot_of(ip_be, mask);; i = (i + 1) & mask)
+      if (index_[i].index < 0 || index_[i].ip == ip_be) return index_[i].index;
   }
   // The first SNAT rule whose source prefix holds `src_be`, or null.
   const SnatRule* snat_for(uint32_t src_be) const;
@@ -54,6 +56,15 @@ class NatRules {
   uint64_t inside_ = 0, outside_ = 0;
   std::vector<uint32_t> externals_;
   std::vector<int> port_external_;  // port index -> its external index (outside ports), else -1
+  struct IndexEntry {
+    uint32_t ip;
+    int32_t index;  // -1: empty
+  };
+  std::vector<IndexEntry> index_ = std::vector<IndexEntry>(16, IndexEntry{0, -1});  // external_index's table
+  static uint32_t slot_of(uint32_t ip_be, uint32_t mask) { return (ip_be * 2654435761u >> 16) & mask; }
+  // Appends `ip_be` to the external addresses and the index (which doubles when half full).
+  void add_external(uint32_t ip_be);
+  void place(uint32_t ip_be, int32_t index);
 };
 
 }  // namespace redline::nat

@@ -321,10 +321,12 @@ uint32_t NatStage::create_mapping(const FiveTuple& mkey, uint32_t external_ip, c
     port = wanted_port;
   } else {
     const pipeline::Shared& s = w_.shared();
-    const rss::ReplySteering steer(s.toeplitz, s.reta, s.hash_fields, reply);
+    // One worker: every port steers to it, and the reply's hash need not be computed.
+    std::optional<rss::ReplySteering> steer;
+    if (workers_ > 1) steer.emplace(s.toeplitz, s.reta, s.hash_fields, reply);
     const uint32_t me = w_.id();
     bool steered = false;
-    auto p = sh.pick(mi, [&](uint16_t candidate) { return workers_ == 1 || steer.owner(be16(candidate)) == me; },
+    auto p = sh.pick(mi, [&](uint16_t candidate) { return !steer || steer->owner(be16(candidate)) == me; },
                      kSteeringBudget, &steered);
     if (!p) {
       *no_port = true;

@@ -180,3 +180,27 @@ TEST(NatRules, ResolvedAgainstThePorts) {
   EXPECT_FALSE(rules->dnat_to(17, be("10.88.2.1"), net::to_be(uint16_t(8080))));
   EXPECT_TRUE(rules->dnat_from(17, be("10.88.4.2"), net::to_be(uint16_t(5353))));
 }
+
+TEST(NatRules, ExternalIndexFindsEveryAddressOfALargePool) {
+  // external_index is a hash probe whose table grows as addresses are added: 300 pool addresses
+  // (several doublings) after the outside port's own, each found at its place in order.
+  nat::NatConfig c;
+  c.enabled = true;
+  c.inside = {"lan"};
+  c.outside = {"wan"};
+  nat::SnatRule rule{*net::Ipv4Prefix::parse("10.1.0.0/16"), false, {}, 0};
+  const uint32_t base = net::Ipv4Addr::parse("10.2.0.10")->value;
+  for (uint32_t i = 0; i < 300; ++i) rule.pool.push_back(net::Ipv4Addr{base + i});
+  c.snat.push_back(rule);
+  const std::vector<nat::PortAddress> ports{{"lan", *net::Ipv4Prefix::parse("10.1.0.1/16")},
+                                            {"wan", *net::Ipv4Prefix::parse("10.2.0.1/16")}};
+  std::string error;
+  auto rules = nat::NatRules::resolve(c, ports, &error);
+  ASSERT_TRUE(rules) << error;
+  ASSERT_EQ(rules->externals().size(), 301u);
+  EXPECT_EQ(rules->external_index(net::to_be(net::Ipv4Addr::parse("10.2.0.1")->value)), 0);
+  for (uint32_t i = 0; i < 300; ++i) ASSERT_EQ(rules->external_index(net::to_be(base + i)), int(i + 1)) << i;
+  EXPECT_EQ(rules->external_index(net::to_be(base + 300)), -1);
+  EXPECT_EQ(rules->external_index(net::to_be(net::Ipv4Addr::parse("10.1.0.1")->value)), -1);
+  EXPECT_EQ(rules->external_index(0), -1);
+}
