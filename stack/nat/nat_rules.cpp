@@ -78,12 +78,7 @@ int NatRules::external_for(const SnatRule& rule, uint32_t src_be, uint16_t out_p
   // A hash of the inside address: the same host always maps to the same pool address, and
   // hosts spread evenly over the pool (murmur3's finalizer: neighbouring addresses, which is
   // what inside networks are made of, land far apart).
-  uint32_t h = net::to_be(src_be);
-  h ^= h >> 16;
-  h *= 0x85ebca6bu;
-  h ^= h >> 13;
-  h *= 0xc2b2ae35u;
-  h ^= h >> 16;
+  const uint32_t h = mix(net::to_be(src_be));
   return external_index(be(rule.pool[h % rule.pool.size()]));
 }
 

@@ -61,7 +61,17 @@ class NatRules {
     int32_t index;  // -1: empty
   };
   std::vector<IndexEntry> index_ = std::vector<IndexEntry>(16, IndexEntry{0, -1});  // external_index's table
-  static uint32_t slot_of(uint32_t ip_be, uint32_t mask) { return (ip_be * 2654435761u >> 16) & mask; }
+  // murmur3's finalizer: every input bit reaches every output bit.
+  static uint32_t mix(uint32_t h) {
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    return h ^ (h >> 16);
+  }
+  // Mixed: a pool's addresses differ in their last octet, the high byte of `ip_be`, which a
+  // plain multiply would leave out of the low bits the mask keeps.
+  static uint32_t slot_of(uint32_t ip_be, uint32_t mask) { return mix(ip_be) & mask; }
   // Appends `ip_be` to the external addresses and the index (which doubles when half full).
   void add_external(uint32_t ip_be);
   void place(uint32_t ip_be, int32_t index);
