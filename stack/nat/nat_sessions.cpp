@@ -235,6 +235,9 @@ void NatStage::outbound(Burst& b, uint8_t slot, const FiveTuple& key, const Snat
   if (key.protocol == wire::ipv4::kProtoIcmp) translated.dst_port = mp.external_port;
   uint8_t flags = kInitiatorInside;
   if (r.external_index(key.dst_ip) >= 0) flags |= kHairpin0;
+  // At most one per packet of the burst; should a path ever add more, make what waits first
+  // rather than write past the array.
+  if (pending_n_ == pending_.size()) [[unlikely]] create_pending(b);
   pending_[pending_n_++] = {key, translated, mi, rule.mss_clamp, slot, flags, made};
 }
 
