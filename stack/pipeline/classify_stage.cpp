@@ -31,6 +31,23 @@ bool plain_unicast_source(const Shared& s, net::Ipv4Addr a) {
 // The IPv4 EtherType as the frame carries it (network byte order), for a compare without a swap.
 const uint16_t kRawTypeIpv4 = net::to_be(wire::eth::kTypeIpv4);
 
+// The common case, checked with few loads: one segment holding an IPv4 header without options,
+// for our MAC, not from a ring, no checksum verdict of "bad", a valid total length and checksum,
+// a plain unicast source. Whatever fails any of these gets classify()'s whole checks.
+bool common_frame(const Shared& s, const rte_mbuf* m, const PacketMeta& pm, const uint8_t* frame) {
+  const uint8_t* ip = frame + wire::eth::kHeaderLen;
+  const uint32_t len = rte_pktmbuf_pkt_len(m);
+  const uint64_t csum_flags = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
+  if (m->nb_segs != 1 || len < wire::eth::kHeaderLen + wire::ipv4::kMinHeaderLen || pm.flags != 0 ||
+      !wire::eth::dst_is(frame, s.ports[pm.in_port].mac) || wire::load_raw16(frame + wire::eth::kType) != kRawTypeIpv4 ||
+      ip[wire::ipv4::kVersionIhl] != 0x45 || csum_flags == RTE_MBUF_F_RX_IP_CKSUM_BAD)
+    return false;
+  const uint32_t total_len = wire::load16(ip, wire::ipv4::kTotalLength);
+  return total_len >= wire::ipv4::kMinHeaderLen && total_len <= len - wire::eth::kHeaderLen &&
+         (csum_flags == RTE_MBUF_F_RX_IP_CKSUM_GOOD || wire::ipv4_header_checksum_ok(ip, wire::ipv4::kMinHeaderLen)) &&
+         plain_unicast_source(s, wire::ipv4::src(ip));
+}
+
 // Headers a stage may read without looking past the first segment: Ethernet, the largest
 // IPv4 header and the largest TCP header.
 constexpr uint32_t kContiguousHeaders = wire::eth::kHeaderLen + 60 + 60;
@@ -59,37 +76,18 @@ void ClassifyStage::run(Burst& b, const uint8_t* idx, uint32_t n) {
     rte_mbuf* m = b.pkts[slot];
     PacketMeta& pm = b.meta[slot];
     const uint8_t* frame = rte_pktmbuf_mtod(m, const uint8_t*);
-    const uint8_t* ip = frame + wire::eth::kHeaderLen;
-    const uint32_t len = rte_pktmbuf_pkt_len(m);
-    // The common case, checked inline with few loads (the whole checks are classify()'s):
-    // one segment holding an IPv4 header without options, for our MAC, not from a ring, no
-    // checksum verdict of "bad", a valid total length and checksum, a plain unicast source.
-    const uint64_t csum_flags = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
-    if (m->nb_segs != 1 || len < wire::eth::kHeaderLen + wire::ipv4::kMinHeaderLen || pm.flags != 0 ||
-        !wire::eth::dst_is(frame, s.ports[pm.in_port].mac) || wire::load_raw16(frame + wire::eth::kType) != kRawTypeIpv4 ||
-        ip[wire::ipv4::kVersionIhl] != 0x45 || csum_flags == RTE_MBUF_F_RX_IP_CKSUM_BAD) [[unlikely]] {
-      b.next[slot] = classify(b, slot);
-      continue;
-    }
-    const uint32_t total_len = wire::load16(ip, wire::ipv4::kTotalLength);
-    if (total_len < wire::ipv4::kMinHeaderLen || total_len > len - wire::eth::kHeaderLen ||
-        (csum_flags != RTE_MBUF_F_RX_IP_CKSUM_GOOD && !wire::ipv4_header_checksum_ok(ip, 20))) [[unlikely]] {
-      b.next[slot] = classify(b, slot);
-      continue;
-    }
-    const net::Ipv4Addr src = wire::ipv4::src(ip);
-    if (!plain_unicast_source(s, src)) [[unlikely]] {
+    if (!common_frame(s, m, pm, frame)) [[unlikely]] {
       b.next[slot] = classify(b, slot);
       continue;
     }
     pm.l3_offset = wire::eth::kHeaderLen;
     pm.l4_offset = wire::eth::kHeaderLen + wire::ipv4::kMinHeaderLen;
-    pm.owner = uint8_t(s.workers == 1 ? 0 : owner_of(s, m, pm.in_port, ip, &pm.flow_hash));
+    pm.owner = uint8_t(s.workers == 1 ? 0 : owner_of(s, m, pm.in_port, frame + wire::eth::kHeaderLen, &pm.flow_hash));
     b.next[slot] = pm.owner == me ? pre_routing : kNextHandoff;
   }
 }
 
-// Every packet the inline checks above did not pass: the same checks one by one, each failure
+// Every packet common_frame() did not pass: the same checks one by one, each failure
 // its own counted drop, and what is valid but uncommon (ARP, broadcast frames, options, chains,
 // packets handed over from another core).
 NextId ClassifyStage::classify(Burst& b, uint8_t slot) {

@@ -25,9 +25,10 @@ inline bool checksum_ok(const uint8_t* data, size_t len) {
 // checksum_ok, inlined because it runs for every packet on ports without checksum offload.
 // Summed as 32-bit words into a 64-bit integer: since 2^16 = 1 (mod 0xffff), the ones'
 // complement sum of the 16-bit words is that integer mod 0xffff (0 read as 0xffff), so the
-// header verifies exactly when the integer is a multiple of 0xffff. The integer is never 0 (the
-// version nibble is not), and a multiple of 0xffff either way round, so byte order does not
-// matter. A multiply by a constant instead of four folds.
+// header verifies exactly when the integer is a nonzero multiple of 0xffff (zero only for
+// all-zero bytes, whose sum folds to 0, not 0xffff). Swapping the bytes of every word keeps a
+// multiple of 0xffff one, so byte order does not matter. A multiply by a constant instead of
+// four folds.
 inline bool ipv4_header_checksum_ok(const uint8_t* p, size_t len) {
   uint64_t acc = 0;
   if (len == 20) [[likely]] {
