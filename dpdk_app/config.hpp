@@ -60,7 +60,7 @@ struct IcmpConfig {
 };
 
 struct PipelineConfig {
-  uint32_t burst = 32;
+  uint32_t burst = 64;  // Settings::burst says why
   uint32_t idle_sleep_us = 0;
   uint32_t mbufs = 0;  // 0: sized from ports, queues and workers
 };

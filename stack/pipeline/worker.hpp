@@ -137,8 +137,11 @@ class alignas(64) Worker {
   uint64_t ns_to_ticks(uint64_t ns) const;
   timer::Wheel& timers() { return wheel_; }
 
-  // Expired timers run per loop iteration at most this many: bounded work per iteration.
-  static constexpr size_t kTimerBudget = 64;
+  // Expired timers run per loop iteration at most this many: bounded work per iteration. Twice
+  // a burst, so that a steady flood of new flows (each a NAT session or TCP connection whose
+  // timer fires later, some re-armed once by then) cannot outrun its own expiry: at one burst
+  // per iteration, expiry fell behind by 10% of the rate and the table filled.
+  static constexpr size_t kTimerBudget = 2 * kMaxBurst;
   // Packets originated in one iteration (TCP segments, replies, errors) before more are refused:
   // a transport's burst of segments is sent in runs of a burst each.
   static constexpr uint32_t kOriginatedMax = 1024;

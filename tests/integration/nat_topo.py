@@ -150,7 +150,7 @@ error_rate = 100
 error_burst = 50
 
 [pipeline]
-burst = 32
+burst = 64
 idle_sleep_us = 20
 
 {render_nat_section(o)}"""

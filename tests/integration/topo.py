@@ -200,7 +200,7 @@ error_rate = {error_rate}
 error_burst = {error_burst}
 
 [pipeline]
-burst = 32
+burst = 64
 idle_sleep_us = {idle_sleep_us}
 """
 
