@@ -168,7 +168,7 @@ TEST(Nat, ExpiryKeepsUpWithAFullBurstOfNewFlowsEveryIteration) {
   c.timeouts.udp_s = 1;
   NatRig n(c);
   Rig& rig = *n.rig;
-  const uint32_t burst = n.rig->shared().settings.burst;
+  const uint32_t burst = rig.shared().settings.burst;
   uint16_t next_port = 1024;
   auto new_flows = [&](uint64_t tsc) {
     for (uint32_t i = 0; i < burst; ++i) rig.inject(rig.a(), out_udp(next_port++));
@@ -180,8 +180,7 @@ TEST(Nat, ExpiryKeepsUpWithAFullBurstOfNewFlowsEveryIteration) {
   for (int i = 0; i < 10; ++i) new_flows(t0);
   // The flood: one burst every 20 ms from t0 on, so one burst comes due per iteration after 1 s.
   const uint64_t step = seconds(0.02);
-  int k = 1;
-  for (; k <= 75; ++k) new_flows(t0 + uint64_t(k) * step);
+  for (uint64_t k = 1; k <= 75; ++k) new_flows(t0 + k * step);
   // At t0 + 1.5 s the live sessions are those of the last second: 50 bursts, give or take the
   // one at the edge. A lagging expiry still holds (part of) the backlog's ten.
   EXPECT_LE(n.sessions(), 52 * burst) << "expiry fell behind the flood";
