@@ -91,6 +91,7 @@ namespace redline::net {
   X(tcp_paws_rejected, "TCP segments with an old timestamp (PAWS, RFC 7323 5)")             \
   X(tcp_ooo_queued, "TCP segments held out of order")                                        \
   X(tcp_ooo_dropped, "drop: TCP out-of-order segment beyond the per-connection limit")       \
+  X(tcp_tx_oversize, "drop: TCP segment larger than every port's MTU (refused before it was built)") \
   X(tcp_no_buffer, "TCP segments not sent for want of an mbuf or TX room (retried)")        \
   X(tcp_accepted, "TCP connections accepted (passive open completed)")                       \
   X(tcp_connected, "TCP connections opened by connect (active open completed)")              \

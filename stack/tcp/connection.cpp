@@ -88,10 +88,14 @@ size_t Connection::send(const void* data, size_t len) {
     ChunkNode* t = sndq_.tail();
     if (!t || t->c.room == 0) {
       ChunkNode* n = host_.chunks().get();
-      if (!n) break;
+      if (!n) {
+        host_.want_buffers(*this);
+        break;
+      }
       n->c = host_.env().alloc();
       if (!n->c.owner) {
         host_.chunks().put(n);
+        host_.want_buffers(*this);
         break;
       }
       n->c.len = 0;
@@ -119,7 +123,10 @@ bool Connection::send_chunk(const Chunk& c) {
     return false;
   }
   ChunkNode* n = host_.chunks().get();
-  if (!n) return false;
+  if (!n) {
+    host_.want_buffers(*this);
+    return false;
+  }
   n->c = c;
   n->c.room = 0;  // not ours to append to
   sndq_.push(n);
@@ -139,7 +146,10 @@ size_t Connection::send_received(Connection& from, size_t n) {
     // land on the other's bytes) and the segments after them would straddle chunks.
     if (k > space - moved) break;
     ChunkNode* q = host_.chunks().get();
-    if (!q) break;
+    if (!q) {
+      host_.want_buffers(*this);
+      break;
+    }
     // A second reference to the buffer: `from` releases its own when the bytes are consumed,
     // this queue when they are acknowledged.
     host_.env().retain(r->c.owner);

@@ -218,7 +218,8 @@ class Connection {
   // the end of the send-queue chunk it starts in where that lets it, or the segments after it,
   // go out in place; otherwise `len`.
   uint32_t fit_to_chunk(TcpSeq seq, uint32_t len) const;
-  void fill_sack(wire::tcp::Options& o) const;
+  // SACK blocks for a segment carrying `payload` bytes: as many as fit in the MSS beside it.
+  void fill_sack(wire::tcp::Options& o, uint32_t payload) const;
   uint32_t pipe() const;
   bool next_hole(TcpSeq* seq, uint32_t* len) const;
   TcpSeq data_start() const { return snd_una_ + (syn_unacked() ? 1 : 0); }
@@ -258,8 +259,8 @@ class Connection {
   // Receive sequence space; rcv_adv_: the right edge of the window last advertised.
   TcpSeq irs_, rcv_nxt_, rcv_adv_;
   uint8_t snd_shift_ = 0, rcv_shift_ = 0;
-  uint16_t mss_ = 536;      // what we send: the peer's MSS, capped by ours (RFC 9293 §3.7.1)
-  uint16_t our_mss_ = 536;  // what we advertised
+  uint16_t mss_ = kDefaultMss;      // what we send: the peer's MSS, capped by ours (RFC 9293 §3.7.1)
+  uint16_t our_mss_ = kDefaultMss;  // what we advertised
   bool sack_ok_ = false, ts_ok_ = false, ws_ok_ = false;
   bool fin_sent_ = false;      // a FIN has gone out (at fin_seq_)
   TcpSeq fin_seq_;
@@ -276,6 +277,7 @@ class Connection {
   bool rtt_timing_ = false;
   bool was_writable_blocked_ = false;
   bool in_pending_ = false;    // on the host's list of connections with output waiting
+  bool in_starved_ = false;    // on the host's list of connections waiting for buffers
   uint8_t dupacks_ = 0;
   uint8_t segs_unacked_ = 0;   // full segments received since our last ACK
   uint8_t retries_ = 0;        // consecutive expiries of the current timer

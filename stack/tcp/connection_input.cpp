@@ -21,7 +21,12 @@ constexpr uint64_t kPawsIdleMs = 24ull * 24 * 3600 * 1000;
 void Connection::negotiate(const Options& opt, uint16_t our_mss) {
   const Settings& s = host_.settings();
   // RFC 9293 §3.7.1: without the option the peer takes 536; send no more than either side's.
-  mss_ = std::min<uint16_t>(our_mss, opt.mss.value_or(536));
+  // A hostile or broken peer's MSS is bounded as Linux bounds it: 0 means the option said
+  // nothing (tcp_parse_options ignores it), and no value takes the send MSS below
+  // kMinSendMss (net.ipv4.tcp_min_snd_mss), so a segment always carries payload and the
+  // per-segment arithmetic (mss_ - option overhead, flight / mss_) stays well defined.
+  const uint16_t peer = opt.mss && *opt.mss ? *opt.mss : kDefaultMss;
+  mss_ = std::max<uint16_t>(kMinSendMss, std::min(our_mss, peer));
   ws_ok_ = s.window_scaling && opt.window_shift.has_value();
   if (ws_ok_) {
     snd_shift_ = *opt.window_shift;
@@ -33,7 +38,10 @@ void Connection::negotiate(const Options& opt, uint16_t our_mss) {
   if (ts_ok_) {
     ts_recent_ = opt.ts_val;
     ts_recent_tick_ = host_.now();
-    mss_ = uint16_t(mss_ - 12);  // every segment carries the 12 bytes of the option (RFC 7323 §3.2)
+    // Every segment carries the 12 bytes of the option (RFC 7323 §3.2); kMinSendMss > 12 keeps
+    // the payload positive (Linux's floor also applies before the option overhead).
+    static_assert(kMinSendMss > f::kTimestampsOptionLen);
+    mss_ = uint16_t(mss_ - f::kTimestampsOptionLen);
   }
   // RFC 6928: initial window min(10 MSS, max(2 MSS, 14600)).
   cwnd_ = std::min<uint32_t>(10u * mss_, std::max<uint32_t>(2u * mss_, 14600));

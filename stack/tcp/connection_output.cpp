@@ -26,10 +26,15 @@ uint16_t Connection::window_to_advertise() {
   return uint16_t(std::min<uint32_t>(w, 65535));
 }
 
-void Connection::fill_sack(f::Options& o) const {
+void Connection::fill_sack(f::Options& o, uint32_t payload) const {
   // RFC 2018 §4: the first block holds the segment that arrived last; the rest follow, most
-  // recent first as far as we know (queue order here), up to what fits beside timestamps.
-  const size_t max = ts_ok_ ? 3 : 4;
+  // recent first as far as we know (queue order here), up to what fits beside timestamps, and
+  // in a data segment up to what fits beside its payload: mss_ counts only the timestamps
+  // option, so a full segment has no room for blocks (RFC 2018 §3 lets a sender send fewer).
+  const uint32_t room = payload >= mss_ ? 0 : mss_ - payload;
+  const size_t fit = room < 4 + 8 ? 0 : (room - 4) / 8;
+  const size_t max = std::min<size_t>(ts_ok_ ? 3 : 4, fit);
+  if (max == 0) return;
   struct Block {
     TcpSeq l, r;
   } blocks[64];
@@ -60,7 +65,7 @@ bool Connection::send_segment(TcpSeq seq, uint32_t len, uint8_t flags) {
     s.opt.ts_val = host_.now_ms() + ts_offset_;
     s.opt.ts_ecr = ts_recent_;
   }
-  if (sack_ok_ && ooo_) fill_sack(s.opt);
+  if (sack_ok_ && ooo_) fill_sack(s.opt, len);
   s.conn = this;
   s.offset = len ? uint32_t(seq - data_start()) : 0;
   s.len = len;

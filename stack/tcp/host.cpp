@@ -51,7 +51,21 @@ bool Host::listen(uint16_t port, Listener& l, const ConnOptions& opts, uint32_t 
 }
 
 void Host::unlisten(uint16_t port) {
+  Listener* l = find_listener(port);
+  if (!l) return;
   std::erase_if(listeners_, [&](const ListenEntry& e) { return e.port == port; });
+  // Its half-open connections would complete into a listener that is gone (or, listened again,
+  // into a count that no longer holds them): reset them, as Linux does when a listening socket
+  // closes (inet_csk_listen_stop). Established ones already belong to their handlers.
+  ++depth_;
+  for (const auto& c : all_)
+    if (c->in_use_ && c->listener_ == l) {
+      c->listener_ = nullptr;
+      c->abort();
+    }
+  l->half_open_ = 0;
+  --depth_;
+  if (depth_ == 0) reap();
 }
 
 Listener* Host::find_listener(uint16_t port) const {
@@ -118,8 +132,31 @@ void Host::want_output(Connection& c) {
   pending_.push_back(&c);
 }
 
+void Host::want_buffers(Connection& c) {
+  c.was_writable_blocked_ = true;
+  if (c.in_starved_) return;
+  c.in_starved_ = true;
+  starved_.push_back(&c);
+}
+
+void Host::retry_starved() {
+  // A send that found no buffer may have nothing in flight, so no ACK would ever call
+  // on_writable: offer the room again once a millisecond until the pool has buffers.
+  if (starved_.empty() || now_ < starved_retry_at_) return;
+  starved_retry_at_ = now_ + std::max<uint64_t>(1, ms_to_ticks(1));
+  starved_work_.swap(starved_);
+  for (Connection* c : starved_work_) {
+    c->in_starved_ = false;
+    if (!c->in_use_ || !c->was_writable_blocked_ || !c->handler_ || c->send_space() == 0) continue;
+    c->was_writable_blocked_ = false;
+    c->handler_->on_writable(*c);
+  }
+  starved_work_.clear();
+}
+
 void Host::poll() {
   ++depth_;
+  retry_starved();
   // Output that a callback, a full TX path or the per-call limit left for later. A connection
   // put back on the list while it runs is served on the next poll.
   // Two vectors swapped in turn, so neither allocates once both have grown to the load.
@@ -275,7 +312,7 @@ void Connection::start_active(Endpoint local, Endpoint remote, uint32_t iss, uin
   iss_ = snd_una_ = snd_nxt_ = snd_max_ = TcpSeq(iss);
   recover_ = high_rxt_ = iss_;
   our_mss_ = mss;
-  mss_ = std::min<uint16_t>(mss, 536);
+  mss_ = std::max<uint16_t>(kMinSendMss, std::min(mss, kDefaultMss));
   ts_offset_ = host_.isn_.ts_offset(local.ip, remote.ip);
   last_heard_ = host_.now();
 }

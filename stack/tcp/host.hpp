@@ -166,6 +166,10 @@ class Host {
   void retire(Connection& c);
   void reap();
   void want_output(Connection& c);
+  // `c` could not get a buffer (or a chunk node) for what its application sent: on_writable is
+  // offered again from poll() (retry_starved), since no ACK may be coming to offer it.
+  void want_buffers(Connection& c);
+  void retry_starved();
   void tw_add(Connection& c);
   void tw_remove(Connection& c);
   uint32_t next_isn(Endpoint local, Endpoint remote);
@@ -184,6 +188,8 @@ class Host {
   Connection* graveyard_ = nullptr;
   std::vector<Connection*> pending_;  // output waiting
   std::vector<Connection*> poll_work_;  // poll()'s copy of pending_
+  std::vector<Connection*> starved_, starved_work_;  // want_buffers
+  uint64_t starved_retry_at_ = 0;
   Connection* tw_head_ = nullptr;     // TIME-WAIT, oldest first
   Connection* tw_tail_ = nullptr;
   uint32_t in_use_ = 0, time_wait_ = 0;

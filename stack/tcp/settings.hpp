@@ -7,6 +7,13 @@
 
 namespace redline::tcp {
 
+// RFC 9293 §3.7.1: the send MSS of a peer that gave none (or gave 0, which Linux ignores).
+constexpr uint16_t kDefaultMss = 536;
+// The smallest send MSS a peer can impose (Linux: net.ipv4.tcp_min_snd_mss, 48). Below it a
+// peer could make every segment carry a byte or two, multiplying the buffers and segments a
+// transfer takes (CVE-2019-11479), or none at all.
+constexpr uint16_t kMinSendMss = 48;
+
 struct Keepalive {
   bool enabled = false;
   uint32_t idle_s = 7200;     // RFC 1122 §4.2.3.6: no less than two hours by default

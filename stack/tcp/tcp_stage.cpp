@@ -2,6 +2,7 @@
 
 #include <rte_mbuf.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <thread>
@@ -19,6 +20,10 @@ using pipeline::kNextDone;
 namespace f = wire::tcp;
 
 // --- MbufEnv ---
+
+MbufEnv::MbufEnv(pipeline::Worker& w) : w_(w) {
+  for (const pipeline::PortInfo& p : w.shared().ports) max_mtu_ = std::max<uint32_t>(max_mtu_, p.mtu);
+}
 
 rte_mbuf* MbufEnv::frame_in_place(const SegmentOut& s, uint16_t headers) {
   const Chunk* c = s.conn->payload_in_one_chunk(s.offset, s.len);
@@ -49,6 +54,15 @@ bool MbufEnv::send(const SegmentOut& s) {
   if (w_.originate_room() == 0) return false;  // the iteration has sent all it may: later
   pipeline::Shared& sh = w_.shared();
   const size_t opt_len = f::options_len(s.opt);
+  // The engine cuts segments to the MSS its route's MTU allows; a frame beyond every port's MTU
+  // means that bound failed (a peer's option slipping past a check). It is refused here, before
+  // the 16-bit lengths below could wrap or the payload copy run past an mbuf, and counted; the
+  // segment is treated as sent and lost, so the connection's timers, not this loop, give up.
+  const size_t whole_ip = wire::ipv4::kMinHeaderLen + f::kMinHeaderLen + opt_len + s.len;
+  if (whole_ip > max_mtu_) [[unlikely]] {
+    w_.count(Counter::tcp_tx_oversize);
+    return true;
+  }
   const uint16_t tcp_len = uint16_t(f::kMinHeaderLen + opt_len + s.len);
   const uint16_t ip_len = uint16_t(wire::ipv4::kMinHeaderLen + tcp_len);
   const uint16_t headers = uint16_t(wire::eth::kHeaderLen + ip_len - s.len);

@@ -35,7 +35,7 @@ namespace redline::tcp {
 // The engine's surroundings in redline: mbufs from the worker's pool, routes, TX.
 class MbufEnv final : public Env {
  public:
-  explicit MbufEnv(pipeline::Worker& w) : w_(w) {}
+  explicit MbufEnv(pipeline::Worker& w);
   bool send(const SegmentOut& s) override;
   Chunk alloc() override;
   void retain(void* owner) override;
@@ -49,6 +49,7 @@ class MbufEnv final : public Env {
   // in front of the payload), or null when it cannot be sent in place.
   rte_mbuf* frame_in_place(const SegmentOut& s, uint16_t headers);
   pipeline::Worker& w_;
+  uint32_t max_mtu_ = 0;  // the largest port MTU: no segment's IP datagram is longer
   uint16_t ident_ = 0;
 };
 

@@ -23,6 +23,8 @@ constexpr size_t kUrgent = 18;
 constexpr size_t kMinHeaderLen = 20;
 constexpr size_t kMaxHeaderLen = 60;
 constexpr size_t kMaxOptionsLen = kMaxHeaderLen - kMinHeaderLen;
+// The timestamps option as every segment carries it once negotiated: NOP NOP + 10 (RFC 7323 §3).
+constexpr size_t kTimestampsOptionLen = 12;
 
 constexpr uint8_t kFin = 0x01;
 constexpr uint8_t kSyn = 0x02;
@@ -125,7 +127,7 @@ inline size_t options_len(const Options& o) {
   size_t n = 0;
   if (o.mss) n += 4;
   if (o.window_shift) n += 4;              // NOP + 3
-  if (o.has_timestamps) n += 12;           // NOP NOP + 10 (or SACK-permitted + 10)
+  if (o.has_timestamps) n += kTimestampsOptionLen;  // NOP NOP + 10 (or SACK-permitted + 10)
   else if (o.sack_permitted) n += 4;       // NOP NOP + 2
   // NOP NOP, kind and length, then 8 bytes per block (RFC 2018 §3).
   if (o.sack_count) n += 4 + 8 * size_t(o.sack_count);

@@ -1,0 +1,205 @@
+// Peers that lie in their options or starve the host of buffers, and applications that stop
+// listening mid-handshake: the defects issue 21 found by reading and by trying. Each test here
+// failed before its fix. Segments are crafted as a hostile client would send them, from an
+// address of its own, and the server's answers are read off the link (they go to no host).
+#include "tests/unit/tcp_pair.hpp"
+
+namespace redline::testing {
+namespace {
+
+using net::Counter;
+using tcp::State;
+
+constexpr Endpoint kAttacker{0x0a000063, 40000};  // 10.0.0.99: no host on the link
+constexpr Endpoint kServer{kIpB, 80};
+
+// A raw client of B's echo server: crafts its own segments, reads B's answers from the log.
+struct RawClient {
+  explicit RawClient(tcp::Settings sb = {}) : link({}, sb) {
+    server.echo = true;
+    server.close_on_peer_close = true;
+    EXPECT_TRUE(link.b.host->listen(80, server));
+    // B's answers are logged, then lost: nothing on the link owns 10.0.0.99.
+    link.drop_rule = [](const Seen& s, bool from_a) { return !from_a && s.dst_ip == kAttacker.ip; };
+  }
+  // SYN with `opt`, then the ACK of B's SYN-ACK (echoing its timestamp when it sent one).
+  bool handshake(const tf::Options& opt) {
+    iss = 1000;
+    link.inject(false, craft(kAttacker, kServer, {0, 0, iss, 0, tf::kSyn, 65535}, opt));
+    const auto synacks = from_server([](const Seen& s) { return s.has(tf::kSyn) && s.has(tf::kAck_); });
+    if (synacks.empty()) return false;
+    snd_nxt = iss + 1;
+    rcv_nxt = synacks.back().h.seq + 1;
+    ts_echo = synacks.back().opt.ts_val;
+    timestamps = opt.has_timestamps;
+    send(tf::kAck_);
+    return server.conn != nullptr;
+  }
+  void send(uint8_t flags, std::string_view payload = {}) {
+    tf::Options o;
+    if (timestamps) {
+      o.has_timestamps = true;
+      o.ts_val = ++ts_val;
+      o.ts_ecr = ts_echo;
+    }
+    link.inject(false, craft(kAttacker, kServer, {0, 0, snd_nxt, rcv_nxt, flags, 65535}, o, payload));
+    snd_nxt += uint32_t(payload.size()) + ((flags & tf::kFin) ? 1 : 0);
+  }
+  // Acknowledges everything B sent so far (a cooperative receiver).
+  void ack_all() {
+    for (const Seen& s : from_server([](const Seen&) { return true; })) {
+      const uint32_t end = s.h.seq + s.payload_len + (s.has(tf::kFin) ? 1 : 0);
+      if (net::TcpSeq(end) > net::TcpSeq(rcv_nxt)) rcv_nxt = end;
+      if (s.opt.has_timestamps) ts_echo = s.opt.ts_val;
+    }
+    send(tf::kAck_);
+  }
+  template <typename Pred>
+  std::vector<Seen> from_server(Pred&& p) const {
+    return sent_by(link, false, [&](const Seen& s) { return s.dst_ip == kAttacker.ip && p(s); });
+  }
+  uint32_t echoed() const {
+    uint32_t n = 0;
+    for (const Seen& s : from_server([](const Seen& s) { return s.payload_len > 0; })) n += s.payload_len;
+    return n;
+  }
+  Link link;
+  App server;
+  uint32_t iss = 0, snd_nxt = 0, rcv_nxt = 0, ts_val = 100, ts_echo = 0;
+  bool timestamps = false;
+};
+
+// Echoes 300 bytes over a connection whose SYN carried `opt`; returns the largest payload B sent.
+uint32_t echo_300(RawClient& r, const tf::Options& opt) {
+  EXPECT_TRUE(r.handshake(opt));
+  r.send(tf::kAck_ | tf::kPsh, std::string(300, 'x'));
+  for (int i = 0; i < 200 && r.echoed() < 300; ++i) {
+    r.link.run_ticks(5);
+    r.ack_all();
+  }
+  EXPECT_EQ(r.echoed(), 300u);
+  uint32_t largest = 0;
+  for (const Seen& s : r.from_server([](const Seen& s) { return s.payload_len > 0; }))
+    largest = std::max(largest, s.payload_len);
+  return largest;
+}
+
+TEST(TcpHostilePeer, SynWithMssZero_TakesTheDefault536) {
+  // Linux ignores an MSS option of 0 (tcp_parse_options): the peer said nothing, so 536.
+  RawClient r;
+  tf::Options o;
+  o.mss = 0;
+  const uint32_t largest = echo_300(r, o);
+  ASSERT_NE(r.server.conn, nullptr);
+  EXPECT_EQ(r.server.conn->mss(), tcp::kDefaultMss);
+  EXPECT_EQ(largest, 300u);
+  EXPECT_EQ(r.link.b.env.get(Counter::tcp_no_buffer), 0u);
+}
+
+TEST(TcpHostilePeer, TinyMssWithTimestamps_FloorsAtTheMinimumAndNeverWraps) {
+  // An MSS of 4 with timestamps once made mss - 12 wrap to ~65 525 (segments far past the MTU).
+  RawClient r;
+  tf::Options o;
+  o.mss = 4;
+  o.has_timestamps = true;
+  o.ts_val = 100;
+  const uint32_t largest = echo_300(r, o);
+  ASSERT_NE(r.server.conn, nullptr);
+  EXPECT_EQ(r.server.conn->mss(), tcp::kMinSendMss - tf::kTimestampsOptionLen);
+  EXPECT_EQ(largest, uint32_t(tcp::kMinSendMss - tf::kTimestampsOptionLen));
+  // Every segment's options and payload fit in the floor's 48 bytes beside the fixed headers.
+  for (const Seen& s : r.from_server([](const Seen& s) { return s.payload_len > 0; }))
+    EXPECT_LE(s.payload_len + tf::options_len(s.opt), tcp::kMinSendMss);
+}
+
+TEST(TcpHostilePeer, MssOne_WithoutTimestamps_FloorsAt48) {
+  RawClient r;
+  tf::Options o;
+  o.mss = 1;
+  EXPECT_EQ(echo_300(r, o), uint32_t(tcp::kMinSendMss));
+  EXPECT_EQ(r.server.conn->mss(), tcp::kMinSendMss);
+}
+
+TEST(TcpHostilePeer, SackBlocksInADataSegment_FitBesideAFullPayload) {
+  // A data segment sent while out-of-order data is held carries SACK blocks; beside a full MSS
+  // of payload there is no room for them, so they are left out rather than pushing the frame
+  // past the MTU.
+  TcpPair p;
+  tcp::Connection* c = p.open();
+  tcp::Connection* s = p.server.conn;
+  ASSERT_NE(s, nullptr);
+  // The client holds a segment beyond a hole in what the server sends ...
+  p.link.drop_rule = DropNth(false, {1});
+  p.server.to_send = pattern(3000);
+  p.server.pump(*s);
+  p.link.run_ticks(3);
+  ASSERT_GT(c->ooo_segments(), 0u);
+  // ... while it sends a full segment of its own.
+  const size_t from = p.link.log.size();
+  p.client.to_send = pattern(c->mss());
+  p.client.pump(*c);
+  p.link.run_ticks(2);
+  bool full_seen = false;
+  for (size_t i = from; i < p.link.log.size(); ++i) {
+    const auto& [a, seg] = p.link.log[i];
+    if (!a || seg.payload_len == 0) continue;
+    EXPECT_LE(seg.payload_len + tf::options_len(seg.opt), 1460u) << "payload " << seg.payload_len;
+    full_seen |= seg.payload_len == c->mss();
+  }
+  EXPECT_TRUE(full_seen);
+  p.link.drop_rule = nullptr;
+  ASSERT_TRUE(p.link.run_until([&] { return p.client.received.size() == 3000; }, 10'000));
+  p.close_and_drain();
+  EXPECT_EQ(p.link.ledger.live, 0);
+}
+
+TEST(TcpHostilePeer, SendWithNoBuffersAndNothingInFlight_GetsOnWritableLater) {
+  // send() found no buffer and nothing is in flight, so no ACK will come: the host itself must
+  // offer the room again once buffers are back.
+  TcpPair p;
+  tcp::Connection* c = p.open();
+  p.link.run_ticks(100);
+  ASSERT_EQ(c->unacked(), 0u);
+  p.link.a.env.fail_alloc = true;
+  p.client.to_send = "hello";
+  p.client.pump(*c);
+  EXPECT_EQ(p.client.sent, 0u);
+  p.link.run_ticks(50);  // offers made while the pool is still dry find no buffer either
+  EXPECT_EQ(p.client.sent, 0u);
+  p.link.a.env.fail_alloc = false;
+  ASSERT_TRUE(p.link.run_until([&] { return p.client.writable_events > 0 && p.client.sent == 5; }, 100));
+  ASSERT_TRUE(p.link.run_until([&] { return p.server.received == "hello"; }, 1000));
+  p.close_and_drain();
+  EXPECT_EQ(p.link.ledger.live, 0);
+}
+
+TEST(TcpHostilePeer, UnlistenWithHalfOpenConnections_ResetsThemAndListeningAgainWorks) {
+  // unlisten once left half-open connections pointing at the listener: listening again reset
+  // its count, their later ends underflowed it, and the listener refused every SYN after.
+  tcp::Settings sb;
+  sb.syn_backlog = 4;
+  RawClient r(sb);
+  for (uint16_t i = 0; i < 3; ++i)
+    r.link.inject(false, craft({kAttacker.ip, uint16_t(50000 + i)}, kServer, {0, 0, 7, 0, tf::kSyn, 65535}));
+  EXPECT_EQ(r.link.b.host->stats().connections, 3u);
+  r.link.b.host->unlisten(80);
+  EXPECT_EQ(r.link.b.host->stats().connections, 0u) << "half-open connections reset with their listener";
+  EXPECT_EQ(r.from_server([](const Seen& s) { return s.has(tf::kRst); }).size(), 3u);
+  EXPECT_TRUE(r.link.b.host->listen(80, r.server));
+  // A full backlog's worth of new half-open connections is still taken, then they time out ...
+  for (uint16_t i = 0; i < 4; ++i)
+    r.link.inject(false, craft({kAttacker.ip, uint16_t(51000 + i)}, kServer, {0, 0, 7, 0, tf::kSyn, 65535}));
+  EXPECT_EQ(r.link.b.host->stats().connections, 4u);
+  EXPECT_EQ(r.link.b.env.get(Counter::tcp_backlog_full), 0u);
+  r.link.run_ticks(Link::kTicksPerSecond * 200);
+  EXPECT_EQ(r.link.b.host->stats().connections, 0u);
+  // ... and a real client still connects.
+  ASSERT_TRUE(r.handshake({}));
+  EXPECT_EQ(r.server.conn->state(), State::kEstablished);
+  r.server.conn->abort();
+  r.link.run_ticks(10);
+  EXPECT_EQ(r.link.ledger.live, 0);
+}
+
+}  // namespace
+}  // namespace redline::testing
