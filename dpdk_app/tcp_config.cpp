@@ -8,13 +8,14 @@ namespace redline::app {
 tcp::Settings read_tcp(const Reader& r, const toml::table& t) {
   tcp::Settings s;
   r.only_keys(t, "tcp",
-              {"max_connections", "time_wait_max", "syn_backlog", "min_rto_ms", "max_rto_ms", "initial_rto_ms",
+              {"max_connections", "time_wait_max", "syn_backlog", "syn_cookies", "min_rto_ms", "max_rto_ms", "initial_rto_ms",
                "delayed_ack_ms", "time_wait_ms", "fin_wait2_ms", "syn_retries", "synack_retries", "retries", "recv_buffer",
                "send_buffer", "ooo_max_segments", "sack", "timestamps", "window_scaling", "tail_loss_probe", "congestion", "ephemeral_ports", "keepalive",
                "zero_copy_send"});
   r.number(t, "max_connections", "tcp.max_connections", s.max_connections, 16, 1 << 24);
   r.number(t, "time_wait_max", "tcp.time_wait_max", s.time_wait_max, 1, 1 << 24);
   r.number(t, "syn_backlog", "tcp.syn_backlog", s.syn_backlog, 1, 1 << 20);
+  s.syn_cookies = r.boolean(t, "syn_cookies", "tcp.syn_cookies", s.syn_cookies);
   r.number(t, "min_rto_ms", "tcp.min_rto_ms", s.min_rto_ms, 1, 60'000);
   r.number(t, "max_rto_ms", "tcp.max_rto_ms", s.max_rto_ms, 1000, 600'000);
   r.number(t, "initial_rto_ms", "tcp.initial_rto_ms", s.initial_rto_ms, 1, 60'000);

@@ -99,7 +99,10 @@ namespace redline::net {
   X(tcp_closed, "TCP connections ended in order")                                            \
   X(tcp_reset, "TCP connections ended by a reset (received or sent)")                        \
   X(tcp_timed_out, "TCP connections ended by retransmission or keepalive timeout")          \
-  X(tcp_backlog_full, "drop: SYN to a listener whose SYN backlog is full")                   \
+  X(tcp_backlog_full, "SYN to a listener whose SYN backlog is full (answered with a cookie, or dropped with tcp.syn_cookies off)")                   \
+  X(tcp_syncookies_sent, "TCP SYN-ACKs sent with a SYN cookie (listener's backlog full)")   \
+  X(tcp_syncookies_accepted, "TCP connections made from a valid SYN cookie")                \
+  X(tcp_syncookies_failed, "TCP ACKs to a listener with cookies out that carried no valid cookie (RST sent)") \
   X(tcp_table_full, "drop: SYN refused, connection table full (tcp.max_connections)")       \
   X(tcp_time_wait_reused, "TCP TIME-WAIT connections replaced by a new SYN (RFC 6191)")      \
   X(tcp_time_wait_recycled, "TCP TIME-WAIT connections ended early (tcp.time_wait_max)")     \

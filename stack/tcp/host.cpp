@@ -25,6 +25,7 @@ Host::Host(Env& env, ConnIndex& index, timer::Wheel& wheel, uint64_t ticks_per_s
       ticks_per_s_(ticks_per_s),
       settings_(settings),
       isn_(isn_key[0], isn_key[1]),
+      cookies_(isn_key[0], isn_key[1]),
       // Nodes: the out-of-order limit and a send/receive queue's worth per connection would be
       // far too many to reserve; blocks are made as needed up to this bound.
       chunks_(size_t(settings.max_connections) * 64 + 65536),
@@ -97,12 +98,16 @@ Connection* Host::allocate(const ConnOptions& opts) {
   c->rcv_buf_ = opts.recv_buffer ? opts.recv_buffer : settings_.recv_buffer;
   c->snd_buf_ = opts.send_buffer ? opts.send_buffer : settings_.send_buffer;
   if (!opts.keepalive.enabled && settings_.keepalive.enabled) c->opts_.keepalive = settings_.keepalive;
-  // RFC 7323 §2.3: the smallest shift that lets the window cover the receive buffer.
-  c->rcv_shift_ = 0;
-  if (settings_.window_scaling)
-    while (c->rcv_shift_ < f::kMaxWindowShift && (c->rcv_buf_ >> c->rcv_shift_) > 65535) ++c->rcv_shift_;
+  c->rcv_shift_ = window_shift_for(c->rcv_buf_);
   ++in_use_;
   return c;
+}
+
+uint8_t Host::window_shift_for(uint32_t rcv_buf) const {
+  uint8_t shift = 0;
+  if (settings_.window_scaling)
+    while (shift < f::kMaxWindowShift && (rcv_buf >> shift) > 65535) ++shift;
+  return shift;
 }
 
 void Host::retire(Connection& c) {
@@ -248,8 +253,14 @@ bool Host::input(Connection* c, Endpoint src, Endpoint dst, const f::Header& h, 
       reset_for(src, dst, h, payload.len + 1);
     }
   } else {
-    count(Counter::tcp_no_listener);
-    reset_for(src, dst, h, payload.len + ((h.flags & f::kSyn) ? 1 : 0) + ((h.flags & f::kFin) ? 1 : 0));
+    // An ACK for no connection may complete a handshake whose SYN-ACK carried a cookie; only
+    // looked at while the listener has sent cookies recently, as Linux does, so a stray ACK
+    // costs no hash otherwise.
+    Listener* l = (h.flags & (f::kSyn | f::kAck_ | f::kRst)) == f::kAck_ ? find_listener(dst.port) : nullptr;
+    if (!(l && now_ < l->cookies_until_ && cookie_open(*l, src, dst, h, opt, payload, &kept))) {
+      count(Counter::tcp_no_listener);
+      reset_for(src, dst, h, payload.len + ((h.flags & f::kSyn) ? 1 : 0) + ((h.flags & f::kFin) ? 1 : 0));
+    }
   }
   --depth_;
   if (depth_ == 0) reap();
@@ -260,6 +271,7 @@ bool Host::passive_open(Listener& l, Endpoint src, Endpoint dst, const f::Header
   // RFC 9293 §3.10.7.2, LISTEN: a SYN makes a connection in SYN-RECEIVED and draws a SYN-ACK.
   if (l.half_open_ >= l.backlog_) {
     count(Counter::tcp_backlog_full);
+    if (settings_.syn_cookies) send_cookie(l, src, dst, h, opt);
     return false;
   }
   uint16_t mss = 0;
@@ -282,6 +294,83 @@ bool Host::passive_open(Listener& l, Endpoint src, Endpoint dst, const f::Header
   c->listener_ = &l;
   ++l.half_open_;
   c->send_syn();
+  return true;
+}
+
+void Host::send_cookie(Listener& l, Endpoint src, Endpoint dst, const f::Header& h, const f::Options& opt) {
+  uint16_t our_mss = 0;
+  if (env_.route(src.ip, &our_mss).ip == 0) return;
+  uint16_t peer_mss = 0;
+  const uint32_t iss = cookies_.make(dst, src, h.seq, opt.mss && *opt.mss ? *opt.mss : kDefaultMss,
+                                     cookie_period(), &peer_mss);
+  // The SYN-ACK send_syn would send, from no connection. Window scaling and SACK survive only in
+  // the timestamp (syn_cookie.hpp), so without timestamps they are not offered.
+  const uint32_t rcv_buf = l.opts_.recv_buffer ? l.opts_.recv_buffer : settings_.recv_buffer;
+  const bool ts = settings_.timestamps && opt.has_timestamps;
+  const bool ws = ts && settings_.window_scaling && opt.window_shift.has_value();
+  const bool sack = ts && settings_.sack && opt.sack_permitted;
+  SegmentOut r;
+  r.src = dst;
+  r.dst = src;
+  r.opt.mss = our_mss;
+  if (ws) r.opt.window_shift = window_shift_for(rcv_buf);
+  r.opt.sack_permitted = sack;
+  if (ts) {
+    r.opt.has_timestamps = true;
+    r.opt.ts_val = SynCookies::encode_ts(now_ms() + isn_.ts_offset(dst.ip, src.ip),
+                                         ws ? opt.window_shift : std::nullopt, sack);
+    r.opt.ts_ecr = opt.ts_val;
+  }
+  r.h = {dst.port, src.port, iss, h.seq + 1, uint8_t(f::kSyn | f::kAck_), uint16_t(std::min<uint32_t>(rcv_buf, 65535))};
+  if (!env_.send(r)) return count(Counter::tcp_no_buffer);
+  count(Counter::tcp_segs_out);
+  count(Counter::tcp_syncookies_sent);
+  l.cookies_until_ = now_ + (kCookieMaxAge + 1) * kCookiePeriodS * ticks_per_s_;
+}
+
+bool Host::cookie_open(Listener& l, Endpoint src, Endpoint dst, const f::Header& h, const f::Options& opt,
+                       const Chunk& payload, bool* kept) {
+  const uint32_t peer_isn = h.seq - 1, iss = h.ack - 1;
+  const std::optional<uint16_t> peer_mss = cookies_.check(dst, src, peer_isn, iss, cookie_period());
+  if (!peer_mss) {
+    count(Counter::tcp_syncookies_failed);
+    return false;
+  }
+  // The SYN as the cookie remembers it; the connection then takes the ACK in SYN-RECEIVED, as if
+  // it had sent the SYN-ACK itself.
+  f::Options syn;
+  syn.mss = *peer_mss;
+  if (settings_.timestamps && opt.has_timestamps) {
+    CookieOptions co;
+    SynCookies::decode_ts(opt.ts_ecr, &co);
+    syn.window_shift = co.window_shift;
+    syn.sack_permitted = co.sack_permitted;
+    syn.has_timestamps = true;
+    syn.ts_val = opt.ts_val;
+  }
+  uint16_t our_mss = 0;
+  if (env_.route(src.ip, &our_mss).ip == 0) return false;
+  Connection* c = allocate(l.opts_);
+  if (!c) {
+    count(Counter::tcp_table_full);
+    return true;  // a valid cookie: no RST, the peer's retransmission may find room
+  }
+  c->start_passive(dst, src, iss, our_mss, {src.port, dst.port, peer_isn, 0, f::kSyn, h.window}, syn);
+  if (!index_.add(key_of(dst, src), c)) {
+    count(Counter::tcp_table_full);
+    c->in_use_ = false;
+    --in_use_;
+    c->next_free_ = free_;
+    free_ = c;
+    return true;
+  }
+  c->listener_ = &l;
+  ++l.half_open_;  // taken back as the ACK completes the handshake, in input() just below
+  c->snd_nxt_ = c->snd_max_ = c->iss_ + 1;
+  c->rcv_adv_ = c->rcv_nxt_ + std::min<uint32_t>(c->rcv_buf_, 65535);
+  count(Counter::tcp_syncookies_accepted);
+  count(Counter::tcp_segs_in);
+  *kept = c->input(h, opt, payload);
   return true;
 }
 

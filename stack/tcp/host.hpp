@@ -19,6 +19,7 @@
 #include "stack/net/five_tuple.hpp"
 #include "stack/tcp/connection.hpp"
 #include "stack/tcp/isn.hpp"
+#include "stack/tcp/syn_cookie.hpp"
 
 namespace redline::tcp {
 
@@ -81,6 +82,7 @@ class Listener {
   friend class Connection;
   uint16_t port_ = 0;
   uint32_t backlog_ = 0, half_open_ = 0;
+  uint64_t cookies_until_ = 0;  // tick until which an ACK to no connection may carry a cookie
   ConnOptions opts_;
 };
 
@@ -160,6 +162,15 @@ class Host {
   // RFC 9293 §3.10.7.1: the answer to a segment for no connection.
   void reset_for(Endpoint src, Endpoint dst, const wire::tcp::Header& h, uint32_t seg_len);
   bool passive_open(Listener& l, Endpoint src, Endpoint dst, const wire::tcp::Header& h, const wire::tcp::Options& opt);
+  // SYN cookies (syn_cookie.hpp): a SYN-ACK that keeps no state, for a listener whose half-open
+  // queue is full; and the connection made from the ACK that returns one. cookie_open returns
+  // false (nothing done) when the ACK carries no valid cookie.
+  void send_cookie(Listener& l, Endpoint src, Endpoint dst, const wire::tcp::Header& h, const wire::tcp::Options& opt);
+  bool cookie_open(Listener& l, Endpoint src, Endpoint dst, const wire::tcp::Header& h, const wire::tcp::Options& opt,
+                   const Chunk& payload, bool* kept);
+  uint64_t cookie_period() const { return now_ / ticks_per_s_ / kCookiePeriodS; }
+  // RFC 7323 §2.3: the smallest shift that lets the window cover a receive buffer.
+  uint8_t window_shift_for(uint32_t rcv_buf) const;
   // RFC 6191: a SYN for a connection in TIME-WAIT may start a new one.
   bool time_wait_accepts(const Connection& c, const wire::tcp::Header& h, const wire::tcp::Options& opt) const;
   // The connection leaves the index and is freed at the next reap.
@@ -180,6 +191,7 @@ class Host {
   uint64_t ticks_per_s_;
   Settings settings_;
   IsnGenerator isn_;
+  SynCookies cookies_;
   ChunkPool chunks_;
   uint64_t now_ = 0;
   std::vector<ListenEntry> listeners_;

@@ -40,6 +40,7 @@ struct Settings {
   uint32_t max_connections = 65536;  // per worker, TIME-WAIT included
   uint32_t time_wait_max = 16384;    // per worker; beyond it the oldest TIME-WAIT is recycled
   uint32_t syn_backlog = 1024;       // connections in SYN-RECEIVED per listener
+  bool syn_cookies = true;           // beyond syn_backlog, SYN-ACKs carry SYN cookies (RFC 4987 §3.6)
   uint32_t min_rto_ms = 200;         // RFC 6298 §2.4 says 1 s; Linux and every fast stack use 200 ms
   uint32_t max_rto_ms = 120'000;     // RFC 6298 §2.5: at least 60 s
   uint32_t initial_rto_ms = 1000;    // RFC 6298 §2.1
