@@ -1,5 +1,7 @@
 #include "dpdk_app/stats.hpp"
 
+#include <rte_mempool.h>
+
 #include <cinttypes>
 
 #include "dpdk_app/control/snapshot.hpp"
@@ -28,6 +30,12 @@ void print_stats(std::FILE* out, const pipeline::Shared& shared,
     }
     // Driver-specific extended stats, non-zero only (the snapshot keeps only those).
     for (const auto& [name, value] : p.xstats) std::fprintf(out, "port %s xstat_%s %" PRIu64 "\n", n, name.c_str(), value);
+  }
+  // The mbuf pool as the workers leave it: buffers held by RX rings, TCP queues, ARP queues and
+  // reassembly. A hostile peer that pins buffers shows here (tests compare it with a baseline).
+  if (shared.pool) {
+    std::fprintf(out, "pool mbufs_in_use %u\n", rte_mempool_in_use_count(shared.pool));
+    std::fprintf(out, "pool mbufs_total %u\n", shared.pool->size);
   }
   std::fprintf(out, "stats end\n");
   std::fflush(out);

@@ -16,6 +16,8 @@ PACKAGES=(
   iproute2 iputils-ping iputils-arping traceroute python3-scapy procps nftables curl python3-prometheus-client
   # NAT tests and demo: an HTTP server outside, captures of what the outside sees
   nginx-light tcpdump
+  # hostile-input tests: SYN floods
+  hping3
   # AF_XDP tests: veth offloads off (ethtool), BIRD beside redline through the exception path
   ethtool bird2 netcat-openbsd clang
 )

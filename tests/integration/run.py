@@ -47,6 +47,7 @@ import nat_tests  # noqa: E402,F401  (registers the NAT tests, on a topology of 
 import kernel_tests  # noqa: E402,F401  (registers the kernel exception path's tests, kind="kernel")
 import xdp_tests  # noqa: E402,F401  (registers the AF_XDP set-up tests, each with its own redline)
 import tcp_tests  # noqa: E402,F401  (registers TCP/UDP against Linux, kind="tcp")
+import tcp_hostile_tests  # noqa: E402,F401  (registers hostile TCP peers, each with its own redline)
 
 
 

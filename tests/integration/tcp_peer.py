@@ -40,6 +40,7 @@ def echo(host: str, port: int, n: int) -> None:
     data = os.urandom(n)
     t0 = time.monotonic()
     s = socket.create_connection((host, port), timeout=30)
+    connect_s = time.monotonic() - t0
     s.settimeout(120)
     got = bytearray()
     err: list[str] = []
@@ -66,7 +67,7 @@ def echo(host: str, port: int, n: int) -> None:
     sent_sha = hashlib.sha256(data).hexdigest()
     got_sha = hashlib.sha256(bytes(got)).hexdigest()
     out(sent=n, got=len(got), match=sent_sha == got_sha, sent_sha256=sent_sha, sha256=got_sha,
-        seconds=round(time.monotonic() - t0, 2), error=err)
+        seconds=round(time.monotonic() - t0, 2), connect_s=round(connect_s, 3), error=err)
 
 
 async def one(host: str, port: int, size: int, opened: list, hold: asyncio.Event) -> bool:

@@ -295,6 +295,7 @@ class Stats:
         self.counters: dict[str, int] = {}
         self.cores: dict[int, dict[str, int]] = {}
         self.ports: dict[str, dict[str, int]] = {}
+        self.pool: dict[str, int] = {}  # mbufs_in_use, mbufs_total
         self.unparsed: list[str] = []
 
     def __getitem__(self, name: str) -> int:
@@ -344,6 +345,8 @@ def parse_stats_block(lines: list[str]) -> Stats:
                 st.cores.setdefault(int(f[1]), {})[f[2]] = _int(f[3])
             elif f[0] == "port" and len(f) == 4:
                 st.ports.setdefault(f[1], {})[f[2]] = _int(f[3])
+            elif f[0] == "pool" and len(f) == 3:
+                st.pool[f[1]] = _int(f[2])
             else:
                 st.unparsed.append(raw)
         except ValueError:
