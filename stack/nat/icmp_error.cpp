@@ -72,7 +72,7 @@ void rewrite_icmp_error(uint8_t* ip, size_t len, const QuotedDatagram& q, const 
   // The quoted L4 header: ports (identifier) and, where the quote reaches it, its checksum.
   if (q.tuple.protocol == wire::ipv4::kProtoIcmp) {
     std::memcpy(l4 + kIcmpIdentifier, &rw.src_port, 2);
-    store_raw16(l4 + kIcmpChecksum, adjust(load_raw16(l4 + kIcmpChecksum), rw.l4_delta));
+    store_raw16(l4 + kIcmpChecksum, detail::adjust_icmp(load_raw16(l4 + kIcmpChecksum), rw.l4_delta));
   } else {
     std::memcpy(l4, &rw.src_port, 2);
     std::memcpy(l4 + 2, &rw.dst_port, 2);

@@ -48,6 +48,16 @@ inline uint16_t fold(uint32_t s) {
 }
 // RFC 1624 eqn. 3 with the ~m + m' terms summed in advance: HC' = ~(~HC + delta).
 inline uint16_t adjust(uint16_t checksum, uint16_t delta) { return uint16_t(~fold(uint32_t(uint16_t(~checksum)) + delta)); }
+// The same for an ICMP checksum, which covers the message alone (RFC 792: no pseudo-header), so
+// the message may be all zero (an echo reply with identifier, sequence number and data zero):
+// its sum is +0 and its checksum 0xffff, where eqn. 3 gives 0x0000, which does not verify
+// (RFC 1624 §3's argument holds for data that is never all zero, as an IPv4 header). Where
+// eqn. 3 gives 0x0000 the message sums to +0 or -0, and 0xffff verifies for both: it is sent
+// instead, as RFC 768 has UDP send a computed zero.
+inline uint16_t adjust_icmp(uint16_t checksum, uint16_t delta) {
+  const uint16_t c = adjust(checksum, delta);
+  return c == 0 ? 0xffff : c;
+}
 using wire::load_raw16;
 using wire::store_raw16;
 }  // namespace detail
@@ -95,7 +105,7 @@ inline void apply(const Rewrite& r, uint8_t protocol, uint8_t* ip, uint8_t* l4) 
     }
   } else {
     std::memcpy(l4 + kIcmpIdentifier, &r.src_port, 2);
-    store_raw16(l4 + kIcmpChecksum, adjust(load_raw16(l4 + kIcmpChecksum), r.l4_delta));
+    store_raw16(l4 + kIcmpChecksum, adjust_icmp(load_raw16(l4 + kIcmpChecksum), r.l4_delta));
   }
 }
 

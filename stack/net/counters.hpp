@@ -87,6 +87,9 @@ namespace redline::net {
   X(tcp_rst_sent, "TCP resets sent")                                                         \
   X(tcp_rst_received, "TCP resets accepted")                                                 \
   X(tcp_challenge_acks, "TCP challenge ACKs sent (RFC 5961)")                                \
+  X(tcp_challenge_acks_limited, "TCP challenge ACKs not sent: the worker's tcp.challenge_ack_rate spent (RFC 5961 7)") \
+  X(tcp_invalid_acks_limited, "TCP ACKs to out-of-window or PAWS-rejected segments not sent (tcp.invalid_ack_interval_ms)") \
+  X(tcp_rst_limited, "TCP resets to segments for no connection not sent: tcp.reset_rate spent") \
   X(tcp_out_of_window, "TCP segments outside the receive window (ACK sent, dropped)")        \
   X(tcp_paws_rejected, "TCP segments with an old timestamp (PAWS, RFC 7323 5)")             \
   X(tcp_ooo_queued, "TCP segments held out of order")                                        \

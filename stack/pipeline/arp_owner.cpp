@@ -39,7 +39,7 @@ ArpOwner::~ArpOwner() = default;
 void ArpOwner::adopt(const Settings& s) {
   pending_.set_limits(s.max_resolving, s.queue_per_neighbor, resolve_ticks(w_, s));
   aging_.set_policy(aging_ticks(w_, s));
-  probe_pace_ = icmp::RateLimiter(s.arp_probes_per_ms * 1000, s.arp_probes_per_ms);
+  probe_pace_ = net::RateLimiter(s.arp_probes_per_ms * 1000, s.arp_probes_per_ms);
 }
 
 void ArpOwner::input(rte_mbuf* m) {

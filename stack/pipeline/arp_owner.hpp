@@ -20,7 +20,7 @@
 
 #include "stack/arp/neighbor_aging.hpp"
 #include "stack/arp/pending_queue.hpp"
-#include "stack/icmp/rate_limiter.hpp"
+#include "stack/net/rate_limiter.hpp"
 #include "stack/net/types.hpp"
 #include "stack/pipeline/shared.hpp"
 
@@ -65,7 +65,7 @@ class ArpOwner final : private arp::PendingQueue<rte_mbuf*>::Events, private arp
     bool counted;  // already counted as deferred
   };
   std::deque<Probe> probes_;
-  icmp::RateLimiter probe_pace_;
+  net::RateLimiter probe_pace_;
   bool announced_ = false;
 };
 

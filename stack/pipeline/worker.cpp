@@ -179,7 +179,7 @@ void Worker::adopt_settings() {
   const Settings* live = s_.live_settings.load(std::memory_order_acquire);
   settings_seen_ = live;
   if (!live) return;
-  icmp_limit_ = icmp::RateLimiter(live->icmp_error_rate, live->icmp_error_burst);
+  icmp_limit_ = net::RateLimiter(live->icmp_error_rate, live->icmp_error_burst);
   if (arp_) arp_->adopt(*live);
 }
 

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "stack/icmp/error.hpp"
-#include "stack/icmp/rate_limiter.hpp"
+#include "stack/net/rate_limiter.hpp"
 #include "stack/net/counters.hpp"
 #include "stack/pipeline/shared.hpp"
 #include "stack/pipeline/stage_graph.hpp"
@@ -181,7 +181,7 @@ class alignas(64) Worker {
   uint64_t ns_per_tsc_q32_ = 0;  // ns per TSC cycle, 32.32 fixed point
   unsigned tick_shift_ = 0;      // a timer tick is 2^tick_shift_ TSC cycles (~100 µs)
   uint16_t ip_ident_ = 0;
-  icmp::RateLimiter icmp_limit_;
+  net::RateLimiter icmp_limit_;
   timer::Wheel wheel_;
   StageGraph graph_;
   BuiltinStages builtin_;
@@ -204,7 +204,7 @@ class alignas(64) Worker {
   uint32_t shared_tx_drained_ = 0;  // sent for other workers this iteration (worker 0)
   // Packets passed to the kernel exception path: 50 000 a second per worker, bursts of 1000
   // (a TAP write costs ~1 us of this loop; SSH, BGP and DHCP need far less).
-  icmp::RateLimiter kernel_limit_{50'000, 1'000};
+  net::RateLimiter kernel_limit_{50'000, 1'000};
   const Settings* settings_seen_ = nullptr;
 };
 

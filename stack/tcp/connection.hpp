@@ -187,7 +187,10 @@ class Connection {
   bool input(const wire::tcp::Header& h, const wire::tcp::Options& opt, const Chunk& payload);
   bool input_syn_sent(const wire::tcp::Header& h, const wire::tcp::Options& opt);
   bool acceptable(TcpSeq seq, uint32_t seg_len) const;
-  void process_ack(const wire::tcp::Header& h, const wire::tcp::Options& opt, uint32_t seg_len);
+  // Whether an ACK answering an out-of-window or PAWS-rejected segment may go now.
+  bool allow_invalid_ack();
+  // False when the segment must be dropped, text and all (an unacceptable ACK, RFC 5961 §5.2).
+  bool process_ack(const wire::tcp::Header& h, const wire::tcp::Options& opt, uint32_t seg_len);
   void on_new_ack(TcpSeq ack, const wire::tcp::Options& opt);
   void on_dup_ack();
   // The slow-start threshold after a loss (RFC 5681 eq. 4, or CUBIC's β, RFC 9438 §4.6).
@@ -294,6 +297,8 @@ class Connection {
   uint32_t rcv_buf_ = 0, snd_buf_ = 0;
   uint32_t rcv_head_off_ = 0;  // bytes of the receive queue's head chunk already consumed
   uint64_t last_heard_ = 0;    // tick of the last segment received (keepalive)
+  uint64_t last_invalid_ack_ = 0;  // tick of the last ACK answering an unacceptable segment
+  bool invalid_ack_sent_ = false;
   ChunkQueue rcvq_, sndq_;
   // Where copy_payload last read (a node of sndq_ and the stream offset its data starts at,
   // counted like sndq_base_): segments go out in order, so the next one starts there and no

@@ -47,6 +47,21 @@ void Connection::negotiate(const Options& opt, uint16_t our_mss) {
   cwnd_ = std::min<uint32_t>(10u * mss_, std::max<uint32_t>(2u * mss_, 14600));
 }
 
+bool Connection::allow_invalid_ack() {
+  // Linux's tcp_oow_rate_limited: a peer (or an attacker in its name) sending segments outside
+  // the window draws at most one ACK per interval, so two hosts disagreeing about the window
+  // cannot ACK each other in a loop and a flood is not answered segment for segment.
+  const uint64_t now = host_.now();
+  const uint64_t interval = host_.ms_to_ticks(host_.settings().invalid_ack_interval_ms);
+  if (invalid_ack_sent_ && now - last_invalid_ack_ < interval) {
+    host_.count(Counter::tcp_invalid_acks_limited);
+    return false;
+  }
+  invalid_ack_sent_ = true;
+  last_invalid_ack_ = now;
+  return true;
+}
+
 bool Connection::acceptable(TcpSeq seq, uint32_t seg_len) const {
   // RFC 9293 §3.10.7.4, first check: the four cases of segment and window length. A segment at
   // exactly RCV.NXT is always let through so that its ACK is processed even with a zero window
@@ -82,8 +97,10 @@ bool Connection::input(const Header& h, const Options& opt, const Chunk& payload
   if (ts_ok_ && opt.has_timestamps && !(h.flags & f::kRst) && int32_t(opt.ts_val - ts_recent_) < 0 &&
       host_.ticks_to_us(host_.now() - ts_recent_tick_) / 1000 < kPawsIdleMs) {
     host_.count(Counter::tcp_paws_rejected);
-    ack_now_ = true;
-    output();
+    if (allow_invalid_ack()) {
+      ack_now_ = true;
+      output();
+    }
     return false;
   }
   if (!acceptable(seq, seg_len)) {
@@ -92,8 +109,10 @@ bool Connection::input(const Header& h, const Options& opt, const Chunk& payload
       // In TIME-WAIT this is the peer's FIN again: ACK it and restart the 2 MSL wait (§3.10.7.4).
       if (state_ == State::kTimeWait && (h.flags & f::kFin))
         arm(TimerMode::kTimeWait, host_.ms_to_ticks(host_.settings().time_wait_ms));
-      ack_now_ = true;
-      output();
+      if (allow_invalid_ack()) {
+        ack_now_ = true;
+        output();
+      }
     }
     return false;
   }
@@ -101,9 +120,11 @@ bool Connection::input(const Header& h, const Options& opt, const Chunk& payload
   // challenge ACK (a blind attacker must then guess RCV.NXT exactly).
   if (h.flags & f::kRst) {
     if (seq != rcv_nxt_) {
-      host_.count(Counter::tcp_challenge_acks);
-      ack_now_ = true;
-      output();
+      if (host_.allow_challenge_ack()) {
+        host_.count(Counter::tcp_challenge_acks);
+        ack_now_ = true;
+        output();
+      }
       return false;
     }
     host_.count(Counter::tcp_rst_received);
@@ -115,9 +136,11 @@ bool Connection::input(const Header& h, const Options& opt, const Chunk& payload
   }
   // Fourth: SYN in a synchronized state. RFC 5961 §4.2: a challenge ACK, never a reset.
   if (h.flags & f::kSyn) {
-    host_.count(Counter::tcp_challenge_acks);
-    ack_now_ = true;
-    output();
+    if (host_.allow_challenge_ack()) {
+      host_.count(Counter::tcp_challenge_acks);
+      ack_now_ = true;
+      output();
+    }
     return false;
   }
   // Fifth: without ACK the segment is dropped.
@@ -159,7 +182,10 @@ bool Connection::input(const Header& h, const Options& opt, const Chunk& payload
     if (state_ == State::kClosed) return false;
   }
 
-  process_ack(h, opt, payload.len);
+  if (!process_ack(h, opt, payload.len)) {
+    if (ack_now_) output();
+    return false;
+  }
   if (state_ == State::kClosed || state_ == State::kTimeWait) {
     if (state_ == State::kTimeWait && ack_now_) output();
     return false;
@@ -259,23 +285,30 @@ void Connection::take_rtt_sample(const Options& opt, TcpSeq ack) {
   }
 }
 
-void Connection::process_ack(const Header& h, const Options& opt, uint32_t payload_len) {
+bool Connection::process_ack(const Header& h, const Options& opt, uint32_t payload_len) {
   const TcpSeq ack(h.ack);
   const TcpSeq seq(h.seq);
   // §3.10.7.4 fifth: an ACK for data not yet sent is answered with an ACK and the segment
-  // dropped (its text too: ack_now plus the caller sees no state change).
+  // dropped, its text too (false: a blind injection's data must not reach the application).
   if (ack > snd_max_) {
-    ack_now_ = true;
-    return;
+    // RFC 5961 §5.2: an ACK beyond what was sent (a blind injection guessing the sequence
+    // space) is a challenge ACK's cause too, and counts against the same budget.
+    if (host_.allow_challenge_ack()) {
+      host_.count(Counter::tcp_challenge_acks);
+      ack_now_ = true;
+    }
+    return false;
   }
   // RFC 5961 §5.2: an ACK far below SND.UNA (beyond the largest window the peer has seen) is a
   // blind injection attempt: challenge ACK.
   if (ack < snd_una_ - std::max<uint32_t>(max_snd_wnd_, 65535)) {
-    host_.count(Counter::tcp_challenge_acks);
-    ack_now_ = true;
-    return;
+    if (host_.allow_challenge_ack()) {
+      host_.count(Counter::tcp_challenge_acks);
+      ack_now_ = true;
+    }
+    return false;
   }
-  if (ack < snd_una_) return;  // an old duplicate: nothing to learn from it
+  if (ack < snd_una_) return true;  // an old duplicate: nothing to learn from it
   // RFC 9293 §3.10.7.4: the window is taken from the newest segment (SND.WL1/WL2 order them).
   bool window_changed = false;
   if (snd_wl1_ < seq || (snd_wl1_ == seq && snd_wl2_ <= ack)) {
@@ -304,6 +337,7 @@ void Connection::process_ack(const Header& h, const Options& opt, uint32_t paylo
     // into the closed window.
     on_dup_ack();
   }
+  return true;
 }
 
 void Connection::on_new_ack(TcpSeq ack, const Options& opt) {

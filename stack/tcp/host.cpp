@@ -26,6 +26,9 @@ Host::Host(Env& env, ConnIndex& index, timer::Wheel& wheel, uint64_t ticks_per_s
       settings_(settings),
       isn_(isn_key[0], isn_key[1]),
       cookies_(isn_key[0], isn_key[1]),
+      // Bursts of a tenth of a second's budget: enough for the handful a real peer draws at once.
+      challenge_limit_(settings.challenge_ack_rate, std::max<uint32_t>(1, settings.challenge_ack_rate / 10)),
+      reset_limit_(settings.reset_rate, std::max<uint32_t>(1, settings.reset_rate / 10)),
       // Nodes: the out-of-order limit and a send/receive queue's worth per connection would be
       // far too many to reserve; blocks are made as needed up to this bound.
       chunks_(size_t(settings.max_connections) * 64 + 65536),
@@ -207,12 +210,19 @@ void Host::reset_for(Endpoint src, Endpoint dst, const f::Header& h, uint32_t se
   // RFC 9293 §3.10.7.1: never answer a RST; with ACK, <SEQ=SEG.ACK><CTL=RST>; else
   // <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>.
   if (h.flags & f::kRst) return;
+  if (!reset_limit_.allow(ticks_to_us(now_) * 1000)) return count(Counter::tcp_rst_limited);
   SegmentOut r;
   r.src = dst;
   r.dst = src;
   if (h.flags & f::kAck_) r.h = {dst.port, src.port, h.ack, 0, f::kRst, 0};
   else r.h = {dst.port, src.port, 0, h.seq + seg_len, uint8_t(f::kRst | f::kAck_), 0};
   if (env_.send(r)) count(Counter::tcp_rst_sent);
+}
+
+bool Host::allow_challenge_ack() {
+  if (challenge_limit_.allow(ticks_to_us(now_) * 1000)) return true;
+  count(Counter::tcp_challenge_acks_limited);
+  return false;
 }
 
 bool Host::time_wait_accepts(const Connection& c, const f::Header& h, const f::Options& opt) const {

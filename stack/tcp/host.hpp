@@ -17,6 +17,7 @@
 
 #include "stack/net/counters.hpp"
 #include "stack/net/five_tuple.hpp"
+#include "stack/net/rate_limiter.hpp"
 #include "stack/tcp/connection.hpp"
 #include "stack/tcp/isn.hpp"
 #include "stack/tcp/syn_cookie.hpp"
@@ -150,6 +151,9 @@ class Host {
       if (c->in_use_) f(*c);
   }
   void count(net::Counter c, uint64_t n = 1) { env_.count(c, n); }
+  // Whether a challenge ACK (RFC 5961 §3.2, §4.2, §5.2) may go now: the worker's budget of
+  // Settings::challenge_ack_rate per second (RFC 5961 §7). Counts the ones held back.
+  bool allow_challenge_ack();
 
  private:
   friend class Connection;
@@ -192,6 +196,7 @@ class Host {
   Settings settings_;
   IsnGenerator isn_;
   SynCookies cookies_;
+  net::RateLimiter challenge_limit_, reset_limit_;
   ChunkPool chunks_;
   uint64_t now_ = 0;
   std::vector<ListenEntry> listeners_;

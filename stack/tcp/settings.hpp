@@ -67,6 +67,14 @@ struct Settings {
   uint16_t ephemeral_low = 32768;    // local ports for connect
   uint16_t ephemeral_high = 60999;
   Keepalive keepalive;               // the default for every connection
+  // Answers a flood could draw out of the host, bounded (none is needed for a peer that plays
+  // by the rules): challenge ACKs per second per worker (RFC 5961 §7; Linux's
+  // tcp_challenge_ack_limit is 1000), resets to segments for no connection per second per worker
+  // (BSD's icmplim bounds them likewise), and per connection at most one ACK answering an
+  // out-of-window or PAWS-rejected segment per interval (Linux's tcp_invalid_ratelimit, 500 ms).
+  uint32_t challenge_ack_rate = 1000;
+  uint32_t reset_rate = 1000;
+  uint32_t invalid_ack_interval_ms = 500;
   uint32_t max_segments_per_call = 64;  // a connection's output per call: bounds the loop's latency
   friend bool operator==(const Settings&, const Settings&) = default;
 };

@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
 
-#include "stack/icmp/rate_limiter.hpp"
+#include "stack/net/rate_limiter.hpp"
 
-using redline::icmp::RateLimiter;
+using redline::net::RateLimiter;
 
 TEST(RateLimiter, AllowsTheBurstThenRefillsAtTheRate) {
   RateLimiter r(100, 10);  // 100/s: one token per 10 ms

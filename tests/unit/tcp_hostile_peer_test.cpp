@@ -201,5 +201,91 @@ TEST(TcpHostilePeer, UnlistenWithHalfOpenConnections_ResetsThemAndListeningAgain
   EXPECT_EQ(r.link.ledger.live, 0);
 }
 
+// An established pair (the server side is the target) that can prove it still works.
+struct Live : Established {
+  // The pair still moves data both ways, then closes in order with nothing leaked.
+  void still_works() {
+    client.to_send += pattern(100'000);
+    client.pump(*c);
+    ASSERT_TRUE(link.run_until([&] { return server.received.size() == client.to_send.size(); }, 100'000));
+    close_and_drain();
+    EXPECT_EQ(link.ledger.live, 0);
+  }
+};
+
+TEST(TcpHostilePeer, RstFloodInTheWindow_ChallengeAcksBoundedByTheWorkersRate) {
+  // RFC 5961 §7: challenge ACKs are rate-limited, so a flood of in-window RSTs is not reflected
+  // segment for segment; none of them resets the connection.
+  Live l;
+  for (uint32_t i = 1; i <= 5000; ++i) l.link.inject(false, l.to_server(int64_t(i % 60000) + 1, tf::kRst));
+  const uint64_t burst = tcp::Settings{}.challenge_ack_rate / 10;
+  EXPECT_EQ(l.link.b.env.get(Counter::tcp_challenge_acks), burst);
+  EXPECT_EQ(l.link.b.env.get(Counter::tcp_challenge_acks_limited), 5000 - burst);
+  EXPECT_EQ(l.server_sent_since_quiet().size(), burst);
+  EXPECT_EQ(l.s->state(), State::kEstablished);
+  l.still_works();
+}
+
+TEST(TcpHostilePeer, BlindDataWithAnAckBeyondWhatWasSent_IsChallengedAndNeverDelivered) {
+  // RFC 5961 §5.2: in-window data whose ACK acknowledges what was never sent is dropped with
+  // its text, and answered (rate-limited) by a challenge ACK.
+  Live l;
+  const uint32_t beyond = l.s->snd_nxt().value() + 100'000;
+  l.link.inject(false, l.to_server(0, tf::kAck_ | tf::kPsh, "INJECTED", beyond));
+  EXPECT_EQ(l.server.received, "hello");
+  EXPECT_EQ(l.link.b.env.get(Counter::tcp_challenge_acks), 1u);
+  EXPECT_EQ(l.server_sent_since_quiet().size(), 1u);
+  // ... and one far below SND.UNA likewise.
+  const uint32_t below = l.s->snd_una().value() - 10'000'000;
+  l.link.inject(false, l.to_server(0, tf::kAck_ | tf::kPsh, "INJECTED", below));
+  EXPECT_EQ(l.server.received, "hello");
+  EXPECT_EQ(l.link.b.env.get(Counter::tcp_challenge_acks), 2u);
+  l.still_works();
+  EXPECT_EQ(l.server.received.find("INJECTED"), std::string::npos);
+}
+
+TEST(TcpHostilePeer, OutOfWindowFlood_DrawsOneAckPerInterval) {
+  // Linux's tcp_invalid_ratelimit: segments outside the window draw at most one ACK per 500 ms
+  // per connection.
+  Live l;
+  for (int i = 0; i < 1000; ++i) l.link.inject(false, l.to_server(10'000'000, tf::kAck_, "x"));
+  EXPECT_EQ(l.link.b.env.get(Counter::tcp_out_of_window), 1000u);
+  EXPECT_EQ(l.server_sent_since_quiet().size(), 1u);
+  EXPECT_EQ(l.link.b.env.get(Counter::tcp_invalid_acks_limited), 999u);
+  l.link.run_ticks(l.link.b.host->ms_to_ticks(500));
+  l.link.inject(false, l.to_server(10'000'000, tf::kAck_, "x"));
+  EXPECT_EQ(l.server_sent_since_quiet().size(), 2u) << "a new interval: one more ACK";
+  l.still_works();
+}
+
+TEST(TcpHostilePeer, SegmentFloodToAClosedPort_ResetsBoundedByTheWorkersRate) {
+  RawClient r;
+  for (uint16_t i = 0; i < 3000; ++i)
+    r.link.inject(false, craft({kAttacker.ip, uint16_t(1000 + i)}, {kIpB, 81}, {0, 0, 1, 0, tf::kSyn, 65535}));
+  const uint64_t burst = tcp::Settings{}.reset_rate / 10;
+  EXPECT_EQ(r.from_server([](const Seen& s) { return s.has(tf::kRst); }).size(), burst);
+  EXPECT_EQ(r.link.b.env.get(Counter::tcp_rst_limited), 3000 - burst);
+  // The budget refills at its rate: a second later a closed port is refused again at once.
+  r.link.run_ticks(Link::kTicksPerSecond);
+  r.link.inject(false, craft({kAttacker.ip, 999}, {kIpB, 81}, {0, 0, 1, 0, tf::kSyn, 65535}));
+  EXPECT_EQ(r.from_server([](const Seen& s) { return s.has(tf::kRst); }).size(), burst + 1);
+}
+
+TEST(TcpHostilePeer, RstInTimeWait_DoesNotEndIt) {
+  // RFC 1337: no TIME-WAIT assassination; the 4-tuple stays protected for the full 2 MSL.
+  Live l;
+  tcp::Connection* c = l.c;
+  l.server.close_on_peer_close = true;
+  c->close();
+  ASSERT_TRUE(l.link.run_until([&] { return l.server.closed && c->state() == State::kTimeWait; }, 10'000));
+  const tcp::Endpoint local = c->local(), remote = c->remote();
+  l.link.inject(true, craft(remote, local, {0, 0, c->rcv_nxt().value(), c->snd_nxt().value(), tf::kRst, 0}));
+  EXPECT_EQ(c->state(), State::kTimeWait);
+  EXPECT_EQ(l.link.a.host->stats().time_wait, 1u);
+  l.link.run_ticks(l.link.a.host->ms_to_ticks(l.link.a.host->settings().time_wait_ms) + 10);
+  EXPECT_EQ(l.link.a.host->stats().time_wait, 0u);
+  EXPECT_EQ(l.link.ledger.live, 0);
+}
+
 }  // namespace
 }  // namespace redline::testing

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdio>
+#include <optional>
 #include <set>
 #include <string_view>
 #include <utility>
@@ -59,6 +60,34 @@ inline Wire craft(Endpoint src, Endpoint dst, const tf::Header& h, const tf::Opt
   wire::store16(w.bytes.data(), tf::kChecksum, uint16_t(~wire::ones_complement_sum(w.bytes.data(), w.bytes.size(), pseudo)));
   return w;
 }
+
+// An established pair with some data exchanged, and what the server expects next.
+struct Established : TcpPair {
+  Established() {
+    c = open();
+    s = server.conn;
+    client.to_send = "hello";
+    client.pump(*c);
+    EXPECT_TRUE(link.run_until([&] { return server.received == "hello"; }, 1000));
+    link.run_ticks(1000);  // past the delayed ACK: the link is quiet
+    quiet = link.log.size();
+  }
+  // A segment to the server as if from the client, `off` bytes after what it expects,
+  // acknowledging `ack` (by default all the server sent).
+  Wire to_server(int64_t off, uint8_t flags, std::string_view payload = {}, std::optional<uint32_t> ack = {}) const {
+    tf::Header h{0, 0, uint32_t(s->rcv_nxt().value() + off), ack ? *ack : s->snd_nxt().value(), flags, 1000};
+    return craft(c->local(), c->remote(), h, {}, payload);
+  }
+  std::vector<Seen> server_sent_since_quiet() const {
+    std::vector<Seen> out;
+    for (size_t i = quiet; i < link.log.size(); ++i)
+      if (!link.log[i].first) out.push_back(link.log[i].second);
+    return out;
+  }
+  tcp::Connection* c = nullptr;
+  tcp::Connection* s = nullptr;
+  size_t quiet = 0;
+};
 
 // Segments one side put on the link (dropped ones included), optionally filtered.
 template <typename Pred>

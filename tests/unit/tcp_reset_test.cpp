@@ -10,33 +10,6 @@ namespace {
 using tcp::State;
 using net::Counter;
 
-// An established pair with some data exchanged, and what the server expects next.
-struct Established : TcpPair {
-  Established() {
-    c = open();
-    s = server.conn;
-    client.to_send = "hello";
-    client.pump(*c);
-    EXPECT_TRUE(link.run_until([&] { return server.received == "hello"; }, 1000));
-    link.run_ticks(1000);  // past the delayed ACK: the link is quiet
-    quiet = link.log.size();
-  }
-  // A segment to the server as if from the client, `off` bytes after what it expects.
-  Wire to_server(int64_t off, uint8_t flags, std::string_view payload = {}) const {
-    tf::Header h{0, 0, uint32_t(s->rcv_nxt().value() + off), s->snd_nxt().value(), flags, 1000};
-    return craft(c->local(), c->remote(), h, {}, payload);
-  }
-  std::vector<Seen> server_sent_since_quiet() const {
-    std::vector<Seen> out;
-    for (size_t i = quiet; i < link.log.size(); ++i)
-      if (!link.log[i].first) out.push_back(link.log[i].second);
-    return out;
-  }
-  tcp::Connection* c = nullptr;
-  tcp::Connection* s = nullptr;
-  size_t quiet = 0;
-};
-
 TEST(TcpReset, RstInWindowButNotExact_GetsChallengeAck) {
   // RFC 5961 §3.2: an RST inside the window but not at RCV.NXT draws a challenge ACK
   // (<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>) and changes nothing.

@@ -1,5 +1,7 @@
-// Token bucket for ICMP errors (RFC 1812 §4.3.2.8 asks routers to limit the rate of ICMP
-// errors they originate). One per worker, so no shared state; time is injected.
+// Token bucket for what a worker sends in answer to packets it did not ask for: ICMP errors
+// (RFC 1812 §4.3.2.8 asks routers to limit them), TCP challenge ACKs (RFC 5961 §7) and resets
+// to closed ports (so a flood is not reflected at line rate), ARP probes, the kernel path. One
+// per worker and purpose, so no shared state; time is injected.
 //
 // Overflow: the refill multiplies elapsed time by the rate. After a long idle gap (about 5.1
 // hours at 1'000'000/s, sooner from a clock near 2^63) that product wraps past 2^64 and the
@@ -12,7 +14,7 @@
 
 #include <cstdint>
 
-namespace redline::icmp {
+namespace redline::net {
 
 class RateLimiter {
  public:
@@ -63,4 +65,4 @@ class RateLimiter {
   uint64_t last_ns_ = 0;
 };
 
-}  // namespace redline::icmp
+}  // namespace redline::net
