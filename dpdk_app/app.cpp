@@ -117,12 +117,28 @@ bool App::setup(const Config& config, std::string* error, const std::string& con
     max_mtu = std::max(max_mtu, p.mtu);
     descriptors += uint32_t(p.rx_descriptors + p.tx_descriptors) * workers;
   }
+  // The parts, logged at start so an operator sees what the pool is for.
+  const uint32_t part_caches = workers * (kPoolCache * 2 + pipeline::kMaxBurst * uint32_t(config.ports.size() + 1));
+  const uint32_t part_rings = workers * workers * kHandoffRingSize;
+  const uint32_t part_arp = config.arp.max_resolving * config.arp.queue_per_neighbor;
+  // fragments waiting for the rest of their datagram: two each on average
+  const uint32_t part_reassembly = workers * config.ip.reassembly_datagrams * 2;
+  // what TCP connections may hold received (tcp.rx_mbufs per worker, enforced by the engine)
+  const uint32_t part_tcp_rx = workers * config.tcp.rx_mbufs;
+  constexpr uint32_t kPartSpare = 4096;  // TCP send queues, segments in flight, the control plane
   uint32_t mbufs = config.pipeline.mbufs;
   if (mbufs == 0)
-    mbufs = descriptors + workers * (kPoolCache * 2 + pipeline::kMaxBurst * uint32_t(config.ports.size() + 1)) +
-            workers * workers * kHandoffRingSize + config.arp.max_resolving * config.arp.queue_per_neighbor +
-            // fragments waiting for the rest of their datagram: two each on average
-            workers * config.ip.reassembly_datagrams * 2 + 4096;
+    mbufs = descriptors + part_caches + part_rings + part_arp + part_reassembly + part_tcp_rx + kPartSpare;
+  log::write(log::Level::kInfo,
+             "mbuf pool: %u mbufs%s: descriptors %u, core caches and TX buffers %u, handoff rings %u, ARP queues %u, "
+             "reassembly %u, TCP receive %u (tcp.rx_mbufs %u x %u workers), spare %u",
+             mbufs, config.pipeline.mbufs ? " (pipeline.mbufs)" : "", descriptors, part_caches, part_rings, part_arp,
+             part_reassembly, part_tcp_rx, config.tcp.rx_mbufs, workers, kPartSpare);
+  if (config.pipeline.mbufs && config.pipeline.mbufs < descriptors + part_tcp_rx)
+    log::write(log::Level::kWarning,
+               "pipeline.mbufs %u is below the RX/TX descriptors (%u) plus TCP's receive memory (%u): under load "
+               "RX rings may run dry (rx_nombuf) while connections hold received data",
+               config.pipeline.mbufs, descriptors, part_tcp_rx);
   // A whole frame per mbuf (received frames are never chained), in whole KB since some PMDs round
   // the buffer size down to that (drivers/port.cpp checks).
   const uint32_t frame_room = (drivers::frame_len_for_mtu(max_mtu) + 1023) & ~1023u;

@@ -93,6 +93,9 @@ namespace redline::net {
   X(tcp_out_of_window, "TCP segments outside the receive window (ACK sent, dropped)")        \
   X(tcp_paws_rejected, "TCP segments with an old timestamp (PAWS, RFC 7323 5)")             \
   X(tcp_ooo_queued, "TCP segments held out of order")                                        \
+  X(tcp_rx_mem_dropped, "drop: TCP segment refused for want of receive memory (per connection or tcp.rx_mbufs; sent again)") \
+  X(tcp_ooo_pruned, "TCP out-of-order buffers freed to relieve receive memory (SACKed data the peer sends again)") \
+  X(tcp_rx_pressure, "TCP receive memory of a worker spent (tcp.rx_mbufs): every out-of-order queue pruned") \
   X(tcp_ooo_dropped, "drop: TCP out-of-order segment beyond the per-connection limit")       \
   X(tcp_tx_oversize, "drop: TCP segment larger than every port's MTU (refused before it was built)") \
   X(tcp_no_buffer, "TCP segments not sent for want of an mbuf or TX room (retried)")        \

@@ -52,6 +52,7 @@ Connection::~Connection() {
 void Connection::release_buffers() {
   Env& env = host_.env();
   ChunkPool& pool = host_.chunks();
+  host_.rx_held_ -= rx_held();
   for (ChunkQueue* q : {&rcvq_, &sndq_})
     while (!q->empty()) {
       ChunkNode* n = q->pop();
@@ -234,6 +235,7 @@ void Connection::consume(size_t n) {
     n -= left;
     rcv_head_off_ = 0;
     rcvq_.pop();
+    --host_.rx_held_;
     host_.env().release(h->c.owner);
     host_.chunks().put(h);
   }

@@ -198,6 +198,11 @@ class Connection {
   // True when the blocks SACKed data not SACKed before.
   bool update_scoreboard(const wire::tcp::Options& opt);
   bool queue_payload(TcpSeq seq, const Chunk& payload, bool* ack_now);
+  // Receive memory (Settings::rx_mbufs): whether one more received buffer may be held, after
+  // pruning out-of-order data if need be; counts the refusal.
+  bool rx_room();
+  void prune_ooo();
+  uint32_t rx_held() const { return rcvq_.count() + ooo_count_; }
   void pull_ooo();
   void on_fin(TcpSeq fin_seq);
   void negotiate(const wire::tcp::Options& opt, uint16_t our_mss);
@@ -308,6 +313,7 @@ class Connection {
   mutable uint64_t tx_cursor_at_ = 0;
   ChunkNode* ooo_ = nullptr;   // out of order, sorted by sequence, non-overlapping
   uint32_t ooo_count_ = 0;
+  uint32_t rx_limit_ = 0;      // received buffers this connection may hold (Host::allocate)
   TcpSeq last_ooo_seq_;        // the segment that triggered the latest SACK (RFC 2018 §4: first block)
   SackRange sb_[kScoreboard];  // what the peer SACKed above SND.UNA, sorted, merged
   RttEstimator rtt_;

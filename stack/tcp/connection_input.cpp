@@ -586,13 +586,15 @@ bool Connection::queue_payload(TcpSeq seq, const Chunk& payload, bool* ack_now) 
       t->c.room -= c.len;
       rcvq_.grew(c.len);
     } else {
+      if (!rx_room()) return false;  // not acknowledged: the peer sends it again
       ChunkNode* n = host_.chunks().get();
       if (!n) {
         host_.count(Counter::tcp_no_buffer);
-        return false;  // not acknowledged: the peer sends it again
+        return false;
       }
       n->c = c;
       rcvq_.push(n);
+      ++host_.rx_held_;
       kept = true;
     }
     rcv_nxt_ += c.len;
@@ -630,6 +632,12 @@ bool Connection::queue_payload(TcpSeq seq, const Chunk& payload, bool* ack_now) 
     host_.count(Counter::tcp_ooo_dropped);
     return false;
   }
+  if (!rx_room()) return false;
+  // rx_room may have pruned the queue `link` points into: find the place again.
+  link = &ooo_;
+  while (*link && (*link)->seq + (*link)->c.len <= seq) link = &(*link)->next;
+  if (*link && seq + c.len > (*link)->seq) c.len = uint32_t((*link)->seq - seq);
+  if (c.len == 0) return false;
   ChunkNode* n = host_.chunks().get();
   if (!n) {
     host_.count(Counter::tcp_no_buffer);
@@ -641,8 +649,34 @@ bool Connection::queue_payload(TcpSeq seq, const Chunk& payload, bool* ack_now) 
   n->next = *link;
   *link = n;
   ++ooo_count_;
+  ++host_.rx_held_;
   host_.count(Counter::tcp_ooo_queued);
   return true;
+}
+
+bool Connection::rx_room() {
+  if (host_.rx_admits(rx_held(), rx_limit_)) return true;
+  // This connection's own out-of-order data goes first (RFC 2018 §8 lets a receiver discard
+  // what it SACKed; the sender keeps it until cumulatively acknowledged), then, at most once a
+  // millisecond, every connection's: a hoarder's 1-byte segments cost a buffer each.
+  if (ooo_) prune_ooo();
+  if (host_.rx_admits(rx_held(), rx_limit_)) return true;
+  host_.relieve_rx_pressure();
+  if (host_.rx_admits(rx_held(), rx_limit_)) return true;
+  host_.count(Counter::tcp_rx_mem_dropped);
+  return false;
+}
+
+void Connection::prune_ooo() {
+  host_.count(Counter::tcp_ooo_pruned, ooo_count_);
+  host_.rx_held_ -= ooo_count_;
+  while (ooo_) {
+    ChunkNode* n = ooo_;
+    ooo_ = n->next;
+    host_.env().release(n->c.owner);
+    host_.chunks().put(n);
+  }
+  ooo_count_ = 0;
 }
 
 void Connection::pull_ooo() {
@@ -654,6 +688,7 @@ void Connection::pull_ooo() {
     if (skip >= n->c.len) {
       host_.env().release(n->c.owner);
       host_.chunks().put(n);
+      --host_.rx_held_;
       continue;
     }
     n->c.data += skip;

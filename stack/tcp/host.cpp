@@ -34,6 +34,7 @@ Host::Host(Env& env, ConnIndex& index, timer::Wheel& wheel, uint64_t ticks_per_s
       chunks_(size_t(settings.max_connections) * 64 + 65536),
       now_(wheel.now()) {
   next_port_ = settings.ephemeral_low;
+  rx_buffer_size_ = std::max<uint32_t>(1, env.rx_buffer_size());
 }
 
 Host::~Host() {
@@ -102,6 +103,9 @@ Connection* Host::allocate(const ConnOptions& opts) {
   c->snd_buf_ = opts.send_buffer ? opts.send_buffer : settings_.send_buffer;
   if (!opts.keepalive.enabled && settings_.keepalive.enabled) c->opts_.keepalive = settings_.keepalive;
   c->rcv_shift_ = window_shift_for(c->rcv_buf_);
+  // Twice the receive buffer in whole buffers: a full window of full-sized segments fits (an
+  // mbuf of ~2.3 KB carries up to 1460 bytes), a window of tiny ones does not.
+  c->rx_limit_ = std::max<uint32_t>(kRxGuaranteed, uint32_t(2ull * c->rcv_buf_ / rx_buffer_size_));
   ++in_use_;
   return c;
 }
@@ -160,6 +164,14 @@ void Host::retry_starved() {
     c->handler_->on_writable(*c);
   }
   starved_work_.clear();
+}
+
+void Host::relieve_rx_pressure() {
+  if (now_ < rx_relief_at_) return;
+  rx_relief_at_ = now_ + std::max<uint64_t>(1, ms_to_ticks(1));
+  count(Counter::tcp_rx_pressure);
+  for (const auto& c : all_)
+    if (c->in_use_ && c->ooo_) c->prune_ooo();
 }
 
 void Host::poll() {

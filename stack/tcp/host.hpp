@@ -57,6 +57,8 @@ class Env {
   // Whether replies to local port `port` from remote:rport reach this worker (RSS steering).
   virtual bool port_is_ours(uint32_t local_ip, uint16_t port, uint32_t remote_ip, uint16_t remote_port) = 0;
   virtual void count(net::Counter c, uint64_t n = 1) = 0;
+  // The memory one received buffer takes, whatever it carries (an mbuf's whole element).
+  virtual uint32_t rx_buffer_size() const { return 2048; }
 };
 
 // Lookups by connection key. The key is the tuple as segments arrive: src = remote, dst = local,
@@ -91,6 +93,7 @@ struct HostStats {
   uint32_t connections = 0;  // in use, every state
   uint32_t time_wait = 0;
   uint32_t listeners = 0;
+  uint32_t rx_buffers = 0;   // received buffers held by connections (in order and out of order)
 };
 
 class Host {
@@ -143,7 +146,20 @@ class Host {
   Env& env() { return env_; }
   timer::Wheel& wheel() { return wheel_; }
   ChunkPool& chunks() { return chunks_; }
-  HostStats stats() const { return {in_use_, time_wait_, uint32_t(listeners_.size())}; }
+  HostStats stats() const { return {in_use_, time_wait_, uint32_t(listeners_.size()), rx_held_}; }
+  // Whether a connection holding `held` received buffers (its limit `limit`) may take one more.
+  // Counts nothing: the caller says why it refused.
+  // rx_mbufs is a hard bound; its last eighth is kept for connections holding fewer than
+  // kRxGuaranteed (Linux's tcp_rmem[0] under tcp_mem pressure), so hoarders that fill the rest
+  // cannot stop a new or small connection from making progress.
+  bool rx_admits(uint32_t held, uint32_t limit) const {
+    if (rx_held_ >= settings_.rx_mbufs) return false;
+    if (held < kRxGuaranteed) return true;
+    return held < limit && rx_held_ < settings_.rx_mbufs - settings_.rx_mbufs / 8;
+  }
+  uint32_t rx_buffer_size() const { return rx_buffer_size_; }
+  // Buffers a connection may hold while the worker is under pressure.
+  static constexpr uint32_t kRxGuaranteed = 4;
   // Every connection in use (the control thread's dump goes through the index instead).
   template <typename F>
   void for_each(F&& f) const {
@@ -184,6 +200,9 @@ class Host {
   // `c` could not get a buffer (or a chunk node) for what its application sent: on_writable is
   // offered again from poll() (retry_starved), since no ACK may be coming to offer it.
   void want_buffers(Connection& c);
+  // The worker's receive memory is spent: every connection's out-of-order data is freed, at
+  // most once a millisecond (a walk over the connections).
+  void relieve_rx_pressure();
   void retry_starved();
   void tw_add(Connection& c);
   void tw_remove(Connection& c);
@@ -210,6 +229,9 @@ class Host {
   Connection* tw_head_ = nullptr;     // TIME-WAIT, oldest first
   Connection* tw_tail_ = nullptr;
   uint32_t in_use_ = 0, time_wait_ = 0;
+  uint32_t rx_held_ = 0;  // received buffers held by all connections (HostStats::rx_buffers)
+  uint32_t rx_buffer_size_ = 2048;
+  uint64_t rx_relief_at_ = 0;
   uint16_t next_port_ = 0;
   std::optional<uint32_t> isn_override_;  // set_next_isn
   int depth_ = 0;  // nesting of host entry points: connections are freed only at depth 0

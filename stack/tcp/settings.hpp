@@ -53,6 +53,12 @@ struct Settings {
   uint32_t recv_buffer = 256 * 1024;
   uint32_t send_buffer = 256 * 1024;
   uint32_t ooo_max_segments = 256;   // out-of-order segments held per connection (mbufs)
+  // Receive memory is counted in the buffers held, not the bytes they carry (a 1-byte segment
+  // pins a whole mbuf; Linux counts truesize likewise): per connection at most 2 × its receive
+  // buffer's worth of buffers, per worker at most rx_mbufs. Beyond either, out-of-order data
+  // is pruned and new segments dropped unacknowledged (the peer sends them again), except the
+  // few every connection keeps so it always makes progress.
+  uint32_t rx_mbufs = 2048;
   bool sack = true;                  // RFC 2018
   bool timestamps = true;            // RFC 7323 §3
   bool window_scaling = true;        // RFC 7323 §2

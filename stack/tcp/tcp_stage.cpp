@@ -1,6 +1,7 @@
 #include "stack/tcp/tcp_stage.hpp"
 
 #include <rte_mbuf.h>
+#include <rte_mempool.h>
 
 #include <algorithm>
 #include <chrono>
@@ -106,6 +107,12 @@ Chunk MbufEnv::alloc() {
   rte_mbuf* m = rte_pktmbuf_alloc(w_.shared().pool);
   if (!m) return {};
   return {m, rte_pktmbuf_mtod(m, uint8_t*), 0, rte_pktmbuf_tailroom(m)};
+}
+
+uint32_t MbufEnv::rx_buffer_size() const {
+  // The whole pool element: mbuf header, headroom and data room.
+  const rte_mempool* pool = w_.shared().pool;
+  return pool ? pool->elt_size : 2048;
 }
 
 void MbufEnv::retain(void* owner) { rte_mbuf_refcnt_update(static_cast<rte_mbuf*>(owner), 1); }

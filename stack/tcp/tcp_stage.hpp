@@ -43,6 +43,7 @@ class MbufEnv final : public Env {
   Endpoint route(uint32_t remote_ip, uint16_t* mss) override;
   bool port_is_ours(uint32_t local_ip, uint16_t port, uint32_t remote_ip, uint16_t remote_port) override;
   void count(net::Counter c, uint64_t n) override { w_.count(c, n); }
+  uint32_t rx_buffer_size() const override;
 
  private:
   // The mbuf holding s's payload, made into the frame (headers, `headers` bytes, to be written

@@ -40,11 +40,15 @@ constexpr bool is_error(uint8_t t) {
 }
 
 // Rewrites an echo request of `len` bytes in place into its reply (RFC 792 "Echo or Echo Reply
-// Message"): only the type changes, so the checksum is patched incrementally.
+// Message"): only the type changes, so the checksum is patched incrementally. The ICMP checksum
+// covers the message alone, so a reply with identifier, sequence number and data all zero sums
+// to +0 and needs 0xffff, where RFC 1624 eqn. 3 gives 0x0000, which does not verify; whenever
+// eqn. 3 gives 0x0000 the message sums to +0 or -0 and 0xffff verifies for both, so that is sent.
 inline void echo_request_to_reply(uint8_t* p) {
   uint16_t old_word = load16(p, kType);
   store8(p, kType, kEchoReply);
-  store16(p, kChecksum, checksum_update16(load16(p, kChecksum), old_word, load16(p, kType)));
+  const uint16_t c = checksum_update16(load16(p, kChecksum), old_word, load16(p, kType));
+  store16(p, kChecksum, c == 0 ? 0xffff : c);
 }
 
 // Writes an error header (type, code, rest-of-header word) before `quoted_len` quoted bytes

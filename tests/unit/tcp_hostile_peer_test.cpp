@@ -287,5 +287,93 @@ TEST(TcpHostilePeer, RstInTimeWait_DoesNotEndIt) {
   EXPECT_EQ(l.link.ledger.live, 0);
 }
 
+// Hostile connections from 10.0.0.99 to B's server: each opened, then fed `n` 1-byte segments
+// out of order (every other byte from 1000 on, so none can merge or fill a hole).
+struct Hoarders {
+  Hoarders(RawClient& r, uint16_t connections, uint32_t n) {
+    for (uint16_t i = 0; i < connections; ++i) {
+      const Endpoint src{kAttacker.ip, uint16_t(45000 + i)};
+      r.link.inject(false, craft(src, kServer, {0, 0, 1000, 0, tf::kSyn, 65535}));
+      const auto synack = r.from_server([&](const Seen& s) { return s.h.dst_port == src.port && s.has(tf::kSyn); });
+      if (synack.empty()) continue;
+      const uint32_t ack = synack.back().h.seq + 1;
+      r.link.inject(false, craft(src, kServer, {0, 0, 1001, ack, tf::kAck_, 65535}));
+      for (uint32_t k = 0; k < n; ++k)
+        r.link.inject(false, craft(src, kServer, {0, 0, 1001 + 1000 + 2 * k, ack, tf::kAck_, 65535}, {}, "x"));
+    }
+  }
+};
+
+TEST(TcpHostilePeer, OneByteOutOfOrderHoarders_AreBoundedAndANewClientIsServed) {
+  // Each 1-byte segment out of order pins a whole buffer: counted as such, per connection
+  // (2 × the receive buffer's worth) and per worker (rx_mbufs), and pruned under pressure.
+  tcp::Settings sb;
+  sb.rx_mbufs = 300;
+  sb.ooo_max_segments = 100'000;  // the memory bound, not the segment count, must hold them
+  RawClient r(sb);
+  const uint32_t per_conn_limit = uint32_t(2ull * sb.recv_buffer / r.link.b.env.rx_buffer_size());
+  Hoarders h(r, 20, 1000);
+  const tcp::HostStats st = r.link.b.host->stats();
+  EXPECT_EQ(st.connections, 20u);
+  EXPECT_LE(st.rx_buffers, sb.rx_mbufs);
+  // Each hoarder prunes its own queue when it runs into the bound.
+  EXPECT_GT(r.link.b.env.get(Counter::tcp_ooo_pruned), 0u);
+  r.link.b.host->for_each([&](const tcp::Connection& c) { EXPECT_LE(c.ooo_segments(), per_conn_limit); });
+  // A client arriving now is served in full: 200 KB each way, through the pressure.
+  const uint64_t live_before = uint64_t(r.link.ledger.live);
+  App client;
+  App& server = r.server;
+  server.conn = nullptr;
+  tcp::Connection* c = r.link.a.host->connect({kIpB, 80}, client);
+  ASSERT_NE(c, nullptr);
+  ASSERT_TRUE(r.link.run_until([&] { return client.connected && server.conn && server.conn->remote().ip == kIpA; }, 1000));
+  const std::string data = pattern(200'000);
+  client.to_send = data;
+  client.pump(*c);
+  ASSERT_TRUE(r.link.run_until([&] { return client.received.size() == data.size(); }, 200'000));
+  EXPECT_TRUE(same(client.received, data));
+  EXPECT_LE(r.link.b.host->stats().rx_buffers, sb.rx_mbufs);
+  EXPECT_LE(uint64_t(r.link.ledger.live), live_before + sb.rx_mbufs) << "buffers held stay within the bound";
+}
+
+TEST(TcpHostilePeer, OneConnectionsHoard_StopsAtTwiceItsReceiveBuffer) {
+  tcp::Settings sb;
+  sb.recv_buffer = 16 * 1024;
+  sb.ooo_max_segments = 100'000;
+  RawClient r(sb);
+  Hoarders h(r, 1, 1000);
+  const uint32_t limit = uint32_t(2ull * sb.recv_buffer / r.link.b.env.rx_buffer_size());
+  EXPECT_LE(r.link.b.host->stats().rx_buffers, limit);
+  EXPECT_GT(r.link.b.env.get(Counter::tcp_ooo_pruned), 0u);
+  EXPECT_EQ(r.link.b.env.get(Counter::tcp_rx_pressure), 0u) << "one connection's bound, not the worker's";
+}
+
+TEST(TcpHostilePeer, WorkerOutOfReceiveMemory_PrunesIdleHoardersForAClientsInOrderData) {
+  // Idle hoarders fill the worker's budget with out-of-order buffers and send nothing more; a
+  // client's in-order data (its application reads nothing yet) makes the worker prune them.
+  tcp::Settings sb;
+  sb.rx_mbufs = 300;
+  RawClient r(sb);
+  r.server.echo = false;
+  r.server.consume = false;
+  Hoarders h(r, 2, 1000);
+  const uint32_t hoarded = r.link.b.host->stats().rx_buffers;
+  EXPECT_GE(hoarded, 200u);  // near the 7/8 the hoarders may take
+  App client;
+  tcp::Connection* c = r.link.a.host->connect({kIpB, 80}, client);
+  ASSERT_NE(c, nullptr);
+  const std::string data = pattern(100'000);
+  client.to_send = data;
+  ASSERT_TRUE(r.link.run_until([&] { return client.connected; }, 1000));
+  ASSERT_TRUE(r.link.run_until([&] { return c->unacked() == 0 && client.sent == data.size(); }, 100'000));
+  EXPECT_GT(r.link.b.env.get(Counter::tcp_rx_pressure), 0u);
+  uint32_t ooo_left = 0;
+  r.link.b.host->for_each([&](const tcp::Connection& k) { ooo_left += k.ooo_segments(); });
+  EXPECT_LT(ooo_left, hoarded);
+  EXPECT_LE(r.link.b.host->stats().rx_buffers, sb.rx_mbufs);
+  ASSERT_NE(r.server.conn, nullptr);
+  EXPECT_EQ(r.server.conn->readable(), data.size());
+}
+
 }  // namespace
 }  // namespace redline::testing
