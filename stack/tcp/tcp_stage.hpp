@@ -21,6 +21,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -111,11 +112,18 @@ class TcpStage final : public pipeline::WorkerStage, public pipeline::IterationH
   std::vector<std::shared_ptr<void>> owned_;
   bool started_ = false;
   std::atomic<uint32_t> connections_{0}, time_wait_{0};
-  // Listing handshake: the control thread sets requested (release), the worker writes text and
-  // sets ready (release); each side reads the other's flag with acquire, so the text is
-  // complete before the control thread reads it.
-  std::atomic<bool> dump_requested_{false};
-  std::atomic<bool> dump_ready_{false};
+  // Listing handshake by generation. The control thread (one at a time) asks for generation
+  // g by storing it in dump_asked_ (release); the worker, seeing a generation it has not served
+  // (acquire), writes dump_text_ and then stores g in dump_served_ (release); the control thread
+  // reads the text only once dump_served_ == g (acquire). A request abandoned at its timeout
+  // leaves the worker free to finish writing for it: the next request has a new generation,
+  // so its reader waits for the text written for it, and the worker writes again only when
+  // asked for a newer generation, which the control thread asks only after reading (a bool
+  // "ready" flag let a late write for the abandoned request land while the next one read).
+  std::mutex dump_callers_;  // control-side callers (a command, SIGUSR1's block) one at a time
+  std::atomic<uint64_t> dump_asked_{0};
+  std::atomic<uint64_t> dump_served_{0};
+  uint64_t dump_last_served_ = 0;  // the worker's own copy
   std::string dump_text_;
 };
 

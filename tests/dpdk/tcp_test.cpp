@@ -3,6 +3,10 @@
 // the checks that drop bad segments, and connect()'s port choice with two workers.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
+#include <thread>
+
 #include "stack/pipeline/ownership.hpp"
 #include "tests/dpdk/tcp_rig.hpp"
 
@@ -273,4 +277,32 @@ TEST(Tcp, SegmentOfAConnectionEndedEarlierInTheBurstIsNotGivenToItsSuccessor) {
   y.take(t.exchange());
   EXPECT_EQ(y.received, bytes("still here"));
   EXPECT_EQ(t.stage().connections(), 1u);
+}
+
+TEST(Tcp, ListingAfterAnAbandonedRequest_IsWrittenForTheNewRequest) {
+  // `show connections` gave up on a worker (timeout) while the worker went on to write the
+  // listing for it; the next request must read a listing written for itself, never the text the
+  // worker may still be rewriting. Here the worker runs in a thread of its own as it does in
+  // redline, with a connection open, and requests are abandoned at once, over and over.
+  TcpRig t;
+  Peer p{t, 40100, kEchoPort};
+  ASSERT_TRUE(p.open());
+  std::atomic<bool> stop{false};
+  std::thread worker([&] {
+    while (!stop.load(std::memory_order_relaxed)) t.rig().poll_all(1);
+  });
+  int answered = 0;
+  for (int i = 0; i < 2000; ++i) {
+    std::string text;
+    if (t.stage().dump(&text, i % 2 ? 0 : 50)) {
+      ++answered;
+      EXPECT_NE(text.find(":40100"), std::string::npos) << text;
+      EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << text;
+    }
+  }
+  stop = true;
+  worker.join();
+  EXPECT_GT(answered, 0);
+  p.send(tw::kAck_ | tw::kRst);
+  t.exchange();
 }
