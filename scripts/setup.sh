@@ -20,6 +20,8 @@ PACKAGES=(
   hping3
   # AF_XDP tests: veth offloads off (ethtool), BIRD beside redline through the exception path
   ethtool bird2 netcat-openbsd clang
+  # fuzzing (scripts/fuzz.sh): clang-14 with libFuzzer and the sanitizer runtimes
+  clang-14 libclang-rt-14-dev
 )
 
 missing=()

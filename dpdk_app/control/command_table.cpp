@@ -62,7 +62,8 @@ Json CommandTable::execute(std::string_view line) const {
   Json args = request.value("args", Json::object());
   if (!args.is_object()) return error("\"args\" must be a JSON object");
   for (auto& [key, value] : args.items()) {
-    auto spec = std::find_if(command->args.begin(), command->args.end(), [&](const ArgSpec& a) { return a.name == key; });
+    // Captured through an init-capture: clang before 16 cannot capture a structured binding by name.
+    auto spec = std::find_if(command->args.begin(), command->args.end(), [&key = key](const ArgSpec& a) { return a.name == key; });
     if (spec == command->args.end()) return error("'" + name + "' takes no argument '" + key + "'");
     if (!has_type(value, spec->type)) return error("argument '" + key + "' must be " + type_name(spec->type));
   }

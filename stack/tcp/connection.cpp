@@ -261,7 +261,7 @@ size_t Connection::read_copy(void* out, size_t max) {
   size_t copied = 0;
   read([&](std::span<const uint8_t> s) {
     const size_t k = std::min(s.size(), max - copied);
-    std::memcpy(dst + copied, s.data(), k);
+    if (k) std::memcpy(dst + copied, s.data(), k);  // memcpy's pointers must be valid even for 0 bytes
     copied += k;
     return copied < max;
   });

@@ -208,7 +208,11 @@ void Connection::output() {
     const uint32_t queued = sndq_.bytes();
     const uint32_t off = uint32_t(snd_nxt_ - data_start());
     const uint32_t avail = off < queued ? queued - off : 0;
-    const bool fin_due = fin_queued_ && off <= queued;  // FIN not yet covered by SND.NXT
+    // FIN not yet covered by SND.NXT: once the FIN is acknowledged SND.UNA is past it and `off`
+    // reads 0 again, so the FIN's own sequence number says it is done (a second FIN went out
+    // there before, found by the tcp_segment fuzz target, and FIN-WAIT-2 retransmitted it until
+    // the connection timed out).
+    const bool fin_due = fin_queued_ && off <= queued && !(fin_sent_ && snd_nxt_ > fin_seq_);
     if (avail == 0 && !fin_due) break;
     const uint32_t inflight = (in_recovery_ && sack_ok_) ? pipe() : uint32_t(snd_nxt_ - snd_una_);
     const uint32_t allowed = cwnd_ + (in_recovery_ ? 0 : limited_transmit_);

@@ -375,5 +375,25 @@ TEST(TcpHostilePeer, WorkerOutOfReceiveMemory_PrunesIdleHoardersForAClientsInOrd
   EXPECT_EQ(r.server.conn->readable(), data.size());
 }
 
+TEST(TcpHostilePeer, HalfClosedAfterOurFinIsAcked_NoSecondFin) {
+  // Found by the tcp_segment fuzz target: once the peer acknowledged our FIN, output() sent
+  // another FIN at the next sequence number, and FIN-WAIT-2 retransmitted it on every timeout
+  // until the retry limit killed a connection the peer was still sending on.
+  TcpPair p;
+  tcp::Connection* c = p.open();
+  c->shutdown();
+  ASSERT_TRUE(p.link.run_until([&] { return c->state() == State::kFinWait2; }, 10'000));
+  const size_t from = p.link.log.size();
+  p.server.to_send = "still talking";
+  p.server.pump(*p.server.conn);
+  p.link.run_ticks(Link::kTicksPerSecond * 30);
+  for (size_t i = from; i < p.link.log.size(); ++i)
+    EXPECT_FALSE(p.link.log[i].first && p.link.log[i].second.has(tf::kFin)) << "a second FIN";
+  EXPECT_EQ(p.client.received, "still talking");
+  EXPECT_EQ(c->state(), State::kFinWait2);
+  p.close_and_drain();
+  EXPECT_EQ(p.link.ledger.live, 0);
+}
+
 }  // namespace
 }  // namespace redline::testing
