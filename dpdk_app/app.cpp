@@ -195,6 +195,14 @@ bool App::setup(const Config& config, std::string* error, const std::string& con
     info.name = pc.name;
     info.address = pc.address;
     info.mtu = pc.mtu;
+    info.impair = pc.impair;
+    if (pc.impair.active())
+      log::write(log::Level::kWarning,
+                 "port %s: impairment on (%s): loss %.1f%%, duplicate %.1f%%, reorder %.1f%%, corrupt %.1f%%, delay "
+                 "%u ms +- %u ms, seed %llu: a test setting, never for production",
+                 pc.name.c_str(), pc.impair.rx && pc.impair.tx ? "both directions" : pc.impair.rx ? "rx" : "tx",
+                 pc.impair.loss * 100, pc.impair.duplicate * 100, pc.impair.reorder * 100, pc.impair.corrupt * 100,
+                 pc.impair.delay_us / 1000, pc.impair.jitter_us / 1000, (unsigned long long)pc.impair.seed);
     s.ports.push_back(info);
     ports_open_ = true;  // attached: closed at shutdown
     auto probe = drivers::probe(*id, error);

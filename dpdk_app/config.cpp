@@ -12,9 +12,45 @@ namespace redline::app {
 
 namespace {
 
+// [ports.impair] (stack/pipeline/impairment.hpp): netem's knobs, for tests.
+pipeline::ImpairConfig read_impair(const Reader& r, const toml::node* n, const std::string& at) {
+  if (!n->is_table()) r.fail(n, at, "must be a table ([ports.impair] after its [[ports]])");
+  const toml::table& t = *n->as_table();
+  r.only_keys(t, at, {"loss_percent", "duplicate_percent", "reorder_percent", "corrupt_percent", "delay_ms", "jitter_ms",
+                      "reorder_gap_ms", "seed", "direction", "queue"});
+  auto percent = [&](const char* key) {
+    const toml::node* v = t.get(key);
+    if (!v) return 0.0;
+    if (!v->is_integer() && !v->is_floating_point()) r.fail(v, at + "." + key, "must be a number of percent");
+    const double x = v->is_integer() ? double(*v->value<int64_t>()) : *v->value<double>();
+    if (!(x >= 0 && x <= 100)) r.fail(v, at + "." + key, "must be between 0 and 100");
+    return x / 100;
+  };
+  pipeline::ImpairConfig c;
+  c.loss = percent("loss_percent");
+  c.duplicate = percent("duplicate_percent");
+  c.reorder = percent("reorder_percent");
+  c.corrupt = percent("corrupt_percent");
+  uint32_t delay_ms = 0, jitter_ms = 0, gap_ms = 1;
+  r.number(t, "delay_ms", at + ".delay_ms", delay_ms, 0, 10'000);
+  r.number(t, "jitter_ms", at + ".jitter_ms", jitter_ms, 0, 10'000);
+  r.number(t, "reorder_gap_ms", at + ".reorder_gap_ms", gap_ms, 1, 10'000);
+  c.delay_us = delay_ms * 1000;
+  c.jitter_us = jitter_ms * 1000;
+  c.reorder_gap_us = gap_ms * 1000;
+  r.number(t, "seed", at + ".seed", c.seed, 0, INT64_MAX);
+  r.number(t, "queue", at + ".queue", c.queue, 1, 1 << 20);
+  const std::string dir = r.string(t, "direction", at + ".direction", false);
+  if (dir == "rx") c.tx = false;
+  else if (dir == "tx") c.rx = false;
+  else if (!dir.empty() && dir != "both") r.fail(t.get("direction"), at + ".direction", "'" + dir + "' is not \"rx\", \"tx\" or \"both\"");
+  if (jitter_ms > delay_ms) r.fail(t.get("jitter_ms"), at + ".jitter_ms", "must not exceed delay_ms (a frame cannot leave before it came)");
+  return c;
+}
+
 PortConfig read_port(const Reader& r, const toml::table& t, size_t index) {
   std::string at = "ports[" + std::to_string(index) + "]";
-  r.only_keys(t, at, {"name", "device", "address", "mac", "mtu", "rx_descriptors", "tx_descriptors", "kernel"});
+  r.only_keys(t, at, {"name", "device", "address", "mac", "mtu", "rx_descriptors", "tx_descriptors", "kernel", "impair"});
   PortConfig p;
   p.name = r.string(t, "name", at + ".name", true);
   if (p.name.empty() || p.name.size() > 32) r.fail(t.get("name"), at + ".name", "must be 1 to 32 characters");
@@ -57,6 +93,7 @@ PortConfig read_port(const Reader& r, const toml::table& t, size_t index) {
     if (kc.pass.empty()) r.fail(pass, kat + ".pass", "name at least one rule");
     p.kernel = kc;
   }
+  if (const toml::node* n = t.get("impair")) p.impair = read_impair(r, n, at + ".impair");
   return p;
 }
 

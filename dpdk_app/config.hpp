@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "stack/pipeline/impairment.hpp"
 #include "stack/nat/nat_config.hpp"
 #include "stack/services/services_config.hpp"
 #include "stack/tcp/settings.hpp"
@@ -31,6 +32,7 @@ struct PortConfig {
   uint16_t rx_descriptors = 1024;
   uint16_t tx_descriptors = 1024;
   std::optional<KernelConfig> kernel;
+  pipeline::ImpairConfig impair;  // [ports.impair]: off unless set (tests)
 };
 
 struct RouteConfig {

@@ -20,6 +20,9 @@ Paths (each a row of the table):
                    (perf/bench_afxdp.py; targets >= 5x af_packet, >= 3x Linux)
   tcp/*            redline's TCP engine (two endpoints on one core) and TcpStage receive path next to
                    Linux TCP between namespaces over veth (perf/bench_tcp.py: bulk, 64-byte rr, crr)
+  tcp-syn, fuzz/*  hostile input (perf/bench_hostile.py): SYNs answered per core with SYN cookies next
+                   to a listener with room (tcp_bench, in-process, alternating), and every fuzz
+                   target's executions per second (scripts/fuzz.sh)
   control          l3fwd/memif with a client polling `show counters` and /metrics 100 times a second,
                    next to the same run unpolled, in a namespace of its own
 Rates are medians of --runs runs. Everything runs between processes on this machine or between
@@ -45,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_afxdp  # noqa: E402
 import bench_nat  # noqa: E402
 import bench_tcp  # noqa: E402
+import bench_hostile  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
@@ -697,7 +701,7 @@ def write_results(header: str) -> None:
 
 
 # The steps in the order they run (--only picks some).
-STEPS = ("micro", "memif", "ring", "latency", "scaling", "icmp", "veth", "afxdp", "control", "nat", "tcp")
+STEPS = ("micro", "memif", "ring", "latency", "scaling", "icmp", "veth", "afxdp", "control", "nat", "tcp", "hostile")
 
 
 def main() -> int:
@@ -740,6 +744,8 @@ def main() -> int:
             ("nat", "NAT: memif, in-process with 1 M sessions and new sessions, nftables over veth", lambda: bench_nat.run(args, P, sys.modules[__name__])),
             ("tcp", "TCP: redline's engine and receive stage next to Linux TCP between namespaces (bulk, rr, crr)",
              lambda: bench_tcp.run(args, P, sys.modules[__name__])),
+            ("hostile", "hostile input: SYNs per core with cookies and with room; fuzz targets' rates",
+             lambda: bench_hostile.run(args, P, sys.modules[__name__])),
         ]
         assert [name for name, _, _ in steps] == list(STEPS)
         for name, what, run in steps:

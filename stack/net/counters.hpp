@@ -73,6 +73,12 @@ namespace redline::net {
   X(icmp_rate_limited, "ICMP errors suppressed by the rate limit")                           \
   X(icmp_error_suppressed, "ICMP errors not sent by rule (RFC 1812 4.3.2.7)")                \
   X(udp_no_listener, "drop: UDP to us (port unreachable sent)")                              \
+  X(impair_dropped, "impairment ([ports.impair]): frames lost on purpose")                   \
+  X(impair_duplicated, "impairment: frames sent twice")                                        \
+  X(impair_reordered, "impairment: frames held back so later ones overtake them")             \
+  X(impair_delayed, "impairment: frames delayed")                                               \
+  X(impair_corrupted, "impairment: frames with a bit flipped")                                 \
+  X(impair_queue_full, "drop: impairment's delay queue full ([ports.impair] queue)")          \
   X(tcp_no_listener, "TCP segments to a port with no listener or connection (RST sent)")      \
   X(tcp_truncated, "drop: TCP segment shorter than its header")                              \
   X(tcp_bad_checksum, "drop: TCP checksum wrong")                                            \

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "stack/pipeline/impairment.hpp"
 #include "stack/arp/neighbor_table.hpp"
 #include "stack/arp/pending_queue.hpp"
 #include "stack/ip/pass_rules.hpp"
@@ -46,6 +47,7 @@ struct PortInfo {
   // drains into its queue (multi-producer, single consumer).
   uint16_t queues = 1;
   rte_ring* tx_ring = nullptr;
+  ImpairConfig impair;  // [ports.impair]: off unless configured (tests)
 };
 
 // A port's kernel exception path ([ports.kernel]): a TAP, a DPDK port of its own with a queue

@@ -43,6 +43,17 @@ Worker::Worker(Shared& shared, uint32_t id)
       rte_zmalloc("redline_txq", sizeof(std::array<TxQueue, kMaxPorts>), RTE_CACHE_LINE_SIZE));
   if (!tx_storage_) throw std::runtime_error("cannot allocate TX queues for worker " + std::to_string(id));
   tx_ = tx_storage_->data();
+  impair_rx_.resize(s_.ports.size());
+  impair_tx_.resize(s_.ports.size());
+  for (size_t p = 0; p < s_.ports.size(); ++p) {
+    const ImpairConfig& ic = s_.ports[p].impair;
+    if (!ic.active()) continue;
+    // A generator per worker, port and direction, all from the configured seed.
+    const uint64_t base = ic.seed * 0x9e3779b97f4a7c15ull ^ (uint64_t(id_) << 32) ^ (uint64_t(p) << 16);
+    if (ic.rx) impair_rx_[p] = std::make_unique<Impairment>(ic, base ^ 0x5258, s_.pool, s_.tsc_hz);
+    if (ic.tx) impair_tx_[p] = std::make_unique<Impairment>(ic, base ^ 0x5458, s_.pool, s_.tsc_hz);
+    impaired_ = true;
+  }
   try {
     build_graph();
     if (id_ == 0) arp_ = std::make_unique<ArpOwner>(*this);
@@ -121,8 +132,9 @@ uint32_t Worker::poll_once(uint64_t now_tsc) {
   for (uint16_t p = 0; p < s_.ports.size(); ++p) {
     if (id_ >= s_.ports[p].queues) continue;  // a port with fewer queues than workers
     uint16_t n = rte_eth_rx_burst(s_.ports[p].dpdk_id, uint16_t(id_), pkts, burst);
-    if (n == 0) continue;
     counters_.add(Counter::rx_packets, n);
+    if (impaired_) [[unlikely]] n = impair_rx(p, pkts, n, burst);
+    if (n == 0) continue;
     // The port is what we polled: not every PMD fills mbuf->port (net_ring does not).
     process(pkts, n, p);
     handled += n;
@@ -299,6 +311,7 @@ void Worker::flush_tx(uint16_t p) {
     }
     if (id_ == 0) shared_tx_drained_ += drain_shared_tx(p);
   }
+  if (impaired_) [[unlikely]] impair_tx(p);
   if (q.n == 0) return;
   const uint16_t sent = rte_eth_tx_burst(port.dpdk_id, uint16_t(id_), q.pkts, q.n);
   counters_.add(Counter::tx_packets, sent);
@@ -330,6 +343,25 @@ uint32_t Worker::drain_shared_tx(uint16_t p) {
     }
   }
   return drained;
+}
+
+uint16_t Worker::impair_rx(uint16_t port, rte_mbuf** pkts, uint16_t n, uint16_t room) {
+  Impairment* im = impair_rx_[port].get();
+  if (!im) return n;
+  rte_mbuf* out[kMaxBurst];
+  const uint32_t k = im->pass(pkts, n, now_tsc_, out, room, counters_);
+  std::copy(out, out + k, pkts);
+  return uint16_t(k);
+}
+
+void Worker::impair_tx(uint16_t port) {
+  Impairment* im = impair_tx_[port].get();
+  if (!im) return;
+  TxQueue& q = tx_[port];
+  rte_mbuf* out[kTxQueueLen];
+  const uint32_t k = im->pass(q.pkts, q.n, now_tsc_, out, kTxQueueLen, counters_);
+  std::copy(out, out + k, q.pkts);
+  q.n = uint16_t(k);
 }
 
 void Worker::flush_tx() {

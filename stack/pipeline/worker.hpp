@@ -17,6 +17,7 @@
 
 #include "stack/icmp/error.hpp"
 #include "stack/net/rate_limiter.hpp"
+#include "stack/pipeline/impairment.hpp"
 #include "stack/net/counters.hpp"
 #include "stack/pipeline/shared.hpp"
 #include "stack/pipeline/stage_graph.hpp"
@@ -187,6 +188,11 @@ class alignas(64) Worker {
   BuiltinStages builtin_;
   std::array<TxQueue, kMaxPorts>* tx_storage_ = nullptr;
   TxQueue* tx_ = nullptr;
+  // Per port, for ports with [ports.impair] (null otherwise); impaired_ if any is set.
+  std::vector<std::unique_ptr<Impairment>> impair_rx_, impair_tx_;
+  bool impaired_ = false;
+  [[gnu::cold]] uint16_t impair_rx(uint16_t port, rte_mbuf** pkts, uint16_t n, uint16_t room);
+  [[gnu::cold]] void impair_tx(uint16_t port);
   // Burst-sized batches: what goes to the ARP owner, and what redline originated.
   rte_mbuf* arp_out_[kMaxBurst];
   uint32_t arp_out_n_ = 0;

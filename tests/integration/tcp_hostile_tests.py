@@ -141,3 +141,51 @@ def t_hostile(workers: int, log) -> None:
         problems.append(str(e))
     finally:
         close_and_check(t, problems)
+
+
+IMPAIR = """
+[ports.impair]
+loss_percent = 10
+reorder_percent = 10
+duplicate_percent = 5
+delay_ms = 20
+jitter_ms = 10
+reorder_gap_ms = 5
+seed = 21
+"""
+
+
+@test("tcp_impaired_echo_4mib", fresh=True)
+def t_impaired(workers: int, log) -> None:
+    """4 MiB echoed by redline's own TCP to a Linux client through redline's impairment stage on
+    port a (both directions: Linux to redline and redline to Linux): 10 % loss, 10 % reordering,
+    5 % duplication, 20 ms +- 10 ms delay; sha256 equal, every kind of damage counted."""
+    if topo.PORTS != "tap":
+        raise Skip("impairment is tested on taps")
+    import secrets
+    sfx = secrets.token_hex(3)
+    text = topo.render_config(f"rl-a-{sfx}", f"rl-b-{sfx}") + tcp_tests.SERVICES
+    marker = '[[ports]]\nname = "b"'
+    check(marker in text, "the topology's config changed shape: no port b table")
+    text = text.replace(marker, IMPAIR + "\n" + marker, 1)
+    t = topo.Topology(workers=workers, config_text=text, ns_prefix=f"rl-{sfx}", log=log)
+    problems: list[str] = []
+    try:
+        t.__enter__()
+        s0 = t.stats()
+        res = tcp_tests.peer(t, "a", "echo", RA_IP, 7, 4 * MIB, timeout=300)
+        check(res["match"], f"4 MiB echo through impairment: {res}")
+        s1 = t.stats()
+        for name in ("impair_dropped", "impair_duplicated", "impair_reordered", "impair_delayed"):
+            check(s1.delta(s0, name) > 0, f"{name} did not rise")
+        check(s1.delta(s0, "tcp_retransmits") > 0, "redline retransmitted nothing under 10 % loss")
+        log(f"impaired 4 MiB echo: {res['seconds']} s; dropped {s1.delta(s0, 'impair_dropped')}, duplicated "
+            f"{s1.delta(s0, 'impair_duplicated')}, reordered {s1.delta(s0, 'impair_reordered')}, redline retransmitted "
+            f"{s1.delta(s0, 'tcp_retransmits')}")
+        stop = t.stop()
+        if stop.returncode != 0 or stop.mbufs_in_use != 0:
+            problems.append(f"exit {stop.returncode}, mbufs in use at exit {stop.mbufs_in_use}")
+    except Fail as e:
+        problems.append(str(e))
+    finally:
+        close_and_check(t, problems)

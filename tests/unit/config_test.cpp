@@ -192,3 +192,26 @@ TEST(Config, StaticRoutesInsideOrAroundConnectedNetworks_AreAccepted) {
     EXPECT_TRUE(r.config) << p << ": " << r.error;
   }
 }
+
+TEST(Config, PortImpairment_IsParsedAndCheckedNamingTheKey) {
+  auto r = parse_config(with_port("[ports.impair]\nloss_percent = 2.5\nduplicate_percent = 5\ndelay_ms = 20\njitter_ms = 10\n"
+                                  "seed = 9\ndirection = \"rx\"\n"),
+                        "test.toml");
+  ASSERT_TRUE(r.config) << r.error;
+  const auto& im = r.config->ports[0].impair;
+  EXPECT_DOUBLE_EQ(im.loss, 0.025);
+  EXPECT_DOUBLE_EQ(im.duplicate, 0.05);
+  EXPECT_EQ(im.delay_us, 20'000u);
+  EXPECT_EQ(im.jitter_us, 10'000u);
+  EXPECT_EQ(im.seed, 9u);
+  EXPECT_TRUE(im.rx && !im.tx);
+  EXPECT_TRUE(im.active());
+  EXPECT_FALSE(parse_config(with_port(""), "test.toml").config->ports[0].impair.active()) << "off unless configured";
+  EXPECT_NE(error_of(with_port("[ports.impair]\nloss_percent = 101\n")).find("key 'ports[0].impair.loss_percent'"),
+            std::string::npos);
+  EXPECT_NE(error_of(with_port("[ports.impair]\ndelay_ms = 5\njitter_ms = 6\n")).find("key 'ports[0].impair.jitter_ms'"),
+            std::string::npos);
+  EXPECT_NE(error_of(with_port("[ports.impair]\ndirection = \"up\"\n")).find("key 'ports[0].impair.direction'"),
+            std::string::npos);
+  EXPECT_NE(error_of(with_port("[ports.impair]\nloss = 1\n")).find("unknown key"), std::string::npos);
+}
