@@ -523,22 +523,28 @@ uint16_t patch(uint16_t hc, uint16_t from, uint16_t to) {
   return uint16_t(~s);
 }
 
+// A worker on ring ports whose TcpStage listens on kPort with `discard` (tcp.settings as given).
+std::unique_ptr<RingTestbed> tcp_testbed(tcp::TcpShared& tcp, Discard& discard) {
+  tcp.isn_key[0] = 7;
+  tcp.isn_key[1] = 11;
+  tcp.start = [&discard](tcp::TcpStage& st) { st.host().listen(kPort, discard); };
+  testing::TestbedOptions o;
+  o.tweak = [&tcp](pipeline::Shared& s) { tcp::add_tcp_feature(s, tcp); };
+  std::string error;
+  auto tb = RingTestbed::create(o, stage_pool(), nullptr, nullptr, &error);
+  if (!tb) {
+    std::fprintf(stderr, "tcp_bench: %s\n", error.c_str());
+    std::exit(1);
+  }
+  return tb;
+}
+
 class StageBench {
  public:
   explicit StageBench(bool offload) : offload_(offload) {
     tcp_.settings = bench_settings();
     tcp_.settings.max_connections = 1024;
-    tcp_.isn_key[0] = 7;
-    tcp_.isn_key[1] = 11;
-    tcp_.start = [this](tcp::TcpStage& st) { st.host().listen(kPort, discard_); };
-    testing::TestbedOptions o;
-    o.tweak = [this](pipeline::Shared& s) { tcp::add_tcp_feature(s, tcp_); };
-    std::string error;
-    tb_ = RingTestbed::create(o, stage_pool(), nullptr, nullptr, &error);
-    if (!tb_) {
-      std::fprintf(stderr, "tcp_bench: %s\n", error.c_str());
-      std::exit(1);
-    }
+    tb_ = tcp_testbed(tcp_, discard_);
     tb_->neighbors().learn(net::Ipv4Addr{kPeer}, {kHostA, 0});
     out_ = tb_->a().tx[0];
     for (auto& m : pkts_) m = rte_pktmbuf_alloc(stage_pool());
@@ -680,17 +686,7 @@ class SynBench {
     tcp_.settings = bench_settings();
     tcp_.settings.max_connections = kCleanEvery + 1024;
     tcp_.settings.syn_backlog = cookies ? 1 : kCleanEvery + 1024;
-    tcp_.isn_key[0] = 7;
-    tcp_.isn_key[1] = 11;
-    tcp_.start = [this](tcp::TcpStage& st) { st.host().listen(kPort, discard_); };
-    testing::TestbedOptions o;
-    o.tweak = [this](pipeline::Shared& s) { tcp::add_tcp_feature(s, tcp_); };
-    std::string error;
-    tb_ = RingTestbed::create(o, stage_pool(), nullptr, nullptr, &error);
-    if (!tb_) {
-      std::fprintf(stderr, "tcp_bench: %s\n", error.c_str());
-      std::exit(1);
-    }
+    tb_ = tcp_testbed(tcp_, discard_);
     for (uint32_t i = 0; i < kPeers; ++i) tb_->neighbors().learn(net::Ipv4Addr{kPeer + i}, {kHostA, 0});
     out_ = tb_->a().tx[0];
     f::Options opt;  // what Linux offers

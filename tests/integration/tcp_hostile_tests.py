@@ -70,6 +70,13 @@ def settled(t, baseline: int, what: str, slack: int = 64) -> None:
     check(used <= baseline + slack, f"after {what}: {used} mbufs in use, baseline {baseline}")
 
 
+def stopped_clean(t, problems: list[str]) -> None:
+    """Stops redline: exit 0 and every mbuf back, or a problem."""
+    stop = t.stop()
+    if stop.returncode != 0 or stop.mbufs_in_use != 0:
+        problems.append(f"exit {stop.returncode}, mbufs in use at exit {stop.mbufs_in_use}")
+
+
 def client_during(t, flood: subprocess.Popen, what: str) -> dict:
     """A Linux client's 1 MiB echo while `flood` runs; it must connect within a second."""
     time.sleep(0.3)  # the flood has filled the backlog
@@ -134,9 +141,7 @@ def t_hostile(workers: int, log) -> None:
             f"cookies sent {s2.delta(s1, 'tcp_syncookies_sent')}")
         settled(t, baseline, "the hping3 flood")
 
-        stop = t.stop()
-        if stop.returncode != 0 or stop.mbufs_in_use != 0:
-            problems.append(f"exit {stop.returncode}, mbufs in use at exit {stop.mbufs_in_use}")
+        stopped_clean(t, problems)
     except Fail as e:
         problems.append(str(e))
     finally:
@@ -182,9 +187,7 @@ def t_impaired(workers: int, log) -> None:
         log(f"impaired 4 MiB echo: {res['seconds']} s; dropped {s1.delta(s0, 'impair_dropped')}, duplicated "
             f"{s1.delta(s0, 'impair_duplicated')}, reordered {s1.delta(s0, 'impair_reordered')}, redline retransmitted "
             f"{s1.delta(s0, 'tcp_retransmits')}")
-        stop = t.stop()
-        if stop.returncode != 0 or stop.mbufs_in_use != 0:
-            problems.append(f"exit {stop.returncode}, mbufs in use at exit {stop.mbufs_in_use}")
+        stopped_clean(t, problems)
     except Fail as e:
         problems.append(str(e))
     finally:
