@@ -120,8 +120,39 @@ PortShare& NatStage::share(uint32_t ip_be, uint8_t protocol) {
            std::make_unique<PortShare>(c.icmp_ids, w_.id(), workers_)};
   // Ports forwarded by DNAT rules are never given to a mapping (in whichever share holds them).
   for (const DnatRule& d : c.dnat)
-    if (be32(d.external) == ip_be) sh.of[size_t(protocol_slot(d.protocol))]->take(d.external_port, PortShare::kReserved);
+    if (be32(d.external) == ip_be) reserve(sh, size_t(protocol_slot(d.protocol)), d.external_port);
   return *sh.of[size_t(protocol_slot(protocol))];
+}
+
+bool NatStage::reserve(Shares& sh, size_t slot, uint16_t port) {
+  PortShare& ps = *sh.of[slot];
+  if (!ps.contains(port)) return true;  // another worker's block (or outside the range): not ours to hold
+  if (ps.mapping(port) == PortShare::kReserved) return true;
+  if (!ps.take(port, PortShare::kReserved)) return false;
+  sh.reserved[slot].push_back(port);
+  return true;
+}
+
+void NatStage::resync_dnat(const NatRules& r) {
+  rules_seen_ = &r;
+  const NatConfig& c = r.config();
+  for (Shares& sh : shares_) {
+    for (size_t slot = 0; slot < 3; ++slot) {
+      auto& held = sh.reserved[slot];
+      std::erase_if(held, [&](uint16_t port) {
+        for (const DnatRule& d : c.dnat)
+          if (be32(d.external) == sh.ip_be && size_t(protocol_slot(d.protocol)) == slot && d.external_port == port) return false;
+        sh.of[slot]->release(port);  // no rule forwards it any more
+        return true;
+      });
+    }
+    for (const DnatRule& d : c.dnat)
+      if (be32(d.external) == sh.ip_be && !reserve(sh, size_t(protocol_slot(d.protocol)), d.external_port))
+        REDLINE_LOG_LIMITED(log::Level::kWarning, 1,
+                            "nat: worker %u: DNAT port %u (added by reload) is held by a dynamic mapping; it is "
+                            "reserved for the rule when that mapping ends",
+                            unsigned(w_.id()), unsigned(d.external_port));
+  }
 }
 
 void NatStage::hand_to(Burst& b, uint8_t slot, uint32_t worker) {
@@ -355,7 +386,12 @@ uint32_t NatStage::create_mapping(const FiveTuple& mkey, uint32_t external_ip, c
 
 void NatStage::release_mapping(uint32_t mi) {
   Mapping& mp = mapping_pool_[mi];
-  share(mp.external_ip, mp.key.protocol).release(net::to_be(mp.external_port));
+  const uint16_t port = net::to_be(mp.external_port);
+  share(mp.external_ip, mp.key.protocol).release(port);
+  // A DNAT rule added by reload while this mapping held its port takes the port now.
+  if (nat_.rules.load(std::memory_order_acquire)->dnat_to(mp.key.protocol, mp.external_ip, mp.external_port))
+    for (Shares& sh : shares_)
+      if (sh.ip_be == mp.external_ip) reserve(sh, size_t(protocol_slot(mp.key.protocol)), port);
   mappings_->remove(mp.key);
   mp.next_free = free_mapping_;
   free_mapping_ = mi;

@@ -16,6 +16,8 @@ using net::Counter;
 using pipeline::kBurstSlots;
 
 void NatStage::run(Burst& b, const uint8_t* idx, uint32_t n) {
+  if (const NatRules* r = nat_.rules.load(std::memory_order_acquire); r != rules_seen_) [[unlikely]]
+    resync_dnat(*r);
   pipeline::Scratch<FiveTuple, kBurstSlots> keys;
   uint8_t slots[kBurstSlots];
   uint32_t m = 0;

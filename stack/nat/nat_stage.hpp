@@ -114,7 +114,16 @@ class NatStage final : public pipeline::WorkerStage {
   struct Shares {
     uint32_t ip_be;
     std::array<std::unique_ptr<PortShare>, 3> of;  // tcp, udp, icmp
+    std::array<std::vector<uint16_t>, 3> reserved;  // ports of `of` held for DNAT rules
   };
+  // Holds `port` of `sh` for a DNAT rule if it is free; false if a mapping has it (it is held
+  // for the rule when that mapping ends: release_mapping).
+  static bool reserve(Shares& sh, size_t slot, uint16_t port);
+  // A reload changed the rules (rules_seen_): DNAT ports no rule claims any more are given back
+  // to the shares, new rules' ports reserved (reload's defect: a dynamic mapping could take a
+  // port a rule added by reload forwards).
+  [[gnu::cold]] void resync_dnat(const NatRules& r);
+  const NatRules* rules_seen_ = nullptr;
   std::vector<Shares> shares_;
   std::unique_ptr<pipeline::Reassembly> reassembly_;
   timer::Timer reassembly_timer_;

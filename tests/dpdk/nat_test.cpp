@@ -412,3 +412,47 @@ TEST(Nat, MalformedPacketsFromBothSidesAreHandledOrCounted) {
   rig.poll();
   EXPECT_EQ(rig.take(rig.b()).size(), 1u);
 }
+
+TEST(Nat, DnatRuleAddedByReload_ReservesItsPortFromDynamicMappings) {
+  // Before: the shares reserved DNAT ports only when first made, so a rule added by reload left
+  // its port to dynamic mappings (port preservation would hand it to an inside host). Now the
+  // port is reserved at the reload, and a port a mapping held then is reserved when it ends.
+  nat::NatConfig c = base_config();
+  c.timeouts.udp_s = 5;
+  NatRig n(c);
+  Rig& rig = *n.rig;
+  rig.inject(rig.a(), out_udp(41000));  // the share of 10.0.2.1 exists, port 41000 mapped
+  rig.poll();
+  ASSERT_EQ(seen(rig.take(rig.b()).at(0)).sport, 41000);
+  c.dnat.push_back({17, addr("10.0.2.1"), 42000, addr("10.0.1.2"), 7000, 0});  // a free port
+  c.dnat.push_back({17, addr("10.0.2.1"), 41000, addr("10.0.1.2"), 7001, 0});  // the mapped one
+  std::vector<nat::PortAddress> ports{{"a", rig.shared().ports[0].address}, {"b", rig.shared().ports[1].address}};
+  std::string error;
+  auto reloaded = nat::NatRules::resolve(c, ports, &error);
+  ASSERT_TRUE(reloaded) << error;
+  n.nat->rules.store(&*reloaded, std::memory_order_release);
+  // An inside host sending from 42000 does not get 42000: the rule forwards it.
+  rig.inject(rig.a(), out_udp(42000));
+  rig.poll();
+  auto out = rig.take(rig.b());
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_NE(seen(out[0]).sport, 42000);
+  // Inbound to 42000 reaches the rule's host and port.
+  rig.inject(rig.b(), in_udp(5000, 42000));
+  rig.poll();
+  auto in = rig.take(rig.a());
+  ASSERT_EQ(in.size(), 1u);
+  EXPECT_EQ(seen(in[0]).dport, 7000);
+  // The mapping on 41000 ends (idle expiry); afterwards 41000 is the rule's: a new inside flow
+  // from 41000 gets another port.
+  rig.poll(0, rte_rdtsc() + seconds(10));
+  rig.poll(0, rte_rdtsc() + seconds(11));
+  rig.inject(rig.a(), out_udp(41000, 5001));
+  rig.poll(0, rte_rdtsc() + seconds(12));
+  out = rig.take(rig.b());
+  std::erase_if(out, [](const Frame& f) { return wire::load16(f.data(), 12) != wire::eth::kTypeIpv4; });  // ARP refreshes
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_NE(seen(out[0]).sport, 41000);
+  n.nat->rules.store(n.nat->in_force.get(), std::memory_order_release);
+  rig.poll(0, rte_rdtsc() + seconds(13));  // the worker lets go of `reloaded` before it goes
+}
