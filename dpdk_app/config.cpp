@@ -5,6 +5,7 @@
 #include <sstream>
 #include <toml++/toml.h>
 
+#include "stack/endpoint/claims.hpp"
 #include "dpdk_app/config_reader.hpp"
 #include "stack/ip/pass_rules.hpp"
 
@@ -46,6 +47,67 @@ pipeline::ImpairConfig read_impair(const Reader& r, const toml::node* n, const s
   else if (!dir.empty() && dir != "both") r.fail(t.get("direction"), at + ".direction", "'" + dir + "' is not \"rx\", \"tx\" or \"both\"");
   if (jitter_ms > delay_ms) r.fail(t.get("jitter_ms"), at + ".jitter_ms", "must not exceed delay_ms (a frame cannot leave before it came)");
   return c;
+}
+
+// The ports a kernel exception path's pass rule names ("tcp:22", "udp:67-68"); catch-alls
+// ("tcp:*", "all", "proto:N") claim nothing: they take only what nothing else handles.
+void kernel_claims(const std::string& rule, const std::string& key, std::vector<endpoint::Claim>* out) {
+  const auto colon = rule.find(':');
+  if (colon == std::string::npos) return;
+  const std::string kind = rule.substr(0, colon);
+  if (kind != "tcp" && kind != "udp") return;
+  unsigned lo = 0, hi = 0;
+  char extra = 0;
+  const std::string ports = rule.substr(colon + 1);
+  if (std::sscanf(ports.c_str(), "%u-%u%c", &lo, &hi, &extra) == 2 || std::sscanf(ports.c_str(), "%u%c", &lo, &extra) == 1) {
+    if (hi == 0) hi = lo;
+    out->push_back({uint8_t(kind == "tcp" ? 6 : 17), uint16_t(lo), uint16_t(hi), endpoint::Scope::kAllAddresses,
+                    endpoint::Family::kKernel, key});
+  }
+}
+
+// endpoint/claims.hpp: the ports each part of the config takes, and no endpoint taken twice.
+void check_local_endpoints(const Reader& r, const toml::table& root, const Config& c) {
+  using endpoint::Claim;
+  using endpoint::Family;
+  using endpoint::Scope;
+  std::vector<Claim> claims;
+  if (c.nat.enabled) {
+    claims.push_back({6, c.nat.tcp_ports.low, c.nat.tcp_ports.high, Scope::kNatOutside, Family::kNat, "nat.ports.tcp"});
+    claims.push_back({17, c.nat.udp_ports.low, c.nat.udp_ports.high, Scope::kNatOutside, Family::kNat, "nat.ports.udp"});
+    for (size_t i = 0; i < c.nat.dnat.size(); ++i) {
+      const nat::DnatRule& d = c.nat.dnat[i];
+      claims.push_back({d.protocol, d.external_port, d.external_port, Scope::kNatOutside, Family::kNat,
+                        "nat.dnat[" + std::to_string(i) + "]"});
+    }
+  }
+  const std::pair<const char*, uint16_t> services[] = {
+      {"services.echo", c.services.echo}, {"services.discard", c.services.discard}, {"services.source", c.services.source}};
+  for (const auto& [key, port] : services) {
+    if (!port) continue;
+    claims.push_back({6, port, port, Scope::kAllAddresses, Family::kService, key});
+    if (std::string_view(key) != "services.source") claims.push_back({17, port, port, Scope::kAllAddresses, Family::kService, key});
+  }
+  // connect() takes its local port from the ephemeral range on whatever address routes to the
+  // server, an outside address included.
+  if (!c.services.connect.empty())
+    claims.push_back({6, c.tcp.ephemeral_low, c.tcp.ephemeral_high, Scope::kAllAddresses, Family::kTcpConnect,
+                      "tcp.ephemeral_ports"});
+  for (size_t i = 0; i < c.ports.size(); ++i)
+    if (c.ports[i].kernel)
+      for (const std::string& rule : c.ports[i].kernel->pass)
+        kernel_claims(rule, "ports[" + std::to_string(i) + "].kernel.pass", &claims);
+  const auto conflict = endpoint::first_conflict(claims);
+  if (!conflict) return;
+  const Claim& later = claims[conflict->first];
+  const Claim& earlier = claims[conflict->second];
+  r.fail(root.at_path(later.owner).node(), later.owner,
+         endpoint::describe(later) + " overlaps " + earlier.owner + ", " + endpoint::describe(earlier) +
+             ": one owner per local port (a packet there would reach only one of them). Move one of them" +
+             (earlier.family == Family::kNat || later.family == Family::kNat
+                  ? ", or narrow [nat.ports] (the NAT takes every port of its ranges on its outside addresses)"
+                  : "") +
+             ".");
 }
 
 PortConfig read_port(const Reader& r, const toml::table& t, size_t index) {
@@ -215,6 +277,7 @@ Config read_config(const Reader& r, const toml::table& root) {
   if (const toml::table* nat = r.table(root, "nat")) c.nat = read_nat(r, *nat, c);
   if (const toml::table* tcp = r.table(root, "tcp")) c.tcp = read_tcp(r, *tcp);
   if (const toml::table* svc = r.table(root, "services")) c.services = read_services(r, *svc);
+  check_local_endpoints(r, root, c);
   return c;
 }
 

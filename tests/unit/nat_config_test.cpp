@@ -204,3 +204,48 @@ TEST(NatRules, ExternalIndexFindsEveryAddressOfALargePool) {
   EXPECT_EQ(rules->external_index(net::to_be(net::Ipv4Addr::parse("10.1.0.1")->value)), -1);
   EXPECT_EQ(rules->external_index(0), -1);
 }
+
+// One owner per local port (stack/endpoint/claims.hpp): configs where two parts of redline take
+// the same port are refused at load, naming the later key and the earlier one.
+TEST(LocalEndpoints, ServiceInsideTheNatsRange_IsRefusedNamingBothKeys) {
+  auto r = parse_config(kPorts + kNat + "[services]\necho = 2500\n", "nat.toml");
+  ASSERT_FALSE(r.config);
+  EXPECT_NE(r.error.find("key 'services.echo'"), std::string::npos) << r.error;
+  EXPECT_NE(r.error.find("nat.ports.tcp"), std::string::npos) << r.error;
+  EXPECT_NE(r.error.find("nat.toml:"), std::string::npos) << r.error;
+}
+
+TEST(LocalEndpoints, ServiceOnADnatPort_IsRefused) {
+  auto r = parse_config(kPorts + kNat + "[services]\ndiscard = 8080\n", "nat.toml");
+  ASSERT_FALSE(r.config);
+  EXPECT_NE(r.error.find("key 'services.discard'"), std::string::npos) << r.error;
+  EXPECT_NE(r.error.find("nat.dnat[0]"), std::string::npos) << r.error;
+}
+
+TEST(LocalEndpoints, ConnectClientsWithEphemeralPortsInTheNatsRange_AreRefused) {
+  const std::string nat_wide = R"(
+[nat]
+inside = ["lan"]
+outside = ["wan"]
+[[nat.snat]]
+source = "10.88.1.0/24"
+)";
+  const std::string client = "[[services.connect]]\nto = \"10.88.2.9:80\"\n";
+  auto r = parse_config(kPorts + nat_wide + "[services]\n" + client, "nat.toml");
+  ASSERT_FALSE(r.config) << "the NAT's default 1024-65535 covers TCP's ephemeral 32768-60999";
+  EXPECT_NE(r.error.find("tcp.ephemeral_ports"), std::string::npos) << r.error;
+  // The documented split: the NAT below TCP's ephemeral ports.
+  auto ok = parse_config(kPorts + nat_wide + "[nat.ports]\ntcp = \"1024-32767\"\nudp = \"1024-32767\"\n[services]\n" + client,
+                         "nat.toml");
+  EXPECT_TRUE(ok.config) << ok.error;
+}
+
+TEST(LocalEndpoints, KernelPassRuleOnAServicesPort_IsRefused_CatchAllsClaimNothing) {
+  const std::string kernel = "[ports.kernel]\ninterface = \"w-k\"\npass = [\"tcp:7\"]\n";
+  auto r = parse_config(kPorts + kernel + "[services]\necho = 7\n", "k.toml");
+  ASSERT_FALSE(r.config);
+  EXPECT_NE(r.error.find("ports[2].kernel.pass"), std::string::npos) << r.error;
+  const std::string catch_all = "[ports.kernel]\ninterface = \"w-k\"\npass = [\"all\", \"tcp:*\"]\n";
+  auto ok = parse_config(kPorts + catch_all + "[services]\necho = 7\n", "k.toml");
+  EXPECT_TRUE(ok.config) << ok.error;
+}
