@@ -14,6 +14,7 @@ Kinds:
            acknowledge what comes back, FIN; reports the bytes echoed and the largest segment
   flood    --count SYNs from --src-ip with source ports from --sport, as fast as the socket
            takes them (their SYN-ACKs go unanswered: half-open connections, then cookies)
+  options  SYNs with bad option lengths at every position (and every option kind)
 """
 
 import argparse
@@ -187,9 +188,29 @@ def flood_kind(a) -> dict:
     return {"sent": sent, "seconds": round(time.monotonic() - t0, 3)}
 
 
+def options_kind(a) -> dict:
+    """SYNs whose 40 option bytes carry a lying length at every position: for each position and
+    each kind (MSS, window scale, SACK-permitted, SACK, timestamps, an unknown 99), lengths 0, 1,
+    2, the kind's own +-1, 40 and 255, NOPs before it and garbage after. Sent from ports
+    --sport on; what comes back is counted (a SYN-ACK, or nothing, are both fine: no crash)."""
+    w = Wire(a)
+    frames = []
+    for pos in range(0, 39):
+        for kind, own in ((2, 4), (3, 3), (4, 2), (5, 10), (8, 10), (99, 6)):
+            for ln in sorted({0, 1, 2, own - 1, own + 1, 40, 255}):
+                opts = bytearray(b"\x01" * pos) + bytes([kind, ln & 0xFF])
+                opts += bytes(random.randrange(256) for _ in range(40 - len(opts)))
+                frames.append(bytes(opts[:40]))
+    sent = 0
+    for i, opts in enumerate(frames):
+        w.send(w.segment(a.sport + (i % 4000), random.randrange(1 << 32), 0, 0x02, opts))
+        sent += 1
+    return {"sent": sent}
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("kind", choices=["mss", "flood"])
+    p.add_argument("kind", choices=["mss", "flood", "options"])
     p.add_argument("--iface", required=True)
     p.add_argument("--dst-mac", required=True)
     p.add_argument("--src-mac", required=True)
@@ -201,7 +222,8 @@ def main() -> None:
     p.add_argument("--ts", action="store_true")
     p.add_argument("--count", type=int, default=1)
     a = p.parse_args()
-    print(json.dumps(mss_kind(a) if a.kind == "mss" else flood_kind(a)), flush=True)
+    kinds = {"mss": mss_kind, "flood": flood_kind, "options": options_kind}
+    print(json.dumps(kinds[a.kind](a)), flush=True)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
                       - SYNs with MSS 0, with MSS 4 and timestamps, with MSS 1: each served (300
                         bytes echoed, sha equal), every segment within the MTU and the MSS floor
                         (tcp_hostile_peer.py speaks TCP itself over AF_PACKET);
+                      - SYNs with a lying option length at every position, for every kind;
                       - a flood of 8000 SYNs from one address (far past the 1024 backlog of each
                         worker's listener) while a Linux client connects and echoes 1 MiB: it
                         connects through a SYN cookie (tcp_syncookies_sent/_accepted rise);
@@ -115,6 +116,13 @@ def t_hostile(workers: int, log) -> None:
         s0 = t.stats()
         check(s0["tcp_tx_oversize"] == 0, f"tcp_tx_oversize {s0['tcp_tx_oversize']}")
         settled(t, baseline, "the MSS probes")
+
+        # Bad option lengths at every position, for every option kind.
+        r = hostile(t, "options", "--sport", FLOOD_PORTS[0])
+        check(r.get("sent", 0) > 1000, f"options: {r}")
+        log(f"bad option lengths: {r['sent']} SYNs")
+        settled(t, baseline, "the bad option lengths")
+        s0 = t.stats()
 
         # A SYN flood far past every worker's backlog, and a client connecting through it.
         pa = t.port("a")
