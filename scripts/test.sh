@@ -103,7 +103,7 @@ if $sanitize; then
   integration "tap, ASan+UBSan" --ports tap --workers 1
   echo "== fuzz (20 s per target)"
   for target in $(scripts/fuzz.sh --list); do
-    if scripts/fuzz.sh "$target" 20 >"$log/fuzz-$target.out" 2>&1; then
+    if FUZZ_JOBS=2 scripts/fuzz.sh "$target" 20 >"$log/fuzz-$target.out" 2>&1; then
       tail -1 "$log/fuzz-$target.out"
       passed=$((passed + 1))
     else
