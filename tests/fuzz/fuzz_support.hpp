@@ -15,6 +15,8 @@
 #include <cstring>
 #include <vector>
 
+#include "stack/wire/tcp.hpp"
+
 namespace redline::fuzz {
 
 class Input {
@@ -51,6 +53,18 @@ class Input {
 [[noreturn]] inline void failed(const char* what, const char* file, int line) {
   std::fprintf(stderr, "fuzz invariant failed at %s:%d: %s\n", file, line, what);
   std::abort();
+}
+
+// Equal as a sender and receiver see them: the SACK blocks past sack_count mean nothing (a
+// second SACK option in one segment leaves the first one's extra blocks there).
+inline bool same_options(const wire::tcp::Options& a, const wire::tcp::Options& b) {
+  if (a.mss != b.mss || a.window_shift != b.window_shift || a.sack_permitted != b.sack_permitted ||
+      a.has_timestamps != b.has_timestamps || a.sack_count != b.sack_count)
+    return false;
+  if (a.has_timestamps && (a.ts_val != b.ts_val || a.ts_ecr != b.ts_ecr)) return false;
+  for (size_t k = 0; k < a.sack_count; ++k)
+    if (!(a.sack[k] == b.sack[k])) return false;
+  return true;
 }
 
 }  // namespace redline::fuzz

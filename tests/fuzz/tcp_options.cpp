@@ -29,18 +29,6 @@ void check_parsed(const f::Options& o) {
   if (o.window_shift) FUZZ_CHECK(*o.window_shift <= f::kMaxWindowShift);
 }
 
-// Equal as a sender and receiver see them: the SACK blocks past sack_count mean nothing (a
-// second SACK option in one segment leaves the first one's extra blocks there).
-bool same(const f::Options& a, const f::Options& b) {
-  if (a.mss != b.mss || a.window_shift != b.window_shift || a.sack_permitted != b.sack_permitted ||
-      a.has_timestamps != b.has_timestamps || a.sack_count != b.sack_count)
-    return false;
-  if (a.has_timestamps && (a.ts_val != b.ts_val || a.ts_ecr != b.ts_ecr)) return false;
-  for (size_t k = 0; k < a.sack_count; ++k)
-    if (!(a.sack[k] == b.sack[k])) return false;
-  return true;
-}
-
 // The options as a sender would choose them, within the 40 bytes the header has room for.
 f::Options options_from(fuzz::Input& in) {
   f::Options o;
@@ -94,7 +82,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         FUZZ_CHECK(back.src_port == h.src_port && back.dst_port == h.dst_port && back.seq == h.seq &&
                    back.ack == h.ack && back.flags == h.flags && back.window == h.window);
         const f::Options reparsed = f::parse_options(out.data() + f::kMinHeaderLen, written - f::kMinHeaderLen);
-        FUZZ_CHECK(same(reparsed, o));
+        FUZZ_CHECK(fuzz::same_options(reparsed, o));
       }
     }
   }
@@ -106,7 +94,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Bytes out(len);  // exactly what options_len promises: a longer write is a heap overflow
   FUZZ_CHECK(f::write_options(out.data(), o) == len);
   const f::Options back = f::parse_options(out.data(), out.size());
-  FUZZ_CHECK(same(back, o) && back == o);  // a fresh Options: no stale blocks either
+  FUZZ_CHECK(fuzz::same_options(back, o) && back == o);  // a fresh Options: no stale blocks either
 
   // A whole segment with those options and a payload: its checksum, as MbufEnv writes it,
   // verifies as tcp_stage.cpp checks it (RFC 9293 §3.1 pseudo-header).

@@ -81,16 +81,6 @@ struct Sent {
   uint32_t len = 0;
 };
 
-bool same_options(const f::Options& a, const f::Options& b) {
-  if (a.mss != b.mss || a.window_shift != b.window_shift || a.sack_permitted != b.sack_permitted ||
-      a.has_timestamps != b.has_timestamps || a.sack_count != b.sack_count)
-    return false;
-  if (a.has_timestamps && (a.ts_val != b.ts_val || a.ts_ecr != b.ts_ecr)) return false;
-  for (size_t k = 0; k < a.sack_count; ++k)
-    if (!(a.sack[k] == b.sack[k])) return false;
-  return true;
-}
-
 class FuzzEnv final : public tcp::Env {
  public:
   int64_t live = 0;                 // buffers allocated or received, not yet released
@@ -122,7 +112,7 @@ class FuzzEnv final : public tcp::Env {
     std::vector<uint8_t> header(f::kMinHeaderLen + opt_len);
     const size_t hl = f::write_header(header.data(), s.h, s.opt);
     FUZZ_CHECK(hl == header.size());
-    FUZZ_CHECK(same_options(f::parse_options(header.data() + f::kMinHeaderLen, opt_len), s.opt));
+    FUZZ_CHECK(fuzz::same_options(f::parse_options(header.data() + f::kMinHeaderLen, opt_len), s.opt));
     check_fin(s);
     check_ack(s);
     sent.push_back({s.src, s.dst, s.h, s.opt, s.len});
