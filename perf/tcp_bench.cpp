@@ -16,16 +16,7 @@
 // The unit test link (tests/unit/tcp_link.hpp) copies every segment into a std::vector and
 // parses it twice for its log: right for tests, ten times the cost being measured here.
 //
-// Stage row (BM_TcpRxInOrder): a real pipeline Worker on ring ports (as pipeline_bench and
-// nat_bench) with a TcpStage holding one established connection to a discard handler, made by
-// feeding a handshake through the worker. Each round pushes 32 in-order full-size data segments
-// through Worker::process (classify -> route -> local -> tcp: checks, bulk lookup, engine input,
-// zero-copy queue, consume, free) and flush (the ACK the engine sends for every second segment:
-// built in a new mbuf, routed from local-out, out to the TX ring), then takes the ACKs back.
-// The data mbufs are reused: each carries an extra reference, so the engine's free after
-// consume returns it to us instead of the pool; the round rewrites sequence numbers and patches
-// the checksum incrementally (RFC 1624). BM_TcpRxHarnessOnly measures that restore and the ring
-// round trip alone, to subtract.
+// The stage rows are in tcp_bench_stage.cpp (received segments) and tcp_bench_syn.cpp (SYNs).
 #include <benchmark/benchmark.h>
 #include <rte_cycles.h>
 #include <rte_mbuf.h>
@@ -37,17 +28,17 @@
 #include <vector>
 
 #include "drivers/scratch_eal.hpp"
+#include "perf/tcp_bench_common.hpp"
 #include "perf/tsc.hpp"
-#include "stack/services/services.hpp"
 #include "stack/pipeline/flow_table.hpp"
+#include "stack/services/services.hpp"
 #include "stack/tcp/tcp_stage.hpp"
 #include "stack/wire/checksum.hpp"
-#include "stack/wire/ethernet.hpp"
-#include "stack/wire/ipv4.hpp"
 #include "stack/wire/tcp.hpp"
-#include "tests/support/ring_testbed.hpp"
 
 using namespace redline;
+using perf::bench_settings;
+using perf::Discard;
 namespace f = wire::tcp;
 
 namespace {
@@ -288,11 +279,6 @@ struct Window {
   }
 };
 
-tcp::Settings bench_settings() {
-  tcp::Settings s;
-  s.max_connections = 65536;
-  return s;
-}
 
 // --- bulk: one connection, A writes as fast as the send buffer takes it, B discards ---
 
@@ -321,19 +307,6 @@ class BulkSender final : public tcp::Handler {
   }
 };
 
-class Discard final : public tcp::Listener, public tcp::Handler {
- public:
-  uint64_t bytes = 0;
-  tcp::Handler* on_accept(tcp::Connection&) override { return this; }
-  void on_data(tcp::Connection& c) override {
-    bytes += c.readable();
-    c.consume(c.readable());
-  }
-  void on_peer_closed(tcp::Connection& c) override {
-    c.consume(c.readable());
-    c.close();
-  }
-};
 
 // zero_copy: segments leave in the send buffer's own buffers (the default); false: every payload
 // copied into a new buffer, as with [tcp] zero_copy_send = false.
@@ -471,340 +444,6 @@ void crr(benchmark::State& state) {
   if (client.failed) state.SkipWithError("crr: connections failed");
 }
 
-// ------------------------------------------------------------------------------------------
-// The stage: a Worker with a TcpStage and one established connection.
-
-using testing::kHostA;
-using testing::kMacA;
-using testing::RingTestbed;
-
-constexpr uint32_t kBurst = 32;
-constexpr uint16_t kPayload = 1448;  // MSS 1460 minus the timestamps option
-const uint32_t kPeer = 0x0a000102;   // 10.0.1.2, host A; redline is 10.0.1.1 on port a
-const uint32_t kLocal = 0x0a000101;
-constexpr uint16_t kPeerPort = 40000, kPort = 9;
-
-rte_mempool* stage_pool() {
-  static rte_mempool* p = rte_pktmbuf_pool_create("tcpb_pool", 8192, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
-  return p;
-}
-
-// A frame from host A to redline: Ethernet, IPv4, TCP with `opt`, `payload` bytes of zeros.
-void write_segment(rte_mbuf* m, const f::Header& h, const f::Options& opt, uint16_t payload) {
-  rte_pktmbuf_reset(m);
-  const uint16_t tcp_len = uint16_t(f::kMinHeaderLen + f::options_len(opt) + payload);
-  const uint16_t ip_len = uint16_t(wire::ipv4::kMinHeaderLen + tcp_len);
-  auto* fr = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, uint16_t(wire::eth::kHeaderLen + ip_len)));
-  std::memset(fr, 0, wire::eth::kHeaderLen + ip_len);
-  wire::eth::write(fr, kMacA, kHostA, wire::eth::kTypeIpv4);
-  wire::ipv4::Repr r;
-  r.total_len = ip_len;
-  r.ttl = 64;
-  r.flags_fragment = wire::ipv4::kFlagDontFragment;
-  r.protocol = wire::ipv4::kProtoTcp;
-  r.src = net::Ipv4Addr{kPeer};
-  r.dst = net::Ipv4Addr{kLocal};
-  wire::ipv4::write(fr + wire::eth::kHeaderLen, r);
-  uint8_t* tcp = fr + wire::eth::kHeaderLen + wire::ipv4::kMinHeaderLen;
-  f::write_header(tcp, h, opt);
-  const uint32_t pseudo = f::pseudo_header_sum(kPeer, kLocal, wire::ipv4::kProtoTcp, tcp_len);
-  wire::store16(tcp, f::kChecksum, uint16_t(~wire::ones_complement_sum(tcp, tcp_len, pseudo)));
-}
-
-uint8_t* tcp_of(rte_mbuf* m) {
-  return rte_pktmbuf_mtod_offset(m, uint8_t*, wire::eth::kHeaderLen + wire::ipv4::kMinHeaderLen);
-}
-
-// RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), for one 16-bit field changing from m to m'.
-uint16_t patch(uint16_t hc, uint16_t from, uint16_t to) {
-  uint32_t s = uint32_t(uint16_t(~hc)) + uint16_t(~from) + to;
-  s = (s & 0xffff) + (s >> 16);
-  s = (s & 0xffff) + (s >> 16);
-  return uint16_t(~s);
-}
-
-// A worker on ring ports whose TcpStage listens on kPort with `discard` (tcp.settings as given).
-std::unique_ptr<RingTestbed> tcp_testbed(tcp::TcpShared& tcp, Discard& discard) {
-  tcp.isn_key[0] = 7;
-  tcp.isn_key[1] = 11;
-  tcp.start = [&discard](tcp::TcpStage& st) { st.host().listen(kPort, discard); };
-  testing::TestbedOptions o;
-  o.tweak = [&tcp](pipeline::Shared& s) { tcp::add_tcp_feature(s, tcp); };
-  std::string error;
-  auto tb = RingTestbed::create(o, stage_pool(), nullptr, nullptr, &error);
-  if (!tb) {
-    std::fprintf(stderr, "tcp_bench: %s\n", error.c_str());
-    std::exit(1);
-  }
-  return tb;
-}
-
-class StageBench {
- public:
-  explicit StageBench(bool offload) : offload_(offload) {
-    tcp_.settings = bench_settings();
-    tcp_.settings.max_connections = 1024;
-    tb_ = tcp_testbed(tcp_, discard_);
-    tb_->neighbors().learn(net::Ipv4Addr{kPeer}, {kHostA, 0});
-    out_ = tb_->a().tx[0];
-    for (auto& m : pkts_) m = rte_pktmbuf_alloc(stage_pool());
-    ok_ = handshake();
-  }
-  ~StageBench() {
-    for (rte_mbuf* m : pkts_) rte_pktmbuf_free(m);
-    tb_.reset();
-  }
-  bool ok() const { return ok_; }
-  tcp::TcpStage& stage() { return *tcp_.stages[0]; }
-
-  // Rewrites the burst as the next 32 in-order segments and gives each an extra reference.
-  void restore() {
-    for (rte_mbuf* m : pkts_) {
-      uint8_t* t = tcp_of(m);
-      const uint32_t old = wire::load32(t, f::kSeq);
-      wire::store32(t, f::kSeq, seq_);
-      if (offload_) {
-        m->ol_flags = RTE_MBUF_F_RX_L4_CKSUM_GOOD;  // as a NIC that checked it
-      } else {
-        uint16_t c = wire::load16(t, f::kChecksum);
-        c = patch(c, uint16_t(old >> 16), uint16_t(seq_ >> 16));
-        c = patch(c, uint16_t(old), uint16_t(seq_));
-        wire::store16(t, f::kChecksum, c);
-        m->ol_flags = 0;
-      }
-      rte_mbuf_refcnt_set(m, 2);  // the engine's free after consume leaves it ours
-      seq_ += kPayload;
-    }
-  }
-  // The burst through the worker; the ACKs it sent taken back (and freed, as a PMD would after
-  // transmit). Returns the ACK count.
-  uint32_t round(bool harness_only) {
-    restore();
-    if (harness_only) {
-      rte_ring_enqueue_bulk(out_, reinterpret_cast<void**>(pkts_), kBurst, nullptr);
-      for (rte_mbuf* m : pkts_) rte_mbuf_refcnt_set(m, 1);
-      rte_ring_dequeue_bulk(out_, reinterpret_cast<void**>(pkts_), kBurst, nullptr);
-      return 0;
-    }
-    pipeline::Worker& w = tb_->worker();
-    w.process(pkts_, kBurst, 0);
-    w.flush();
-    rte_mbuf* acks[kBurst];
-    const uint32_t n = rte_ring_dequeue_burst(out_, reinterpret_cast<void**>(acks), kBurst, nullptr);
-    if (n) rte_pktmbuf_free_bulk(acks, n);
-    return n;
-  }
-  uint64_t received() const { return discard_.bytes; }
-
- private:
-  bool handshake() {
-    pipeline::Worker& w = tb_->worker();
-    f::Options syn_opt;
-    syn_opt.mss = 1460;
-    syn_opt.window_shift = 7;
-    syn_opt.sack_permitted = true;
-    syn_opt.has_timestamps = true;
-    syn_opt.ts_val = 1000;
-    const uint32_t iss = 0x10000000;
-    rte_mbuf* m = rte_pktmbuf_alloc(stage_pool());
-    write_segment(m, {kPeerPort, kPort, iss, 0, f::kSyn, 65535}, syn_opt, 0);
-    w.process(&m, 1, 0);
-    w.flush();
-    rte_mbuf* synack = nullptr;
-    if (rte_ring_dequeue(out_, reinterpret_cast<void**>(&synack)) != 0) return false;
-    const uint8_t* t = tcp_of(synack);
-    const f::Header sa = f::read_header(t);
-    const f::Options sa_opt = f::parse_options(t + f::kMinHeaderLen, f::header_len(t) - f::kMinHeaderLen);
-    rte_pktmbuf_free(synack);
-    if ((sa.flags & (f::kSyn | f::kAck_)) != (f::kSyn | f::kAck_) || sa.ack != iss + 1) return false;
-    // Every later segment: ACK of their SYN, our window 64 K << 7, timestamps echoing theirs.
-    f::Options opt;
-    opt.has_timestamps = true;
-    opt.ts_val = 1001;
-    opt.ts_ecr = sa_opt.ts_val;
-    const f::Header ack{kPeerPort, kPort, iss + 1, sa.seq + 1, f::kAck_, 65535};
-    m = rte_pktmbuf_alloc(stage_pool());
-    write_segment(m, ack, opt, 0);
-    w.process(&m, 1, 0);
-    w.flush();
-    tcp::Connection* c = nullptr;
-    stage().host().for_each([&](tcp::Connection& x) { c = &x; });
-    if (!c || c->state() != tcp::State::kEstablished || c->mss() != kPayload) return false;
-    seq_ = iss + 1;
-    f::Header data = ack;
-    data.flags = f::kAck_ | f::kPsh;
-    for (rte_mbuf* d : pkts_) {
-      write_segment(d, data, opt, kPayload);  // seq rewritten (and checksum patched) per round
-    }
-    return true;
-  }
-
-  bool offload_;
-  tcp::TcpShared tcp_;
-  Discard discard_;
-  std::unique_ptr<RingTestbed> tb_;
-  rte_ring* out_ = nullptr;
-  rte_mbuf* pkts_[kBurst];
-  uint32_t seq_ = 0;
-  bool ok_ = false;
-};
-
-void rx_in_order(benchmark::State& state, bool offload, bool harness_only) {
-  StageBench b(offload);
-  if (!b.ok()) {
-    state.SkipWithError("stage: the handshake did not establish the connection");
-    return;
-  }
-  for (int i = 0; i < 100; ++i) b.round(harness_only);  // warm
-  const uint64_t bytes0 = b.received();
-  uint64_t acks = 0;
-  {
-    perf::CyclesPerOp cycles(state, kBurst);
-    for (auto _ : state) acks += b.round(harness_only);
-  }
-  state.SetItemsProcessed(int64_t(state.iterations()) * kBurst);
-  if (!harness_only) {
-    state.counters["acks_per_seg"] = double(acks) / double(state.iterations() * kBurst);
-    if (b.received() - bytes0 != uint64_t(state.iterations()) * kBurst * kPayload)
-      state.SkipWithError("stage: not every segment was received in order");
-  }
-}
-
-// ------------------------------------------------------------------------------------------
-// SYNs answered (issue 21): a burst of 32 SYNs, each a new 4-tuple, through Worker::process and
-// flush, the 32 SYN-ACKs taken back, on a listener with room (each SYN makes a half-open
-// connection: allocation, table insert, ISN, timer) or one whose backlog is full (each SYN-ACK
-// carries a SYN cookie and nothing is kept). The SYN mbufs are reused with an extra reference;
-// the round rewrites the source port and patches the checksum (RFC 1624). On the listener with
-// room the half-open connections are aborted, untimed, every kCleanEvery SYNs.
-class SynBench {
- public:
-  static constexpr uint32_t kPeers = 8;  // 10.0.1.2-9: 8 x 64 K source 4-tuples
-  static constexpr uint32_t kCleanEvery = 32768;
-
-  explicit SynBench(bool cookies) : cookies_(cookies) {
-    tcp_.settings = bench_settings();
-    tcp_.settings.max_connections = kCleanEvery + 1024;
-    tcp_.settings.syn_backlog = cookies ? 1 : kCleanEvery + 1024;
-    tb_ = tcp_testbed(tcp_, discard_);
-    for (uint32_t i = 0; i < kPeers; ++i) tb_->neighbors().learn(net::Ipv4Addr{kPeer + i}, {kHostA, 0});
-    out_ = tb_->a().tx[0];
-    f::Options opt;  // what Linux offers
-    opt.mss = 1460;
-    opt.window_shift = 7;
-    opt.sack_permitted = true;
-    opt.has_timestamps = true;
-    opt.ts_val = 1000;
-    for (uint32_t i = 0; i < kBurst; ++i) {
-      pkts_[i] = rte_pktmbuf_alloc(stage_pool());
-      write_segment(pkts_[i], {kPeerPort, kPort, 0x10000000u + i, 0, f::kSyn, 65535}, opt, 0);
-    }
-    if (cookies_) round();  // the first SYN fills the backlog of 1; the rest are cookies
-    clean();
-  }
-  ~SynBench() {
-    for (rte_mbuf* m : pkts_) rte_pktmbuf_free(m);
-    tb_.reset();
-  }
-  tcp::TcpStage& stage() { return *tcp_.stages[0]; }
-
-  // One burst of new SYNs; returns the SYN-ACKs that came out.
-  uint32_t round() {
-    for (rte_mbuf* m : pkts_) next_tuple(m);
-    pipeline::Worker& w = tb_->worker();
-    w.process(pkts_, kBurst, 0);
-    w.flush();
-    rte_mbuf* out[kBurst];
-    uint32_t got = 0, n;
-    while ((n = rte_ring_dequeue_burst(out_, reinterpret_cast<void**>(out), kBurst, nullptr)) > 0) {
-      rte_pktmbuf_free_bulk(out, n);
-      got += n;
-    }
-    sent_ += kBurst;
-    return got;
-  }
-  bool needs_clean() const { return !cookies_ && sent_ >= kCleanEvery; }
-  // Ends every half-open connection (their RSTs drained from the ring).
-  void clean() {
-    std::vector<tcp::Connection*> open;
-    stage().host().for_each([&](const tcp::Connection& c) { open.push_back(const_cast<tcp::Connection*>(&c)); });
-    if (cookies_ && !open.empty()) open.erase(open.begin());  // the one that keeps the backlog full
-    pipeline::Worker& w = tb_->worker();
-    for (size_t i = 0; i < open.size(); ++i) {
-      open[i]->abort();
-      if (i % 512 == 511 || i + 1 == open.size()) {
-        w.flush();
-        rte_mbuf* out[kBurst];
-        uint32_t n;
-        while ((n = rte_ring_dequeue_burst(out_, reinterpret_cast<void**>(out), kBurst, nullptr)) > 0)
-          rte_pktmbuf_free_bulk(out, n);
-      }
-    }
-    sent_ = 0;
-  }
-
- private:
-  // The next source port (and, every 64 K, the next peer address) with the checksum patched.
-  void next_tuple(rte_mbuf* m) {
-    uint8_t* ip = rte_pktmbuf_mtod_offset(m, uint8_t*, wire::eth::kHeaderLen);
-    uint8_t* t = tcp_of(m);
-    if (++port_ < 1024) {
-      port_ = 1024;
-      peer_ = (peer_ + 1) % kPeers;
-      const uint32_t src = kPeer + peer_;
-      wire::store32(ip, wire::ipv4::kSrc, src);
-      wire::store16(ip, wire::ipv4::kChecksum, 0);
-      wire::store16(ip, wire::ipv4::kChecksum, wire::internet_checksum(ip, wire::ipv4::kMinHeaderLen));
-      wire::store16(t, f::kChecksum, 0);
-      const uint16_t tcp_len = uint16_t(wire::load16(ip, wire::ipv4::kTotalLength) - wire::ipv4::kMinHeaderLen);
-      const uint32_t pseudo = f::pseudo_header_sum(src, kLocal, wire::ipv4::kProtoTcp, tcp_len);
-      wire::store16(t, f::kChecksum, uint16_t(~wire::ones_complement_sum(t, tcp_len, pseudo)));
-    }
-    const uint16_t old = wire::load16(t, f::kSrcPort);
-    wire::store16(t, f::kSrcPort, port_);
-    wire::store16(t, f::kChecksum, patch(wire::load16(t, f::kChecksum), old, port_));
-    rte_mbuf_refcnt_set(m, 2);  // the stage's free leaves it ours
-  }
-
-  bool cookies_;
-  tcp::TcpShared tcp_;
-  Discard discard_;
-  std::unique_ptr<RingTestbed> tb_;
-  rte_ring* out_ = nullptr;
-  rte_mbuf* pkts_[kBurst];
-  uint16_t port_ = 1023;
-  uint32_t peer_ = 0;
-  uint32_t sent_ = 0;
-};
-
-void syns(benchmark::State& state, bool cookies) {
-  SynBench b(cookies);
-  uint64_t cycles = 0, answered = 0, rounds = 0;
-  for (auto _ : state) {
-    if (b.needs_clean()) {
-      state.PauseTiming();
-      b.clean();
-      state.ResumeTiming();
-    }
-    const uint64_t t0 = __rdtsc();
-    answered += b.round();
-    cycles += __rdtsc() - t0;
-    ++rounds;
-  }
-  state.SetItemsProcessed(int64_t(rounds) * kBurst);
-  state.counters["cycles/op"] = double(cycles) / double(rounds * kBurst);
-  state.counters["Msyn/s"] = double(rounds * kBurst) / (double(cycles) / double(rte_get_tsc_hz())) / 1e6;
-  state.counters["answered"] = double(answered) / double(rounds * kBurst);
-  const uint64_t sent_cookies = b.stage().worker().counters().get(net::Counter::tcp_syncookies_sent);
-  if (cookies && sent_cookies < rounds * kBurst / 2) state.SkipWithError("syn: the cookies path was not taken");
-}
-
-void BM_TcpSynListen(benchmark::State& state) { syns(state, false); }
-void BM_TcpSynCookie(benchmark::State& state) { syns(state, true); }
-
-void BM_TcpRxInOrder(benchmark::State& state) { rx_in_order(state, state.range(0) != 0, false); }
-void BM_TcpRxHarnessOnly(benchmark::State& state) { rx_in_order(state, true, true); }
-
 }  // namespace
 
 void bulk_zero_copy(benchmark::State& state) { bulk(state, true); }
@@ -813,11 +452,6 @@ BENCHMARK(bulk_zero_copy)->Name("BM_TcpBulk");
 BENCHMARK(bulk_copied)->Name("BM_TcpBulkCopy");
 BENCHMARK(rr)->Name("BM_TcpRr")->Arg(1)->Arg(32);
 BENCHMARK(crr)->Name("BM_TcpCrr")->Arg(32);
-// Arg: 1 = the NIC vouched for the checksum (RX offload), 0 = checked in software.
-BENCHMARK(BM_TcpRxInOrder)->ArgName("offload")->Arg(1)->Arg(0);
-BENCHMARK(BM_TcpRxHarnessOnly);
-BENCHMARK(BM_TcpSynListen);
-BENCHMARK(BM_TcpSynCookie);
 
 int main(int argc, char** argv) {
   drivers::ScratchEal eal("tcp_bench", 1024);
