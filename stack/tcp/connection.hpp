@@ -302,8 +302,7 @@ class Connection {
   uint32_t rcv_buf_ = 0, snd_buf_ = 0;
   uint32_t rcv_head_off_ = 0;  // bytes of the receive queue's head chunk already consumed
   uint64_t last_heard_ = 0;    // tick of the last segment received (keepalive)
-  uint64_t last_invalid_ack_ = 0;  // tick of the last ACK answering an unacceptable segment
-  bool invalid_ack_sent_ = false;
+  uint64_t next_invalid_ack_ = 0;  // tick before which no ACK answers an unacceptable segment
   ChunkQueue rcvq_, sndq_;
   // Where copy_payload last read (a node of sndq_ and the stream offset its data starts at,
   // counted like sndq_base_): segments go out in order, so the next one starts there and no

@@ -51,14 +51,11 @@ bool Connection::allow_invalid_ack() {
   // Linux's tcp_oow_rate_limited: a peer (or an attacker in its name) sending segments outside
   // the window draws at most one ACK per interval, so two hosts disagreeing about the window
   // cannot ACK each other in a loop and a flood is not answered segment for segment.
-  const uint64_t now = host_.now();
-  const uint64_t interval = host_.ms_to_ticks(host_.settings().invalid_ack_interval_ms);
-  if (invalid_ack_sent_ && now - last_invalid_ack_ < interval) {
+  if (host_.now() < next_invalid_ack_) {
     host_.count(Counter::tcp_invalid_acks_limited);
     return false;
   }
-  invalid_ack_sent_ = true;
-  last_invalid_ack_ = now;
+  next_invalid_ack_ = host_.now() + host_.ms_to_ticks(host_.settings().invalid_ack_interval_ms);
   return true;
 }
 

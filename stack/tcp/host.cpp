@@ -117,6 +117,13 @@ uint8_t Host::window_shift_for(uint32_t rcv_buf) const {
   return shift;
 }
 
+void Host::give_back(Connection& c) {
+  c.in_use_ = false;
+  --in_use_;
+  c.next_free_ = free_;
+  free_ = &c;
+}
+
 void Host::retire(Connection& c) {
   if (!c.in_use_) return;
   c.in_use_ = false;
@@ -307,10 +314,7 @@ bool Host::passive_open(Listener& l, Endpoint src, Endpoint dst, const f::Header
   c->start_passive(dst, src, next_isn(dst, src), mss, h, opt);
   if (!index_.add(key_of(dst, src), c)) {
     count(Counter::tcp_table_full);
-    c->in_use_ = false;  // never indexed: straight back to the free list
-    --in_use_;
-    c->next_free_ = free_;
-    free_ = c;
+    give_back(*c);
     return false;
   }
   c->listener_ = &l;
@@ -380,10 +384,7 @@ bool Host::cookie_open(Listener& l, Endpoint src, Endpoint dst, const f::Header&
   c->start_passive(dst, src, iss, our_mss, {src.port, dst.port, peer_isn, 0, f::kSyn, h.window}, syn);
   if (!index_.add(key_of(dst, src), c)) {
     count(Counter::tcp_table_full);
-    c->in_use_ = false;
-    --in_use_;
-    c->next_free_ = free_;
-    free_ = c;
+    give_back(*c);
     return true;
   }
   c->listener_ = &l;
@@ -454,10 +455,7 @@ Connection* Host::connect(Endpoint remote, Handler& handler, const ConnOptions& 
     const Endpoint local{via.ip, port};
     c->start_active(local, remote, next_isn(local, remote), mss);
     if (!index_.add(key_of(local, remote), c)) {
-      c->in_use_ = false;
-      --in_use_;
-      c->next_free_ = free_;
-      free_ = c;
+      give_back(*c);
       break;
     }
     c->handler_ = &handler;

@@ -157,7 +157,6 @@ class Host {
     if (held < kRxGuaranteed) return true;
     return held < limit && rx_held_ < settings_.rx_mbufs - settings_.rx_mbufs / 8;
   }
-  uint32_t rx_buffer_size() const { return rx_buffer_size_; }
   // Buffers a connection may hold while the worker is under pressure.
   static constexpr uint32_t kRxGuaranteed = 4;
   // Every connection in use (the control thread's dump goes through the index instead).
@@ -193,6 +192,8 @@ class Host {
   uint8_t window_shift_for(uint32_t rcv_buf) const;
   // RFC 6191: a SYN for a connection in TIME-WAIT may start a new one.
   bool time_wait_accepts(const Connection& c, const wire::tcp::Header& h, const wire::tcp::Options& opt) const;
+  // A connection allocate() made but the index never took: straight back to the free list.
+  void give_back(Connection& c);
   // The connection leaves the index and is freed at the next reap.
   void retire(Connection& c);
   void reap();

@@ -69,7 +69,6 @@ void SynCookies::decode_ts(uint32_t tsecr, CookieOptions* o) {
   const uint8_t shift = uint8_t(tsecr & 0xf);
   o->window_shift = shift == kNoShift ? std::nullopt : std::optional<uint8_t>(shift);
   o->sack_permitted = (tsecr & kSackBit) != 0;
-  o->timestamps = true;
 }
 
 }  // namespace redline::tcp

@@ -35,12 +35,11 @@ inline constexpr std::array<uint16_t, 8> kCookieMss = {536, 1200, 1300, 1360, 14
 inline constexpr uint32_t kCookieMaxAge = 2;
 inline constexpr uint32_t kCookiePeriodS = 64;
 
-// What a cookie's SYN-ACK negotiated and the completing ACK gives back.
+// The options a cookie's SYN-ACK carried in its timestamp, as the completing ACK echoes them
+// (the MSS is in the cookie itself: SynCookies::check).
 struct CookieOptions {
-  uint16_t mss = kDefaultMss;
   std::optional<uint8_t> window_shift;  // the peer's (RFC 7323 §2.3), when it offered one
   bool sack_permitted = false;
-  bool timestamps = false;
 };
 
 class SynCookies {
