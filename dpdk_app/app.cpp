@@ -305,6 +305,7 @@ bool App::setup(const Config& config, std::string* error, const std::string& con
   }
 
   s.index_addresses();
+  s.port_claims = local_claims(config);
   if (config.nat.enabled && !setup_nat(config, error)) return false;
   if (!setup_tcp(config, error)) return false;
   s.handoff.assign(size_t(workers) * workers, nullptr);

@@ -75,6 +75,9 @@ bool App::setup_nat(const Config& config, std::string* error) {
   auto rules = nat::NatRules::resolve(config.nat, port_addresses(s), error);
   if (!rules) return false;
   if (!claim_externals(*rules, error)) return false;
+  // Where the NAT's port claims hold in the workers' port registries: the external addresses at
+  // start (a reload that adds one leaves its ports to the NAT's own checks).
+  s.nat_outside = rules->externals();
   nat_ = std::make_unique<nat::NatShared>(std::move(*rules));
   nat::add_nat_feature(s, *nat_);
   log::write(log::Level::kInfo, "nat: %zu inside and %zu outside ports, %zu external addresses, %u sessions per worker (%zu bytes each)",

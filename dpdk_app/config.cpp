@@ -66,8 +66,9 @@ void kernel_claims(const std::string& rule, const std::string& key, std::vector<
   }
 }
 
-// endpoint/claims.hpp: the ports each part of the config takes, and no endpoint taken twice.
-void check_local_endpoints(const Reader& r, const toml::table& root, const Config& c) {
+}  // namespace
+
+std::vector<endpoint::Claim> local_claims(const Config& c) {
   using endpoint::Claim;
   using endpoint::Family;
   using endpoint::Scope;
@@ -97,6 +98,16 @@ void check_local_endpoints(const Reader& r, const toml::table& root, const Confi
     if (c.ports[i].kernel)
       for (const std::string& rule : c.ports[i].kernel->pass)
         kernel_claims(rule, "ports[" + std::to_string(i) + "].kernel.pass", &claims);
+  return claims;
+}
+
+namespace {
+
+// endpoint/claims.hpp: the ports each part of the config takes, and no endpoint taken twice.
+void check_local_endpoints(const Reader& r, const toml::table& root, const Config& c) {
+  using endpoint::Claim;
+  using endpoint::Family;
+  const std::vector<Claim> claims = local_claims(c);
   const auto conflict = endpoint::first_conflict(claims);
   if (!conflict) return;
   const Claim& later = claims[conflict->first];

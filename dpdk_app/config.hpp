@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "stack/endpoint/claims.hpp"
 #include "stack/pipeline/impairment.hpp"
 #include "stack/nat/nat_config.hpp"
 #include "stack/services/services_config.hpp"
@@ -110,5 +111,8 @@ struct RouteProblem {
 };
 RouteProblem static_route_problem(const Config& c, net::Ipv4Prefix prefix, net::Ipv4Addr via);
 ConfigResult load_config(const std::string& path);
+// The local ports each part of a config takes (endpoint/claims.hpp): checked for conflicts at
+// load, and the fixed claims of every worker's port registry (endpoint/local_ports.hpp).
+std::vector<endpoint::Claim> local_claims(const Config& c);
 
 }  // namespace redline::app

@@ -30,6 +30,7 @@
 #include "drivers/scratch_eal.hpp"
 #include "perf/tcp_bench_common.hpp"
 #include "perf/tsc.hpp"
+#include "stack/endpoint/local_ports.hpp"
 #include "stack/pipeline/flow_table.hpp"
 #include "stack/services/services.hpp"
 #include "stack/tcp/tcp_stage.hpp"
@@ -140,11 +141,15 @@ class LeanEnv final : public tcp::Env {
     *mss = 1460;  // a 1500-byte MTU, as the veth and memif baselines
     return {ip_, 0};
   }
-  bool port_is_ours(uint32_t, uint16_t, uint32_t, uint16_t) override { return true; }
+  uint16_t take_local_port(uint32_t l, tcp::Endpoint r, const std::function<bool(uint16_t)>& usable) override {
+    return ports_.take_for_connection(6, net::to_be(l), net::to_be(r.ip), net::to_be(r.port), {61000, 65535}, usable).port;
+  }
+  void release_local_port(uint32_t l, uint16_t p) override { ports_.release_connection_port(6, net::to_be(l), p); }
   void count(net::Counter, uint64_t) override {}  // the worker's counters are per-core adds: noise here
 
  private:
   BufPool& pool_;
+  endpoint::LocalPorts ports_{{}, {}, {}};
   uint32_t ip_;
   std::vector<Frame>& peer_;
   LinkCounts& counts_;

@@ -7,10 +7,13 @@
 #include <string>
 #include <vector>
 
-#include "stack/nat/port_share.hpp"
+#include "stack/endpoint/port_share.hpp"
 #include "stack/net/types.hpp"
 
 namespace redline::nat {
+
+using endpoint::PortRange;
+using endpoint::PortShare;
 
 // RFC 4787 §5: which inbound packets a mapping lets in.
 enum class Filtering : uint8_t {
@@ -53,8 +56,10 @@ struct NatConfig {
   uint32_t max_sessions = 65536;  // per worker
   bool hairpinning = true;
   bool port_preservation = true;
-  PortRange tcp_ports{1024, 65535};
-  PortRange udp_ports{1024, 65535};
+  // Below TCP's ephemeral ports (61000-65535, settings.hpp): the default split of local ports
+  // between the NAT and redline's own connections (endpoint/claims.hpp).
+  PortRange tcp_ports{1024, 60999};
+  PortRange udp_ports{1024, 60999};
   PortRange icmp_ids{1024, 65535};
   Timeouts timeouts;
   std::vector<SnatRule> snat;

@@ -14,7 +14,6 @@
 #include "stack/pipeline/log.hpp"
 #include "stack/pipeline/ownership.hpp"
 #include "stack/pipeline/worker.hpp"
-#include "stack/rss/port_steering.hpp"
 #include "stack/wire/ethernet.hpp"
 #include "stack/wire/icmp.hpp"
 
@@ -29,9 +28,6 @@ uint32_t be32(net::Ipv4Addr a) { return net::to_be(a.value); }
 int protocol_slot(uint8_t protocol) {
   return protocol == wire::ipv4::kProtoTcp ? 0 : protocol == wire::ipv4::kProtoUdp ? 1 : 2;
 }
-// Candidate ports tried for one whose replies reach this worker: each lands on any given
-// worker with probability about 1/workers, so 64 tries miss only with (1 - 1/w)^64.
-constexpr uint32_t kSteeringBudget = 64;
 // How often reassembly drops datagrams whose fragments timed out.
 constexpr uint64_t kReassemblyExpiryNs = 100'000'000;
 
@@ -116,8 +112,11 @@ PortShare& NatStage::share(uint32_t ip_be, uint8_t protocol) {
   const NatConfig& c = nat_.rules.load(std::memory_order_acquire)->config();
   Shares& sh = shares_.emplace_back();
   sh.ip_be = ip_be;
-  sh.of = {std::make_unique<PortShare>(c.tcp_ports, w_.id(), workers_), std::make_unique<PortShare>(c.udp_ports, w_.id(), workers_),
-           std::make_unique<PortShare>(c.icmp_ids, w_.id(), workers_)};
+  endpoint::LocalPorts& ports = w_.local_ports();
+  // ICMP identifiers are not ports, but are handed out and steered the same way (RFC 5508 §3.1).
+  sh.of = {&ports.share(ip_be, wire::ipv4::kProtoTcp, endpoint::Family::kNat, c.tcp_ports),
+           &ports.share(ip_be, wire::ipv4::kProtoUdp, endpoint::Family::kNat, c.udp_ports),
+           &ports.share(ip_be, wire::ipv4::kProtoIcmp, endpoint::Family::kNat, c.icmp_ids)};
   // Ports forwarded by DNAT rules are never given to a mapping (in whichever share holds them).
   for (const DnatRule& d : c.dnat)
     if (be32(d.external) == ip_be) reserve(sh, size_t(protocol_slot(d.protocol)), d.external_port);
@@ -354,19 +353,14 @@ uint32_t NatStage::create_mapping(const FiveTuple& mkey, uint32_t external_ip, c
   if (r.config().port_preservation && r.range(mkey.protocol).contains(wanted_port) && sh.take(wanted_port, mi)) {
     port = wanted_port;
   } else {
-    const pipeline::Shared& s = w_.shared();
-    // One worker: every port steers to it, and the reply's hash need not be computed.
-    std::optional<rss::ReplySteering> steer;
-    if (workers_ > 1) steer.emplace(s.toeplitz, s.reta, s.hash_fields, reply);
-    const uint32_t me = w_.id();
-    bool steered = false;
-    auto p = sh.pick(mi, [&](uint16_t candidate) { return !steer || steer->owner(be16(candidate)) == me; },
-                     kSteeringBudget, &steered);
-    if (!p) {
+    // Any free port if none steers: its replies reach the worker whose block holds it (owner_of),
+    // which hands them here.
+    const endpoint::Picked p = w_.local_ports().pick(sh, mi, reply, endpoint::Fallback::kAnyFree, [](uint16_t) { return true; });
+    if (!p.port) {
       *no_port = true;
       return kNoIndex;
     }
-    port = *p;
+    port = p.port;
   }
   Mapping& mp = mapping_pool_[mi];
   if (!mappings_->add(mkey, reinterpret_cast<void*>(uintptr_t(mi) + 1))) {

@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "stack/nat/nat_shared.hpp"
-#include "stack/nat/port_share.hpp"
+#include "stack/endpoint/port_share.hpp"
 #include "stack/nat/session.hpp"
 #include "stack/pipeline/builtin_stages.hpp"
 #include "stack/pipeline/flow_table.hpp"
@@ -113,7 +113,7 @@ class NatStage final : public pipeline::WorkerStage {
   std::atomic<uint32_t> mappings_in_use_{0};
   struct Shares {
     uint32_t ip_be;
-    std::array<std::unique_ptr<PortShare>, 3> of;  // tcp, udp, icmp
+    std::array<PortShare*, 3> of;  // tcp, udp, icmp: this worker's shares in its port registry
     std::array<std::vector<uint16_t>, 3> reserved;  // ports of `of` held for DNAT rules
   };
   // Holds `port` of `sh` for a DNAT rule if it is free; false if a mapping has it (it is held

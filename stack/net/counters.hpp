@@ -108,6 +108,7 @@ namespace redline::net {
   X(tcp_accepted, "TCP connections accepted (passive open completed)")                       \
   X(tcp_connected, "TCP connections opened by connect (active open completed)")              \
   X(tcp_connect_failed, "TCP connects refused at once (no route, no port, table full)")      \
+  X(port_claim_refused, "local port claims refused at run time: another part holds the port (listen, bind, connect)") \
   X(tcp_closed, "TCP connections ended in order")                                            \
   X(tcp_reset, "TCP connections ended by a reset (received or sent)")                        \
   X(tcp_timed_out, "TCP connections ended by retransmission or keepalive timeout")          \

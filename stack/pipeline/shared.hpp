@@ -17,6 +17,7 @@
 #include "stack/pipeline/impairment.hpp"
 #include "stack/arp/neighbor_table.hpp"
 #include "stack/arp/pending_queue.hpp"
+#include "stack/endpoint/claims.hpp"
 #include "stack/ip/pass_rules.hpp"
 #include "stack/ip/route_table.hpp"
 #include "stack/net/types.hpp"
@@ -167,6 +168,11 @@ struct Shared {
   // Control thread -> ARP owner: neighbor table changes (ArpCommand words), single producer.
   rte_ring* arp_commands = nullptr;
   LocalAddresses local;  // our interface addresses and our networks' directed broadcasts
+  // The config's fixed port claims (endpoint/claims.hpp, conflict-free) and the addresses where
+  // the NAT's hold (network byte order): each worker's port registry starts from them
+  // (Worker::local_ports).
+  std::vector<endpoint::Claim> port_claims;
+  std::vector<uint32_t> nat_outside;
   std::vector<std::unique_ptr<KernelPath>> kernel;  // by port index; null where a port has none
   Settings settings;
   // Settings changed while running (reload: the ARP and ICMP ones). The control thread swaps in

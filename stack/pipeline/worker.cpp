@@ -35,6 +35,8 @@ Worker::Worker(Shared& shared, uint32_t id)
       tick_shift_(tick_shift_for(shared.tsc_hz)),
       icmp_limit_(shared.settings.icmp_error_rate, shared.settings.icmp_error_burst),
       wheel_(rte_rdtsc() >> tick_shift_),
+      local_ports_(shared.port_claims, shared.nat_outside,
+                   {&shared.toeplitz, &shared.reta, shared.hash_fields, id, shared.workers}),
       originated_(std::make_unique<Burst>()),
       rx_burst_(std::make_unique<Burst>()) {
   now_tsc_ = rte_rdtsc();

@@ -15,6 +15,7 @@
 #include <memory>
 #include <vector>
 
+#include "stack/endpoint/local_ports.hpp"
 #include "stack/icmp/error.hpp"
 #include "stack/net/rate_limiter.hpp"
 #include "stack/pipeline/impairment.hpp"
@@ -137,6 +138,9 @@ class alignas(64) Worker {
   uint64_t now_tick() const { return now_tsc_ >> tick_shift_; }
   uint64_t ns_to_ticks(uint64_t ns) const;
   timer::Wheel& timers() { return wheel_; }
+  // The worker's local ports: every dynamic port (NAT mapping, TCP connect) is taken here, and
+  // listeners and binds check here that no one else holds theirs.
+  endpoint::LocalPorts& local_ports() { return local_ports_; }
 
   // Expired timers run per loop iteration at most this many: bounded work per iteration. Twice
   // a burst, so that a steady flood of new flows (each a NAT session or TCP connection whose
@@ -184,6 +188,7 @@ class alignas(64) Worker {
   uint16_t ip_ident_ = 0;
   net::RateLimiter icmp_limit_;
   timer::Wheel wheel_;
+  endpoint::LocalPorts local_ports_;
   StageGraph graph_;
   BuiltinStages builtin_;
   std::array<TxQueue, kMaxPorts>* tx_storage_ = nullptr;

@@ -321,6 +321,7 @@ class Connection {
   timer::Timer timer_;
   timer::Timer delack_;
   bool in_use_ = false;             // allocated by the host, not yet freed
+  bool holds_local_port_ = false;   // its local port came from Env::take_local_port (connect)
   Connection* next_free_ = nullptr;  // host's lists (free, graveyard, pending output, TIME-WAIT)
   Connection* tw_prev_ = nullptr;
   Connection* tw_next_ = nullptr;

@@ -33,7 +33,6 @@ Host::Host(Env& env, ConnIndex& index, timer::Wheel& wheel, uint64_t ticks_per_s
       // far too many to reserve; blocks are made as needed up to this bound.
       chunks_(size_t(settings.max_connections) * 64 + 65536),
       now_(wheel.now()) {
-  next_port_ = settings.ephemeral_low;
   rx_buffer_size_ = std::max<uint32_t>(1, env.rx_buffer_size());
 }
 
@@ -46,7 +45,7 @@ Host::~Host() {
 }
 
 bool Host::listen(uint16_t port, Listener& l, const ConnOptions& opts, uint32_t backlog) {
-  if (find_listener(port)) return false;
+  if (find_listener(port) || !env_.may_listen(port)) return false;
   l.port_ = port;
   l.backlog_ = backlog ? backlog : settings_.syn_backlog;
   l.half_open_ = 0;
@@ -117,7 +116,14 @@ uint8_t Host::window_shift_for(uint32_t rcv_buf) const {
   return shift;
 }
 
+void Host::release_local_port(Connection& c) {
+  if (!c.holds_local_port_) return;
+  c.holds_local_port_ = false;
+  env_.release_local_port(c.local_.ip, c.local_.port);
+}
+
 void Host::give_back(Connection& c) {
+  release_local_port(c);
   c.in_use_ = false;
   --in_use_;
   c.next_free_ = free_;
@@ -138,6 +144,7 @@ void Host::reap() {
   while (graveyard_) {
     Connection* c = graveyard_;
     graveyard_ = c->next_free_;
+    release_local_port(*c);
     c->release_buffers();
     c->handler_ = nullptr;
     c->next_free_ = free_;
@@ -436,22 +443,18 @@ Connection* Host::connect(Endpoint remote, Handler& handler, const ConnOptions& 
   const Endpoint via = env_.route(remote.ip, &mss);
   do {
     if (via.ip == 0) break;
-    // A local port whose replies reach this worker (RSS steering) and that no connection of
-    // ours uses with this remote: tried in order from where the last search stopped.
-    const uint32_t range = uint32_t(settings_.ephemeral_high) - settings_.ephemeral_low + 1;
-    uint16_t port = 0;
-    for (uint32_t tried = 0; tried < range; ++tried) {
-      const uint16_t p = next_port_;
-      next_port_ = p >= settings_.ephemeral_high ? settings_.ephemeral_low : uint16_t(p + 1);
-      if (find_listener(p)) continue;
-      if (!env_.port_is_ours(via.ip, p, remote.ip, remote.port)) continue;
-      if (index_.find(key_of({via.ip, p}, remote))) continue;
-      port = p;
-      break;
-    }
+    // A local port whose replies reach this worker, that no listener and no connection of ours
+    // to this remote uses.
+    const uint16_t port = env_.take_local_port(via.ip, remote, [&](uint16_t p) {
+      return !find_listener(p) && !index_.find(key_of({via.ip, p}, remote));
+    });
     if (!port) break;
     Connection* c = allocate(opts);
-    if (!c) break;
+    if (!c) {
+      env_.release_local_port(via.ip, port);
+      break;
+    }
+    c->holds_local_port_ = true;
     const Endpoint local{via.ip, port};
     c->start_active(local, remote, next_isn(local, remote), mss);
     if (!index_.add(key_of(local, remote), c)) {

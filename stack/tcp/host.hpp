@@ -10,6 +10,7 @@
 // calling input(); tests use a std::unordered_map.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -54,8 +55,15 @@ class Env {
   // The source address and MSS (from the egress MTU) for reaching `remote`; ip 0 when there is
   // no route.
   virtual Endpoint route(uint32_t remote_ip, uint16_t* mss) = 0;
-  // Whether replies to local port `port` from remote:rport reach this worker (RSS steering).
-  virtual bool port_is_ours(uint32_t local_ip, uint16_t port, uint32_t remote_ip, uint16_t remote_port) = 0;
+  // A local port on `local_ip` for a connection to `remote`, taken from the worker's port
+  // registry (endpoint/local_ports.hpp: TCP's ephemeral ports there, none a fixed claim of
+  // another part holds), whose replies reach this worker (RSS steering) and that `usable`
+  // accepts; 0 when none is left. Each port taken is given back by one release_local_port.
+  virtual uint16_t take_local_port(uint32_t local_ip, Endpoint remote, const std::function<bool(uint16_t)>& usable) = 0;
+  virtual void release_local_port(uint32_t local_ip, uint16_t port) = 0;
+  // Whether a listener may take `port` on every address: false when another part of redline
+  // holds it (the NAT's outside ports, a kernel pass rule); the Env counts the refusal.
+  virtual bool may_listen(uint16_t port) { (void)port; return true; }
   virtual void count(net::Counter c, uint64_t n = 1) = 0;
   // The memory one received buffer takes, whatever it carries (an mbuf's whole element).
   virtual uint32_t rx_buffer_size() const { return 2048; }
@@ -105,11 +113,12 @@ class Host {
   Host(const Host&) = delete;
   Host& operator=(const Host&) = delete;
 
-  // Listens on `port` (every local address); false if the port already has a listener.
+  // Listens on `port` (every local address); false if the port already has a listener or
+  // another part of redline holds it (Env::may_listen).
   bool listen(uint16_t port, Listener& l, const ConnOptions& opts = {}, uint32_t backlog = 0);
   void unlisten(uint16_t port);
   bool listening(uint16_t port) const { return find_listener(port) != nullptr; }
-  // Active open to remote: a local port is chosen so replies reach this worker (Env::port_is_ours).
+  // Active open to remote: a local port is chosen so replies reach this worker (Env::take_local_port).
   // Null when there is no route, no port or no room; `handler` then gets no call.
   Connection* connect(Endpoint remote, Handler& handler, const ConnOptions& opts = {});
 
@@ -194,6 +203,8 @@ class Host {
   bool time_wait_accepts(const Connection& c, const wire::tcp::Header& h, const wire::tcp::Options& opt) const;
   // A connection allocate() made but the index never took: straight back to the free list.
   void give_back(Connection& c);
+  // Gives a connect's local port back to the Env (once).
+  void release_local_port(Connection& c);
   // The connection leaves the index and is freed at the next reap.
   void retire(Connection& c);
   void reap();
@@ -233,7 +244,6 @@ class Host {
   uint32_t rx_held_ = 0;  // received buffers held by all connections (HostStats::rx_buffers)
   uint32_t rx_buffer_size_ = 2048;
   uint64_t rx_relief_at_ = 0;
-  uint16_t next_port_ = 0;
   std::optional<uint32_t> isn_override_;  // set_next_isn
   int depth_ = 0;  // nesting of host entry points: connections are freed only at depth 0
 };

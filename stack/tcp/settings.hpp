@@ -70,8 +70,11 @@ struct Settings {
   // segment and segments start at buffer starts. Off: every segment is copied (and ports may use
   // MBUF_FAST_FREE, which requires mbufs the application does not keep).
   bool zero_copy_send = true;
-  uint16_t ephemeral_low = 32768;    // local ports for connect
-  uint16_t ephemeral_high = 60999;
+  // Local ports for connect: above the NAT's default outside ports (1024-60999) and above the
+  // Linux kernel's own ephemeral ports (32768-60999, which its exception path uses), so no
+  // default claims a port twice (endpoint/claims.hpp).
+  uint16_t ephemeral_low = 61000;
+  uint16_t ephemeral_high = 65535;
   Keepalive keepalive;               // the default for every connection
   // Answers a flood could draw out of the host, bounded (none is needed for a peer that plays
   // by the rules): challenge ACKs per second per worker (RFC 5961 §7; Linux's

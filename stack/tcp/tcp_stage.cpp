@@ -8,7 +8,7 @@
 #include <cstdio>
 #include <thread>
 
-#include "stack/rss/port_steering.hpp"
+#include "stack/pipeline/log.hpp"
 #include "stack/wire/ethernet.hpp"
 #include "stack/wire/icmp.hpp"
 #include "stack/wire/ipv4.hpp"
@@ -22,7 +22,7 @@ namespace f = wire::tcp;
 
 // --- MbufEnv ---
 
-MbufEnv::MbufEnv(pipeline::Worker& w) : w_(w) {
+MbufEnv::MbufEnv(pipeline::Worker& w, endpoint::PortRange ephemeral) : w_(w), ephemeral_(ephemeral) {
   for (const pipeline::PortInfo& p : w.shared().ports) max_mtu_ = std::max<uint32_t>(max_mtu_, p.mtu);
 }
 
@@ -131,22 +131,29 @@ Endpoint MbufEnv::route(uint32_t remote_ip, uint16_t* mss) {
   return {port.address.addr.value, 0};
 }
 
-bool MbufEnv::port_is_ours(uint32_t local_ip, uint16_t port, uint32_t remote_ip, uint16_t remote_port) {
-  const pipeline::Shared& s = w_.shared();
-  if (s.workers == 1) return true;
-  // The reply's tuple as it will arrive: from the remote, to us.
-  net::FiveTuple reply;
-  reply.src_ip = net::to_be(remote_ip);
-  reply.dst_ip = net::to_be(local_ip);
-  reply.src_port = net::to_be(remote_port);
-  reply.protocol = wire::ipv4::kProtoTcp;
-  const rss::ReplySteering steer(s.toeplitz, s.reta, s.hash_fields, reply);
-  return steer.owner(net::to_be(port)) == w_.id();
+uint16_t MbufEnv::take_local_port(uint32_t local_ip, Endpoint remote, const std::function<bool(uint16_t)>& usable) {
+  const endpoint::Picked p = w_.local_ports().take_for_connection(
+      wire::ipv4::kProtoTcp, net::to_be(local_ip), net::to_be(remote.ip), net::to_be(remote.port), ephemeral_, usable);
+  if (!p.port && p.refused_by_claim) w_.count(net::Counter::port_claim_refused);
+  return p.port;
+}
+
+void MbufEnv::release_local_port(uint32_t local_ip, uint16_t port) {
+  w_.local_ports().release_connection_port(wire::ipv4::kProtoTcp, net::to_be(local_ip), port);
+}
+
+bool MbufEnv::may_listen(uint16_t port) {
+  const endpoint::Claim* c = w_.local_ports().held_by_other(0, wire::ipv4::kProtoTcp, port, endpoint::Family::kService);
+  if (!c) return true;
+  w_.count(net::Counter::port_claim_refused);
+  REDLINE_LOG_LIMITED(log::Level::kWarning, 1, "tcp: worker %u: listen on port %u refused: %s holds it", unsigned(w_.id()),
+                      unsigned(port), c->owner.c_str());
+  return false;
 }
 
 // --- TcpStage ---
 
-TcpStage::TcpStage(pipeline::Worker& w, TcpShared& shared) : WorkerStage(w), shared_(shared), env_(w) {
+TcpStage::TcpStage(pipeline::Worker& w, TcpShared& shared) : WorkerStage(w), shared_(shared), env_(w, {shared.settings.ephemeral_low, shared.settings.ephemeral_high}) {
   std::string error;
   auto table = pipeline::FlowTable::create("tcp_conns_" + std::to_string(w.id()), shared.settings.max_connections,
                                            int(rte_socket_id()), nullptr, &error);

@@ -16,7 +16,7 @@
 // routed like each packet redline originates (local-out, post-routing hooks, output).
 // Ownership: connections live on the worker their 4-tuple's symmetric RSS hash names; segments
 // that arrive elsewhere were handed here by classify; connect() picks local ports whose replies
-// hash here (Env::port_is_ours), so they need no handoff.
+// hash here (Env::take_local_port, from the worker's port registry), so they need no handoff.
 #pragma once
 
 #include <atomic>
@@ -36,13 +36,16 @@ namespace redline::tcp {
 // The engine's surroundings in redline: mbufs from the worker's pool, routes, TX.
 class MbufEnv final : public Env {
  public:
-  explicit MbufEnv(pipeline::Worker& w);
+  // `ephemeral`: the local ports connect takes (Settings::ephemeral_low/high).
+  MbufEnv(pipeline::Worker& w, endpoint::PortRange ephemeral);
   bool send(const SegmentOut& s) override;
   Chunk alloc() override;
   void retain(void* owner) override;
   void release(void* owner) override;
   Endpoint route(uint32_t remote_ip, uint16_t* mss) override;
-  bool port_is_ours(uint32_t local_ip, uint16_t port, uint32_t remote_ip, uint16_t remote_port) override;
+  uint16_t take_local_port(uint32_t local_ip, Endpoint remote, const std::function<bool(uint16_t)>& usable) override;
+  void release_local_port(uint32_t local_ip, uint16_t port) override;
+  bool may_listen(uint16_t port) override;
   void count(net::Counter c, uint64_t n) override { w_.count(c, n); }
   uint32_t rx_buffer_size() const override;
 
@@ -51,6 +54,7 @@ class MbufEnv final : public Env {
   // in front of the payload), or null when it cannot be sent in place.
   rte_mbuf* frame_in_place(const SegmentOut& s, uint16_t headers);
   pipeline::Worker& w_;
+  endpoint::PortRange ephemeral_;
   uint32_t max_mtu_ = 0;  // the largest port MTU: no segment's IP datagram is longer
   uint16_t ident_ = 0;
 };

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "stack/pipeline/log.hpp"
 #include "stack/wire/ethernet.hpp"
 #include "stack/wire/ipv4.hpp"
 #include "stack/wire/tcp.hpp"
@@ -25,6 +26,13 @@ uint32_t Datagram::copy_out(void* out, uint32_t max) const {
 
 bool UdpStage::bind(uint16_t port, Handler& h) {
   if (find(port)) return false;
+  // One owner per local port (endpoint/local_ports.hpp): not a port the NAT or the kernel path holds.
+  if (const endpoint::Claim* c = w_.local_ports().held_by_other(0, wire::ipv4::kProtoUdp, port, endpoint::Family::kService)) {
+    w_.count(net::Counter::port_claim_refused);
+    REDLINE_LOG_LIMITED(log::Level::kWarning, 1, "udp: worker %u: bind to port %u refused: %s holds it", unsigned(w_.id()),
+                        unsigned(port), c->owner.c_str());
+    return false;
+  }
   bindings_.push_back({port, &h});
   return true;
 }

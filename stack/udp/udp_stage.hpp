@@ -47,7 +47,8 @@ class UdpStage final : public pipeline::WorkerStage {
   const char* name() const override { return "udp"; }
   void run(pipeline::Burst& b, const uint8_t* idx, uint32_t n) override;
 
-  // Binds `port` on every address of ours; false if bound already.
+  // Binds `port` on every address of ours; false if bound already or another part of redline
+  // holds it (endpoint/local_ports.hpp; counted as port_claim_refused).
   bool bind(uint16_t port, Handler& h);
   void unbind(uint16_t port);
   // Sends one datagram (at most one mbuf's worth: the output stage fragments beyond the MTU).

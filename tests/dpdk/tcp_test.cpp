@@ -201,7 +201,7 @@ TEST(Tcp, SynToABroadcastAddressIsDropped) {
 
 // Each worker connects out; the SYN-ACK, put on the queue the NIC's RSS would choose (the
 // software Toeplitz owner), lands on the worker that opened the connection: connect() chose a
-// local port for that (Env::port_is_ours), so nothing is handed across cores.
+// local port for that (Env::take_local_port), so nothing is handed across cores.
 TEST(Tcp, ConnectFromEachWorkerGetsItsRepliesOnThatWorker) {
   Recorder app;  // outlives the workers, whose connections name it
   TcpRigOptions o;

@@ -40,6 +40,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "stack/endpoint/local_ports.hpp"
 #include "stack/tcp/host.hpp"
 #include "stack/wire/checksum.hpp"
 #include "stack/wire/tcp.hpp"
@@ -178,7 +179,16 @@ class FuzzEnv final : public tcp::Env {
     *mss = kRouteMss;
     return {kHostIp, 0};
   }
-  bool port_is_ours(uint32_t, uint16_t port, uint32_t, uint16_t) override { return !odd_ports_only || (port & 1); }
+  // The workers' registry and picker; odd ports only stands in for RSS sending half the replies
+  // elsewhere.
+  uint16_t take_local_port(uint32_t l, tcp::Endpoint r, const std::function<bool(uint16_t)>& usable) override {
+    const endpoint::PortRange ephemeral{tcp::Settings{}.ephemeral_low, tcp::Settings{}.ephemeral_high};
+    return ports.take_for_connection(6, net::to_be(l), net::to_be(r.ip), net::to_be(r.port), ephemeral, [&](uint16_t p) {
+      return (!odd_ports_only || (p & 1)) && usable(p);
+    }).port;
+  }
+  void release_local_port(uint32_t l, uint16_t p) override { ports.release_connection_port(6, net::to_be(l), p); }
+  endpoint::LocalPorts ports{{}, {}, {}};
   void count(net::Counter, uint64_t) override {}
 
   // A received segment's buffer: header and payload, and `room` bytes behind it (an mbuf's

@@ -73,7 +73,8 @@ class NatOptions:
     filtering: str = "address-dependent"
     max_sessions: int = 65536
     hairpinning: bool = True
-    ports: dict = field(default_factory=lambda: {"tcp": "1024-65535", "udp": "1024-65535",
+    # redline's default split: the NAT below TCP's ephemeral ports (61000-65535)
+    ports: dict = field(default_factory=lambda: {"tcp": "1024-60999", "udp": "1024-60999",
                                                  "icmp": "1024-65535"})
     timeouts: dict = field(default_factory=lambda: {"udp": 300, "tcp_established": 7440,
                                                     "tcp_transitory": 240, "icmp": 60})
@@ -426,7 +427,7 @@ class NftNat(topo.Managed):
         inside = "{ " + ", ".join(INSIDE_NETS) + " }"
         ranges = []
         for proto, l4 in (("tcp", "tcp"), ("udp", "udp"), ("icmp", "icmp")):
-            rng = o.ports.get(proto, "1024-65535")
+            rng = o.ports.get(proto, "1024-65535")  # nft's own default
             if rng != "1024-65535" and proto != "icmp":
                 lo, hi = rng.split("-")
                 ranges.append(f'oifname "wan" ip saddr {inside} meta l4proto {l4} masquerade to :{lo}-{hi}')

@@ -222,7 +222,7 @@ TEST(LocalEndpoints, ServiceOnADnatPort_IsRefused) {
   EXPECT_NE(r.error.find("nat.dnat[0]"), std::string::npos) << r.error;
 }
 
-TEST(LocalEndpoints, ConnectClientsWithEphemeralPortsInTheNatsRange_AreRefused) {
+TEST(LocalEndpoints, ConnectClientsWithEphemeralPortsInTheNatsRange_AreRefused_TheDefaultsSplit) {
   const std::string nat_wide = R"(
 [nat]
 inside = ["lan"]
@@ -231,13 +231,13 @@ outside = ["wan"]
 source = "10.88.1.0/24"
 )";
   const std::string client = "[[services.connect]]\nto = \"10.88.2.9:80\"\n";
-  auto r = parse_config(kPorts + nat_wide + "[services]\n" + client, "nat.toml");
-  ASSERT_FALSE(r.config) << "the NAT's default 1024-65535 covers TCP's ephemeral 32768-60999";
+  // The default split: the NAT at 1024-60999, TCP's ephemeral ports at 61000-65535.
+  auto ok = parse_config(kPorts + nat_wide + "[services]\n" + client, "nat.toml");
+  ASSERT_TRUE(ok.config) << ok.error;
+  EXPECT_EQ(ok.config->nat.tcp_ports.high + 1, ok.config->tcp.ephemeral_low);
+  auto r = parse_config(kPorts + nat_wide + "[nat.ports]\ntcp = \"1024-65535\"\n[services]\n" + client, "nat.toml");
+  ASSERT_FALSE(r.config) << "the NAT's 1024-65535 covers TCP's ephemeral 61000-65535";
   EXPECT_NE(r.error.find("tcp.ephemeral_ports"), std::string::npos) << r.error;
-  // The documented split: the NAT below TCP's ephemeral ports.
-  auto ok = parse_config(kPorts + nat_wide + "[nat.ports]\ntcp = \"1024-32767\"\nudp = \"1024-32767\"\n[services]\n" + client,
-                         "nat.toml");
-  EXPECT_TRUE(ok.config) << ok.error;
 }
 
 TEST(LocalEndpoints, KernelPassRuleOnAServicesPort_IsRefused_CatchAllsClaimNothing) {

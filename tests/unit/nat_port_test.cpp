@@ -5,13 +5,18 @@
 #include <random>
 #include <set>
 
-#include "stack/nat/port_share.hpp"
+#include "stack/endpoint/port_share.hpp"
 #include "stack/net/types.hpp"
 #include "stack/rss/port_steering.hpp"
 
 using namespace redline;
-using nat::PortRange;
-using nat::PortShare;
+using endpoint::PortRange;
+using endpoint::PortShare;
+
+namespace {
+// Any free port will do when none is wanted.
+const auto kAny = [](uint16_t) { return true; };
+}  // namespace
 
 TEST(NatPortShare, BlocksCoverTheRangeWithoutOverlap) {
   const PortRange range{1024, 65535};
@@ -50,15 +55,15 @@ TEST(NatPortShare, ExhaustionRefusesAndReleaseMakesRoom) {
   std::set<uint16_t> got;
   bool wanted = false;
   for (uint32_t i = 0; i < 8; ++i) {
-    auto p = s.pick(i, [](uint16_t) { return true; }, 64, &wanted);
+    auto p = s.pick(i, [](uint16_t) { return true; }, kAny, 64, &wanted);
     ASSERT_TRUE(p);
     got.insert(*p);
   }
   EXPECT_EQ(got.size(), 8u);
   EXPECT_EQ(s.in_use(), 8u);
-  EXPECT_FALSE(s.pick(9, [](uint16_t) { return true; }, 64, &wanted));
+  EXPECT_FALSE(s.pick(9, [](uint16_t) { return true; }, kAny, 64, &wanted));
   s.release(40003);
-  auto p = s.pick(9, [](uint16_t) { return true; }, 64, &wanted);
+  auto p = s.pick(9, [](uint16_t) { return true; }, kAny, 64, &wanted);
   ASSERT_TRUE(p);
   EXPECT_EQ(*p, 40003);
 }
@@ -66,7 +71,7 @@ TEST(NatPortShare, ExhaustionRefusesAndReleaseMakesRoom) {
 TEST(NatPortShare, FallsBackToAnyFreePortWhenNoneIsWanted) {
   PortShare s({2000, 2100}, 0, 1);
   bool wanted = true;
-  auto p = s.pick(1, [](uint16_t) { return false; }, 16, &wanted);
+  auto p = s.pick(1, [](uint16_t) { return false; }, kAny, 16, &wanted);
   ASSERT_TRUE(p);
   EXPECT_FALSE(wanted);
 }
@@ -86,7 +91,7 @@ TEST(NatSteering, ChosenPortsReplyLandsOnTheChoosingWorker) {
         net::FiveTuple reply{uint32_t(rng()), uint32_t(rng()), uint16_t(rng()), 0, uint8_t(trial % 2 ? 6 : 17), {0, 0, 0}};
         const rss::ReplySteering steer(toeplitz, reta, rss::HashFields{}, reply);
         bool wanted = false;
-        auto port = shares[w].pick(1, [&](uint16_t p) { return steer.owner(net::to_be(p)) == w; }, 64, &wanted);
+        auto port = shares[w].pick(1, [&](uint16_t p) { return steer.owner(net::to_be(p)) == w; }, kAny, 64, &wanted);
         ASSERT_TRUE(port);
         ASSERT_TRUE(wanted) << "workers " << workers << " reta " << reta_size;
         // Check against the plain hash of the whole reply tuple, as the NIC computes it.

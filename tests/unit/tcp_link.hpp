@@ -16,6 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "stack/endpoint/local_ports.hpp"
 #include "stack/tcp/host.hpp"
 #include "stack/wire/checksum.hpp"
 
@@ -69,6 +70,8 @@ class TestEnv final : public tcp::Env {
   TestEnv(BufferLedger& ledger, uint32_t ip, uint16_t mss) : ledger_(ledger), ip_(ip), mss_(mss) {}
   std::function<void(Wire&&)> out;
   std::function<bool(uint32_t, uint16_t, uint32_t, uint16_t)> port_filter;  // RSS stand-in
+  endpoint::LocalPorts ports{{}, {}, {}};
+  endpoint::PortRange ephemeral;  // the host's Settings::ephemeral_low/high (Side sets it)
   std::map<net::Counter, uint64_t> counters;
   bool fail_sends = false;
   bool fail_alloc = false;
@@ -115,9 +118,14 @@ class TestEnv final : public tcp::Env {
     *mss = mss_;
     return {ip_, 0};
   }
-  bool port_is_ours(uint32_t l, uint16_t p, uint32_t r, uint16_t rp) override {
-    return port_filter ? port_filter(l, p, r, rp) : true;
+  // The workers' registry and picker (one worker: every port steers here), with port_filter as
+  // the RSS stand-in.
+  uint16_t take_local_port(uint32_t l, tcp::Endpoint r, const std::function<bool(uint16_t)>& usable) override {
+    return ports.take_for_connection(6, net::to_be(l), net::to_be(r.ip), net::to_be(r.port), ephemeral, [&](uint16_t p) {
+      return (!port_filter || port_filter(l, p, r.ip, r.port)) && usable(p);
+    }).port;
   }
+  void release_local_port(uint32_t l, uint16_t p) override { ports.release_connection_port(6, net::to_be(l), p); }
   void count(net::Counter c, uint64_t n) override { counters[c] += n; }
   uint64_t get(net::Counter c) const {
     auto it = counters.find(c);
@@ -157,6 +165,7 @@ class MapIndex final : public tcp::ConnIndex {
 struct Side {
   Side(BufferLedger& ledger, uint32_t ip, uint16_t mss, const tcp::Settings& s, uint64_t tps, uint64_t seed)
       : env(ledger, ip, mss), wheel(0) {
+    env.ephemeral = {s.ephemeral_low, s.ephemeral_high};
     const uint64_t key[2] = {seed * 0x9e3779b97f4a7c15ull + 1, seed ^ 0x1234567};
     host = std::make_unique<tcp::Host>(env, index, wheel, tps, s, key);
   }

@@ -1,4 +1,6 @@
-// One worker's share of the outside ports of one protocol on one outside address.
+// One worker's share of the local ports of one protocol on one local address: the NAT's outside
+// ports of an external address, or TCP's ephemeral ports of a source address (local_ports.hpp
+// holds every share and the one picker that draws from them).
 //
 // Problem: every worker makes sessions at line rate, and two must never hand out the same
 // outside port. Alternatives: one shared allocator (a lock, or atomics on shared cache lines
@@ -19,7 +21,7 @@
 #include <optional>
 #include <vector>
 
-namespace redline::nat {
+namespace redline::endpoint {
 
 struct PortRange {
   uint16_t low = 1024;
@@ -73,28 +75,31 @@ class PortShare {
     --in_use_;
   }
 
-  // Takes a free port for `mapping`, preferring one for which `wanted(port)` holds: at most
-  // `budget` free ports are tried; if none is wanted, the first free one found is taken (the
-  // caller learns which from `*was_wanted`). nullopt when the block is full.
-  template <typename Wanted>
-  std::optional<uint16_t> pick(uint32_t mapping, Wanted&& wanted, uint32_t budget, bool* was_wanted) {
+  // Takes a free port for `mapping` for which `wanted(port)` holds: at most `budget` free ports
+  // that are not wanted are tried. If none is, the first of those for which `acceptable(port)`
+  // holds is taken instead (the caller learns which from `*was_wanted`). nullopt when the block
+  // is full or nothing fits.
+  template <typename Wanted, typename Acceptable>
+  std::optional<uint16_t> pick(uint32_t mapping, Wanted&& wanted, Acceptable&& acceptable, uint32_t budget,
+                               bool* was_wanted) {
+    *was_wanted = false;
     if (in_use_ == count_) return std::nullopt;
     std::optional<uint32_t> fallback;
     uint32_t i = cursor_;
     for (uint32_t tried = 0; tried < budget;) {
       i = next_free(i);
       if (i == kNone) break;
-      if (!fallback) fallback = i;
       if (wanted(uint16_t(first_ + i))) {
         *was_wanted = true;
         return take_index(i, mapping);
       }
+      if (!fallback && acceptable(uint16_t(first_ + i))) fallback = i;
       ++tried;
       i = i + 1 == count_ ? 0 : i + 1;
       if (i == cursor_) break;  // wrapped: every free port seen
     }
-    *was_wanted = false;
-    return fallback ? std::optional<uint16_t>(take_index(*fallback, mapping)) : std::nullopt;
+    if (!fallback) return std::nullopt;
+    return take_index(*fallback, mapping);
   }
 
  private:
@@ -129,4 +134,4 @@ class PortShare {
   std::vector<uint32_t> mapping_;
 };
 
-}  // namespace redline::nat
+}  // namespace redline::endpoint
