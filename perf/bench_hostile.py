@@ -5,6 +5,11 @@ SYN rows: perf/tcp_bench's BM_TcpSynListen and BM_TcpSynCookie: a real Worker wi
 ring ports, bursts of 32 SYNs (each a new 4-tuple) through classify -> route -> local -> tcp and
 the SYN-ACKs out through local-out -> output to the TX ring, TSC cycles per SYN. Targets: cookies
 >= 0.8x the plain path, >= 3 M SYN/s per core in a fast phase (<= 700 cycles per SYN).
+Flood rows: perf/tcp_bench's BM_TcpRxInOrder/offload:1 (a live connection receiving 32
+full-size segments per round, idle) and BM_TcpRxUnderFlood (the same with 32 blind RSTs of random
+sequence numbers, or 32 ACKs of random data, for its 4-tuple after each burst): the connection's
+throughput per core under a one-to-one flood relative to idle, and the flood's own cycles per
+segment, hence the flood rate one core absorbs whole.
 Fuzz rows: `scripts/fuzz.sh TARGET SECONDS` for each target, executions per second and in all.
 """
 
@@ -22,7 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def syn_round(args, b) -> dict[str, dict]:
     min_time = "0.1" if args.smoke else "1"
     r = subprocess.run([str(b.BUILD / "perf" / "tcp_bench"), f"--benchmark_min_time={min_time}",
-                        "--benchmark_filter=BM_TcpSyn", "--benchmark_format=json"],
+                        "--benchmark_filter=BM_TcpSyn|BM_TcpRxInOrder/offload:1|BM_TcpRxUnderFlood",
+                        "--benchmark_format=json"],
                        capture_output=True, text=True, timeout=300)
     if not r.stdout.strip().startswith("{"):
         raise RuntimeError("tcp_bench printed nothing:\n" + r.stderr[-2000:])
@@ -65,4 +71,16 @@ def run(args, P, b) -> None:
           "backlog full: each SYN-ACK carries a cookie, nothing kept; target >= 0.8x, >= 3 M/s (<= 700 cycles)")
     b.log(f"bench: hostile: SYNs per core: listener with room {hz / plain / 1e6:.2f} M/s ({plain:.0f} cycles), "
           f"cookies {hz / cookie / 1e6:.2f} M/s ({cookie:.0f} cycles), ratio {ratio:.2f}")
+    idle = cyc("BM_TcpRxInOrder/offload:1")
+    b.row("tcp-flood/in-process", "redline, live connection idle", hz / idle / 1e6, idle, 1.0,
+          "M data segments/s per core of 1448 bytes through classify -> route -> local -> tcp, ACKs out; the baseline")
+    for kind, what in ((1, "RSTs, random sequence numbers"), (2, "ACKs of random data")):
+        both = cyc(f"BM_TcpRxUnderFlood/kind:{kind}")
+        flood = (both - idle)  # per attacker segment: one per data segment
+        keep = idle / both
+        # Throughput kept >= 0.8 of idle while the flood's cycles are <= 0.25 of the data's.
+        b.row("tcp-flood/in-process", f"redline, live connection + 1:1 flood of {what}", hz / both / 1e6, both, keep,
+              f"the flood costs {flood:.0f} cycles a segment: one core absorbs {hz / flood / 1e6:.1f} M/s of it alone; "
+              f"the connection keeps >= 0.8 of idle up to {0.25 * idle / flood:.2f} attacker segments per data segment")
+        b.log(f"bench: hostile: flood of {what}: {flood:.0f} cycles each, connection keeps {keep:.2f} of idle at 1:1")
     fuzz_rows(args, b)

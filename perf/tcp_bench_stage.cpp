@@ -10,7 +10,16 @@
 // consume returns it to us instead of the pool; the round rewrites sequence numbers and patches
 // the checksum incrementally (RFC 1624). BM_TcpRxHarnessOnly measures that restore and the ring
 // round trip alone, to subtract.
+//
+// Flood rows (BM_TcpRxUnderFlood, issue 21): the same rounds, each followed by a burst of 32
+// blind attacker segments for the live connection's 4-tuple: RSTs with random sequence numbers
+// (RFC 5961 §3: out of window, dropped; in window, a challenge ACK within the rate limit) or
+// ACKs acknowledging random data (§5: dropped, challenged within the limit). The connection's
+// throughput per core under a flood of one attacker segment per data segment is the idle row's
+// cycles over this row's; the flood's own cost per segment is the difference over 32.
 #include <benchmark/benchmark.h>
+
+#include <random>
 
 #include "perf/tcp_stage_rig.hpp"
 #include "perf/tsc.hpp"
@@ -19,6 +28,8 @@ using namespace redline;
 using namespace redline::perf;
 
 namespace {
+
+enum class Flood : uint8_t { kNone, kRst, kAck };
 
 class StageBench {
  public:
@@ -29,10 +40,12 @@ class StageBench {
     tb_->neighbors().learn(net::Ipv4Addr{kPeer}, {kHostA, 0});
     out_ = tb_->a().tx[0];
     for (auto& m : pkts_) m = rte_pktmbuf_alloc(stage_pool());
+    for (auto& m : flood_) m = rte_pktmbuf_alloc(stage_pool());
     ok_ = handshake();
   }
   ~StageBench() {
     for (rte_mbuf* m : pkts_) rte_pktmbuf_free(m);
+    for (rte_mbuf* m : flood_) rte_pktmbuf_free(m);
     tb_.reset();
   }
   bool ok() const { return ok_; }
@@ -59,7 +72,7 @@ class StageBench {
   }
   // The burst through the worker; the ACKs it sent taken back (and freed, as a PMD would after
   // transmit). Returns the ACK count.
-  uint32_t round(bool harness_only) {
+  uint32_t round(bool harness_only, Flood flood = Flood::kNone) {
     restore();
     if (harness_only) {
       rte_ring_enqueue_bulk(out_, reinterpret_cast<void**>(pkts_), kBurst, nullptr);
@@ -69,12 +82,36 @@ class StageBench {
     }
     pipeline::Worker& w = tb_->worker();
     w.process(pkts_, kBurst, 0);
+    if (flood != Flood::kNone) {
+      aim_flood(flood);
+      w.process(flood_, kBurst, 0);
+    }
     w.flush();
     return drain(out_);
   }
+  // Counted by the stage: what the flood's segments drew (challenge ACKs sent, limited).
+  uint64_t counter(net::Counter c) { return tb_->worker().counters().get(c); }
   uint64_t received() const { return discard_.bytes; }
 
  private:
+  // The flood's segments, each with a fresh random number where a blind attacker must guess
+  // (a NIC validated the checksum: the row measures TCP, not checksumming garbage).
+  void aim_flood(Flood kind) {
+    for (rte_mbuf* m : flood_) {
+      uint8_t* t = tcp_of(m);
+      if (kind == Flood::kRst) {
+        wire::store32(t, f::kSeq, uint32_t(rng_()));
+        t[f::kFlags] = f::kRst;
+      } else {
+        wire::store32(t, f::kSeq, seq_);
+        wire::store32(t, f::kAck, uint32_t(rng_()));
+        t[f::kFlags] = f::kAck_;
+      }
+      m->ol_flags = RTE_MBUF_F_RX_L4_CKSUM_GOOD;
+      rte_mbuf_refcnt_set(m, 2);
+    }
+  }
+
   bool handshake() {
     pipeline::Worker& w = tb_->worker();
     f::Options syn_opt;
@@ -114,6 +151,7 @@ class StageBench {
     for (rte_mbuf* d : pkts_) {
       write_segment(d, data, opt, kPayload);  // seq rewritten (and checksum patched) per round
     }
+    for (rte_mbuf* d : flood_) write_segment(d, ack, opt, 0);  // numbers and flags set per round
     return true;
   }
 
@@ -123,6 +161,8 @@ class StageBench {
   std::unique_ptr<RingTestbed> tb_;
   rte_ring* out_ = nullptr;
   rte_mbuf* pkts_[kBurst];
+  rte_mbuf* flood_[kBurst];
+  std::mt19937 rng_{21};
   uint32_t seq_ = 0;
   bool ok_ = false;
 };
@@ -148,6 +188,27 @@ void rx_in_order(benchmark::State& state, bool offload, bool harness_only) {
   }
 }
 
+// Arg 1: RSTs with random sequence numbers; arg 2: ACKs of random data.
+void BM_TcpRxUnderFlood(benchmark::State& state) {
+  StageBench b(true);
+  if (!b.ok()) {
+    state.SkipWithError("flood: the handshake did not establish the connection");
+    return;
+  }
+  const Flood kind = state.range(0) == 1 ? Flood::kRst : Flood::kAck;
+  for (int i = 0; i < 100; ++i) b.round(false, kind);  // warm
+  const uint64_t bytes0 = b.received();
+  const uint64_t challenged0 = b.counter(net::Counter::tcp_challenge_acks);
+  {
+    perf::CyclesPerOp cycles(state, kBurst);  // per data segment (and one attacker segment)
+    for (auto _ : state) b.round(false, kind);
+  }
+  state.SetItemsProcessed(int64_t(state.iterations()) * kBurst);
+  state.counters["challenge_acks"] = double(b.counter(net::Counter::tcp_challenge_acks) - challenged0);
+  if (b.received() - bytes0 != uint64_t(state.iterations()) * kBurst * kPayload)
+    state.SkipWithError("flood: the live connection lost data or was reset");
+}
+
 void BM_TcpRxInOrder(benchmark::State& state) { rx_in_order(state, state.range(0) != 0, false); }
 void BM_TcpRxHarnessOnly(benchmark::State& state) { rx_in_order(state, true, true); }
 
@@ -155,3 +216,4 @@ void BM_TcpRxHarnessOnly(benchmark::State& state) { rx_in_order(state, true, tru
 
 BENCHMARK(BM_TcpRxInOrder)->ArgName("offload")->Arg(1)->Arg(0);
 BENCHMARK(BM_TcpRxHarnessOnly);
+BENCHMARK(BM_TcpRxUnderFlood)->ArgName("kind")->Arg(1)->Arg(2);
