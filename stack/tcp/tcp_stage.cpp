@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "stack/pipeline/log.hpp"
+#include "stack/pipeline/nic_checksum.hpp"
 #include "stack/wire/ethernet.hpp"
 #include "stack/wire/icmp.hpp"
 #include "stack/wire/ipv4.hpp"
@@ -200,10 +201,9 @@ void TcpStage::run(Burst& b, const uint8_t* idx, uint32_t n) {
       continue;
     }
     uint8_t* ip = rte_pktmbuf_mtod_offset(m, uint8_t*, wire::eth::kHeaderLen);
-    const uint32_t ihl = wire::ipv4::header_len(ip);
-    const uint32_t l4_len = wire::load16(ip, wire::ipv4::kTotalLength) - ihl;
-    uint8_t* l4 = ip + ihl;
-    if (l4_len < f::kMinHeaderLen || f::header_len(l4) < f::kMinHeaderLen || f::header_len(l4) > l4_len) [[unlikely]] {
+    uint8_t* l4 = ip + wire::ipv4::header_len(ip);
+    const uint32_t l4_len = wire::tcp_segment_length(ip);
+    if (!l4_len) [[unlikely]] {
       b.drop(slot, Counter::tcp_truncated);
       continue;
     }
@@ -212,14 +212,9 @@ void TcpStage::run(Burst& b, const uint8_t* idx, uint32_t n) {
       b.drop(slot, Counter::tcp_no_listener);
       continue;
     }
-    const uint64_t l4_flags = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
-    if (l4_flags != RTE_MBUF_F_RX_L4_CKSUM_GOOD) {
-      const uint32_t pseudo = f::pseudo_header_sum(wire::ipv4::src(ip).value, wire::ipv4::dst(ip).value,
-                                                   wire::ipv4::kProtoTcp, uint16_t(l4_len));
-      if (l4_flags == RTE_MBUF_F_RX_L4_CKSUM_BAD || wire::ones_complement_sum(l4, l4_len, pseudo) != 0xffff) {
-        b.drop(slot, Counter::tcp_bad_checksum);
-        continue;
-      }
+    if (!wire::tcp_checksum_ok(ip, l4_len, pipeline::l4_checksum_verdict(m))) {
+      b.drop(slot, Counter::tcp_bad_checksum);
+      continue;
     }
     net::FiveTuple& key = keys[good];
     key = {};

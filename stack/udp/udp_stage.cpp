@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "stack/pipeline/log.hpp"
+#include "stack/pipeline/nic_checksum.hpp"
 #include "stack/wire/ethernet.hpp"
 #include "stack/wire/ipv4.hpp"
 #include "stack/wire/tcp.hpp"
@@ -49,35 +50,24 @@ void UdpStage::run(Burst& b, const uint8_t* idx, uint32_t n) {
     rte_mbuf* m = b.pkts[slot];
     uint8_t* ip = rte_pktmbuf_mtod_offset(m, uint8_t*, wire::eth::kHeaderLen);
     const uint32_t ihl = wire::ipv4::header_len(ip);
-    const uint32_t ip_payload = wire::load16(ip, wire::ipv4::kTotalLength) - ihl;
     const uint8_t* l4 = ip + ihl;
-    // RFC 768: the length field covers header and data and may not exceed the IP payload.
-    const uint32_t udp_len = ip_payload >= wire::udp::kHeaderLen ? wire::load16(l4, wire::udp::kLength) : 0;
-    if (udp_len < wire::udp::kHeaderLen || udp_len > ip_payload) [[unlikely]] {
+    const uint32_t udp_len = wire::udp_datagram_length(ip);
+    if (!udp_len) [[unlikely]] {
       b.drop(slot, Counter::udp_truncated);
       continue;
     }
-    // RFC 768: a zero checksum means none was computed; otherwise it must verify (RFC 1122
-    // §4.1.3.4: a bad one is discarded silently). Checked before the port is looked up, so a
-    // corrupted datagram never draws a port unreachable for a port it may not have named.
-    const uint64_t l4_flags = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
-    if (wire::load16(l4, wire::udp::kChecksum) != 0 && l4_flags != RTE_MBUF_F_RX_L4_CKSUM_GOOD) {
-      const uint32_t pseudo =
-          wire::tcp::pseudo_header_sum(wire::ipv4::src(ip).value, wire::ipv4::dst(ip).value, wire::ipv4::kProtoUdp, uint16_t(udp_len));
-      uint16_t sum;
-      if (m->nb_segs == 1) {
-        sum = wire::ones_complement_sum(l4, udp_len, pseudo);
-      } else {
-        uint16_t raw = 0;
-        rte_raw_cksum_mbuf(m, uint32_t(wire::eth::kHeaderLen + ihl), udp_len, &raw);
-        uint32_t s = uint32_t(net::to_be(raw)) + pseudo;  // rte_raw_cksum sums native words
-        while (s >> 16) s = (s & 0xffff) + (s >> 16);
-        sum = uint16_t(s);
-      }
-      if (l4_flags == RTE_MBUF_F_RX_L4_CKSUM_BAD || sum != 0xffff) {
-        b.drop(slot, Counter::udp_bad_checksum);
-        continue;
-      }
+    // Checked before the port is looked up, so a corrupted datagram never draws a port
+    // unreachable for a port it may not have named.
+    const wire::NicChecksum nic = pipeline::l4_checksum_verdict(m);
+    uint16_t chain_sum = 0;
+    if (m->nb_segs > 1 && nic == wire::NicChecksum::kUnknown) {
+      uint16_t raw = 0;
+      rte_raw_cksum_mbuf(m, uint32_t(wire::eth::kHeaderLen + ihl), udp_len, &raw);
+      chain_sum = net::to_be(raw);  // rte_raw_cksum sums native words
+    }
+    if (!wire::udp_checksum_ok(ip, udp_len, nic, m->nb_segs > 1 ? &chain_sum : nullptr)) {
+      b.drop(slot, Counter::udp_bad_checksum);
+      continue;
     }
     Handler* h = find(wire::udp::dst_port(l4));
     if (!h || (b.meta[slot].flags & pipeline::kFlagToBroadcast)) {

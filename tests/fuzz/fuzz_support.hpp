@@ -55,6 +55,17 @@ class Input {
   std::abort();
 }
 
+// RFC 1071 §4.1's algorithm, word by word in network order, the odd byte padded with a zero:
+// the reference the stack's checksum routines must agree with. Both yield 0 only when every word
+// and `initial` are zero, and otherwise the same value in [1, 0xffff] (the sum modulo 0xffff).
+inline uint16_t reference_sum(const uint8_t* p, size_t len, uint32_t initial) {
+  uint64_t sum = initial;
+  for (size_t i = 0; i + 1 < len; i += 2) sum += uint32_t(p[i]) << 8 | p[i + 1];
+  if (len & 1) sum += uint32_t(p[len - 1]) << 8;
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return uint16_t(sum);
+}
+
 // Equal as a sender and receiver see them: the SACK blocks past sack_count mean nothing (a
 // second SACK option in one segment leaves the first one's extra blocks there).
 inline bool same_options(const wire::tcp::Options& a, const wire::tcp::Options& b) {

@@ -70,6 +70,10 @@ for name, pkt in frames.items():
     if name == "ipv4-options-padded":
         data += b"\0" * 6
     put("wire_ethernet_arp_ipv4_icmp", name, data)
+    # classify_l4: [settings][frame]: 0 = no NIC verdict, frame as addressed; 0x11 = the NIC
+    # found the IP checksum good and the frame is for our MAC.
+    put("classify_l4", name, u8(0) + data)
+    put("classify_l4", name + "-nic-good", u8(0x11) + data)
 
 # --- tcp_options: [area length][area][segment length][segment][Options fields][payload] ---
 def tcp_options_seed(area, segment, which, fields, payload=b""):

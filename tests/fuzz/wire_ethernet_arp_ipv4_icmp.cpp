@@ -26,25 +26,14 @@ using Bytes = std::vector<uint8_t>;
 
 namespace {
 
-// RFC 1071 §4.1's algorithm, word by word in network order, the odd byte padded with a zero:
-// the reference ones_complement_sum must agree with. Both yield 0 only when every word and
-// `initial` are zero, and otherwise the same value in [1, 0xffff] (the sum modulo 0xffff).
-uint16_t reference_sum(const uint8_t* p, size_t len, uint32_t initial) {
-  uint64_t sum = initial;
-  for (size_t i = 0; i + 1 < len; i += 2) sum += uint32_t(p[i]) << 8 | p[i + 1];
-  if (len & 1) sum += uint32_t(p[len - 1]) << 8;
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return uint16_t(sum);
-}
-
 void check_checksums(const Bytes& frame) {
   const uint32_t initial = frame.size() >= 4 ? wire::load32(frame.data(), 0) & 0x7ffff : 0;
   for (size_t skip : {size_t(0), size_t(1), size_t(3)}) {
     if (skip > frame.size()) break;
     const Bytes slice(frame.begin() + long(skip), frame.end());
     FUZZ_CHECK(wire::ones_complement_sum(slice.data(), slice.size(), initial) ==
-               reference_sum(slice.data(), slice.size(), initial));
-    FUZZ_CHECK(wire::ones_complement_sum(slice.data(), slice.size()) == reference_sum(slice.data(), slice.size(), 0));
+               fuzz::reference_sum(slice.data(), slice.size(), initial));
+    FUZZ_CHECK(wire::ones_complement_sum(slice.data(), slice.size()) == fuzz::reference_sum(slice.data(), slice.size(), 0));
   }
   // The IPv4 header fast check is the same RFC 1071 verification, for every length it accepts.
   for (size_t len = wire::ipv4::kMinHeaderLen; len <= 60 && len <= frame.size(); len += 4) {
