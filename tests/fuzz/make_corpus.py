@@ -212,4 +212,20 @@ for name, (state, steps) in programs.items():
     # the same without SACK, timestamps or window scaling, small buffers, CUBIC
     put("tcp_segment", name + "-plain", u8(state) + u8(0x27) + u8(0xC7) + u8(0x01) + u8(67) + steps)
 
+# --- reassembly: fragments [datagram][offset/8 u16][more][length/8 - 1, or u16 length if last][wait] ---
+def frag(dgram, offset8, more, length, wait=0):
+    size = u8(length // 8 - 1) if more else u16(length - 1)
+    return u8(dgram) + u16(offset8) + u8(1 if more else 0) + size + u8(wait)
+
+reassembly_seeds = {
+    "in-order": frag(0, 0, True, 1440) + frag(0, 180, True, 1440) + frag(0, 360, False, 100),
+    "reversed": frag(1, 360, False, 100) + frag(1, 180, True, 1440) + frag(1, 0, True, 1440),
+    "overlap-duplicate": frag(2, 0, True, 800) + frag(2, 50, True, 800) + frag(2, 0, True, 800) + frag(2, 150, False, 8),
+    "interleaved": frag(0, 0, True, 64) + frag(1, 0, True, 64) + frag(0, 8, False, 9) + frag(1, 8, False, 9),
+    "table-full": b"".join(frag(d, 0, True, 8) for d in range(4)) + frag(0, 1, False, 1) + frag(3, 1, False, 1),
+    "expired": frag(0, 0, True, 64) + frag(0, 8, False, 20, 255) + frag(0, 8, False, 20),
+}
+for name, data in reassembly_seeds.items():
+    put("reassembly", name, data)
+
 print("seeds written under", os.path.join(HERE, "corpus"), file=sys.stderr)
