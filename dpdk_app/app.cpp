@@ -125,20 +125,22 @@ bool App::setup(const Config& config, std::string* error, const std::string& con
   const uint32_t part_reassembly = workers * config.ip.reassembly_datagrams * 2;
   // what TCP connections may hold received (tcp.rx_mbufs per worker, enforced by the engine)
   const uint32_t part_tcp_rx = workers * config.tcp.rx_mbufs;
-  constexpr uint32_t kPartSpare = 4096;  // TCP send queues, segments in flight, the control plane
+  // and what they may hold in send queues (tcp.tx_mbufs per worker, enforced likewise)
+  const uint32_t part_tcp_tx = workers * config.tcp.tx_mbufs;
+  constexpr uint32_t kPartSpare = 4096;  // segments in flight, ICMP and ARP answers, the control plane
   uint32_t mbufs = config.pipeline.mbufs;
   if (mbufs == 0)
-    mbufs = descriptors + part_caches + part_rings + part_arp + part_reassembly + part_tcp_rx + kPartSpare;
+    mbufs = descriptors + part_caches + part_rings + part_arp + part_reassembly + part_tcp_rx + part_tcp_tx + kPartSpare;
   log::write(log::Level::kInfo,
              "mbuf pool: %u mbufs%s: descriptors %u, core caches and TX buffers %u, handoff rings %u, ARP queues %u, "
-             "reassembly %u, TCP receive %u (tcp.rx_mbufs %u x %u workers), spare %u",
+             "reassembly %u, TCP receive %u and send %u (tcp.rx_mbufs %u, tx_mbufs %u, x %u workers), spare %u",
              mbufs, config.pipeline.mbufs ? " (pipeline.mbufs)" : "", descriptors, part_caches, part_rings, part_arp,
-             part_reassembly, part_tcp_rx, config.tcp.rx_mbufs, workers, kPartSpare);
-  if (config.pipeline.mbufs && config.pipeline.mbufs < descriptors + part_tcp_rx)
+             part_reassembly, part_tcp_rx, part_tcp_tx, config.tcp.rx_mbufs, config.tcp.tx_mbufs, workers, kPartSpare);
+  if (config.pipeline.mbufs && config.pipeline.mbufs < descriptors + part_tcp_rx + part_tcp_tx)
     log::write(log::Level::kWarning,
-               "pipeline.mbufs %u is below the RX/TX descriptors (%u) plus TCP's receive memory (%u): under load "
-               "RX rings may run dry (rx_nombuf) while connections hold received data",
-               config.pipeline.mbufs, descriptors, part_tcp_rx);
+               "pipeline.mbufs %u is below the RX/TX descriptors (%u) plus TCP's receive and send memory (%u): under "
+               "load RX rings may run dry (rx_nombuf) while connections hold data",
+               config.pipeline.mbufs, descriptors, part_tcp_rx + part_tcp_tx);
   // A whole frame per mbuf (received frames are never chained), in whole KB since some PMDs round
   // the buffer size down to that (drivers/port.cpp checks).
   const uint32_t frame_room = (drivers::frame_len_for_mtu(max_mtu) + 1023) & ~1023u;

@@ -11,7 +11,7 @@ tcp::Settings read_tcp(const Reader& r, const toml::table& t) {
               {"max_connections", "time_wait_max", "syn_backlog", "syn_cookies", "min_rto_ms", "max_rto_ms", "initial_rto_ms",
                "delayed_ack_ms", "time_wait_ms", "fin_wait2_ms", "syn_retries", "synack_retries", "retries", "recv_buffer",
                "send_buffer", "ooo_max_segments", "sack", "timestamps", "window_scaling", "tail_loss_probe", "congestion", "ephemeral_ports", "keepalive",
-               "zero_copy_send", "rx_mbufs", "challenge_ack_rate", "reset_rate", "invalid_ack_interval_ms"});
+               "zero_copy_send", "rx_mbufs", "tx_mbufs", "challenge_ack_rate", "reset_rate", "invalid_ack_interval_ms"});
   r.number(t, "max_connections", "tcp.max_connections", s.max_connections, 16, 1 << 24);
   r.number(t, "time_wait_max", "tcp.time_wait_max", s.time_wait_max, 1, 1 << 24);
   r.number(t, "syn_backlog", "tcp.syn_backlog", s.syn_backlog, 1, 1 << 20);
@@ -31,6 +31,7 @@ tcp::Settings read_tcp(const Reader& r, const toml::table& t) {
   r.number(t, "send_buffer", "tcp.send_buffer", s.send_buffer, 2048, 1 << 30);
   r.number(t, "ooo_max_segments", "tcp.ooo_max_segments", s.ooo_max_segments, 0, 1 << 16);
   r.number(t, "rx_mbufs", "tcp.rx_mbufs", s.rx_mbufs, 64, 1 << 24);
+  r.number(t, "tx_mbufs", "tcp.tx_mbufs", s.tx_mbufs, 64, 1 << 24);
   r.number(t, "challenge_ack_rate", "tcp.challenge_ack_rate", s.challenge_ack_rate, 1, 10'000'000);
   r.number(t, "reset_rate", "tcp.reset_rate", s.reset_rate, 1, 10'000'000);
   r.number(t, "invalid_ack_interval_ms", "tcp.invalid_ack_interval_ms", s.invalid_ack_interval_ms, 0, 60'000);

@@ -101,6 +101,7 @@ namespace redline::net {
   X(tcp_ooo_queued, "TCP segments held out of order")                                        \
   X(tcp_rx_mem_dropped, "drop: TCP segment refused for want of receive memory (per connection or tcp.rx_mbufs; sent again)") \
   X(tcp_ooo_pruned, "TCP out-of-order buffers freed to relieve receive memory (SACKed data the peer sends again)") \
+  X(tcp_tx_mem_refused, "TCP sends held back: the worker's tcp.tx_mbufs spent (on_writable once buffers return)") \
   X(tcp_rx_pressure, "TCP receive memory of a worker spent (tcp.rx_mbufs): every out-of-order queue pruned") \
   X(tcp_ooo_dropped, "drop: TCP out-of-order segment beyond the per-connection limit")       \
   X(tcp_tx_oversize, "drop: TCP segment larger than every port's MTU (refused before it was built)") \

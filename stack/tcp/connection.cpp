@@ -53,6 +53,7 @@ void Connection::release_buffers() {
   Env& env = host_.env();
   ChunkPool& pool = host_.chunks();
   host_.rx_held_ -= rx_held();
+  host_.tx_held_ -= sndq_.count();
   for (ChunkQueue* q : {&rcvq_, &sndq_})
     while (!q->empty()) {
       ChunkNode* n = q->pop();
@@ -88,6 +89,10 @@ size_t Connection::send(const void* data, size_t len) {
   while (done < take) {
     ChunkNode* t = sndq_.tail();
     if (!t || t->c.room == 0) {
+      if (!host_.tx_admits(sndq_.count())) {
+        host_.want_buffers(*this);
+        break;
+      }
       ChunkNode* n = host_.chunks().get();
       if (!n) {
         host_.want_buffers(*this);
@@ -104,6 +109,7 @@ size_t Connection::send(const void* data, size_t len) {
       // for the headers in front of it.
       if (host_.settings().zero_copy_send) n->c.room = std::min<uint32_t>(n->c.room, mss_);
       sndq_.push(n);
+      ++host_.tx_held_;
       t = n;
     }
     const uint32_t k = uint32_t(std::min<size_t>(take - done, t->c.room));
@@ -123,7 +129,7 @@ bool Connection::send_chunk(const Chunk& c) {
     was_writable_blocked_ = true;
     return false;
   }
-  ChunkNode* n = host_.chunks().get();
+  ChunkNode* n = host_.tx_admits(sndq_.count()) ? host_.chunks().get() : nullptr;
   if (!n) {
     host_.want_buffers(*this);
     return false;
@@ -131,6 +137,7 @@ bool Connection::send_chunk(const Chunk& c) {
   n->c = c;
   n->c.room = 0;  // not ours to append to
   sndq_.push(n);
+  ++host_.tx_held_;
   host_.want_output(*this);
   return true;
 }
@@ -146,7 +153,7 @@ size_t Connection::send_received(Connection& from, size_t n) {
     // for want of room, a chunk's two parts could not go out in place (each one's headers would
     // land on the other's bytes) and the segments after them would straddle chunks.
     if (k > space - moved) break;
-    ChunkNode* q = host_.chunks().get();
+    ChunkNode* q = host_.tx_admits(sndq_.count()) ? host_.chunks().get() : nullptr;
     if (!q) {
       host_.want_buffers(*this);
       break;
@@ -156,6 +163,7 @@ size_t Connection::send_received(Connection& from, size_t n) {
     host_.env().retain(r->c.owner);
     q->c = {r->c.owner, r->c.data + skip, k, 0};  // room 0: another queue's buffer, not ours to fill
     sndq_.push(q);
+    ++host_.tx_held_;
     moved += k;
     skip = 0;
   }

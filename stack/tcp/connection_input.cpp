@@ -361,6 +361,7 @@ void Connection::on_new_ack(TcpSeq ack, const Options& opt) {
     sndq_base_ += n->c.len;
     if (tx_cursor_ == n) tx_cursor_ = nullptr;
     sndq_.pop();
+    --host_.tx_held_;
     host_.env().release(n->c.owner);
     host_.chunks().put(n);
   }

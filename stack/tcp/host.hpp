@@ -102,6 +102,7 @@ struct HostStats {
   uint32_t time_wait = 0;
   uint32_t listeners = 0;
   uint32_t rx_buffers = 0;   // received buffers held by connections (in order and out of order)
+  uint32_t tx_buffers = 0;   // buffers in connections' send queues (Settings::tx_mbufs)
 };
 
 class Host {
@@ -155,7 +156,7 @@ class Host {
   Env& env() { return env_; }
   timer::Wheel& wheel() { return wheel_; }
   ChunkPool& chunks() { return chunks_; }
-  HostStats stats() const { return {in_use_, time_wait_, uint32_t(listeners_.size()), rx_held_}; }
+  HostStats stats() const { return {in_use_, time_wait_, uint32_t(listeners_.size()), rx_held_, tx_held_}; }
   // Whether a connection holding `held` received buffers (its limit `limit`) may take one more.
   // Counts nothing: the caller says why it refused.
   // rx_mbufs is a hard bound; its last eighth is kept for connections holding fewer than
@@ -168,6 +169,16 @@ class Host {
   }
   // Buffers a connection may hold while the worker is under pressure.
   static constexpr uint32_t kRxGuaranteed = 4;
+  // Whether a connection holding `queued` send buffers may queue one more (tx_mbufs, as
+  // rx_admits: the last eighth for connections holding fewer than kTxGuaranteed). Counts the
+  // refusal.
+  bool tx_admits(uint32_t queued) {
+    if (tx_held_ < settings_.tx_mbufs && (queued < kTxGuaranteed || tx_held_ < settings_.tx_mbufs - settings_.tx_mbufs / 8))
+      return true;
+    count(net::Counter::tcp_tx_mem_refused);
+    return false;
+  }
+  static constexpr uint32_t kTxGuaranteed = 4;
   // Every connection in use (the control thread's dump goes through the index instead).
   template <typename F>
   void for_each(F&& f) const {
@@ -242,6 +253,7 @@ class Host {
   Connection* tw_tail_ = nullptr;
   uint32_t in_use_ = 0, time_wait_ = 0;
   uint32_t rx_held_ = 0;  // received buffers held by all connections (HostStats::rx_buffers)
+  uint32_t tx_held_ = 0;  // buffers in all connections' send queues (HostStats::tx_buffers)
   uint32_t rx_buffer_size_ = 2048;
   uint64_t rx_relief_at_ = 0;
   std::optional<uint32_t> isn_override_;  // set_next_isn

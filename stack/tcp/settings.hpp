@@ -59,6 +59,12 @@ struct Settings {
   // is pruned and new segments dropped unacknowledged (the peer sends them again), except the
   // few every connection keeps so it always makes progress.
   uint32_t rx_mbufs = 2048;
+  // Send memory likewise: buffers in the send queues of a worker's connections (data written and
+  // not yet acknowledged, echoes of received mbufs included), at most tx_mbufs. Beyond it a send
+  // takes nothing more and the application hears on_writable once buffers come back; every
+  // connection may still queue a few. Without it, peers that never read pin every send buffer
+  // until the mbuf pool is empty and RX stops (issue 21).
+  uint32_t tx_mbufs = 4096;
   bool sack = true;                  // RFC 2018
   bool timestamps = true;            // RFC 7323 §3
   bool window_scaling = true;        // RFC 7323 §2

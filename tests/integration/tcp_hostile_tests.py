@@ -11,6 +11,8 @@
                       - hping3 SYN flood at the rate the tap takes, while a Linux client still
                         connects within a second and echoes 1 MiB;
                       after each: ping and a TCP echo answered, mbufs in use back to the baseline.
+  tcp_pool_exhaustion clients that never read ask for more send buffers than the whole pool:
+                      TCP stops at tcp.tx_mbufs, ping and UDP answered, baseline after.
 A's kernel would answer redline's SYN-ACKs to the attacking ports with RST and free the half-open
 slots; an nftables rule in A drops those RSTs, as a spoofing attacker's would never come.
 """
@@ -199,4 +201,56 @@ def t_impaired(workers: int, log) -> None:
     except Fail as e:
         problems.append(str(e))
     finally:
+        close_and_check(t, problems)
+
+
+@test("tcp_pool_exhaustion", fresh=True)
+def t_pool_exhaustion(workers: int, log) -> None:
+    """Clients that never read hold redline's send buffers (each source connection up to 256 KiB,
+    some 180 mbufs) far past the whole pool: TCP's send queues stop at tcp.tx_mbufs, so the pool
+    never runs dry and RX keeps its buffers: ping and UDP echoes are answered meanwhile, the
+    refusals are counted (tcp_tx_mem_refused), and once the clients go a TCP echo is served and
+    the pool is back to its baseline. (A new TCP sender may wait while attackers hold every
+    send buffer, as on Linux at tcp_mem's limit; that is logged, not asserted.)"""
+    t = tcp_tests.make(workers, log=log)
+    problems: list[str] = []
+    hoard = None
+    try:
+        t.__enter__()
+        res = tcp_tests.peer(t, "a", "echo", RA_IP, 7, 64 * 1024)  # warm: ARP, pool caches
+        check(res["match"], f"first echo failed: {res}")
+        baseline = mbufs_in_use(t)
+        total = t.stats().pool["mbufs_total"]
+        n = max(64, total // 150)  # enough connections to ask for more than the whole pool
+        hoard = t.popen_in("a", ["sh", "-c", 'ulimit -n 8192; exec "$@"', "sh", PY, tcp_tests.TPEER, "hoard", RA_IP,
+                                 "19", str(n), "120"],
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        ready = hoard.stdout.readline()
+        check('"ready"' in ready, f"hoarders did not start: {ready}")
+        time.sleep(3)  # the source service fills every send buffer it may
+        held = mbufs_in_use(t)
+        s = t.stats()
+        log(f"{n} hoarding connections ({ready.strip()}): {held} of {total} mbufs in use (baseline {baseline}); "
+            f"tcp_tx_mem_refused {s['tcp_tx_mem_refused']}")
+        check(held < total - 1024, f"the pool nearly ran dry: {held} of {total} in use")
+        check(s["tcp_tx_mem_refused"] > 0, "tcp_tx_mem_refused did not rise: the hoarders never reached the bound")
+        still_answers(t)
+        for size in (64, 1400):
+            r = tcp_tests.peer(t, "a", "udp", RA_IP, 7, size, timeout=30)
+            check(r["match"], f"a UDP echo of {size} bytes during the hoarding: {r}")
+        try:
+            r = tcp_tests.peer(t, "a", "echo", RA_IP, 7, 64 * 1024, timeout=20)
+            log(f"a TCP echo during the hoarding: {'served' if r['match'] else r}")
+        except Exception as e:  # noqa: BLE001  (informational only)
+            log(f"a TCP echo during the hoarding was not served: {e}")
+        hoard.stdin.close()
+        hoard.wait(timeout=30)
+        settled(t, baseline, "the hoarding clients")
+        stopped_clean(t, problems)
+    except Fail as e:
+        problems.append(str(e))
+    finally:
+        if hoard and hoard.poll() is None:
+            hoard.kill()
+            hoard.wait()
         close_and_check(t, problems)

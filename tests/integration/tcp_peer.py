@@ -8,6 +8,8 @@ prints one JSON line with what it saw (a server prints a "ready" line first).
                                                   redline's pattern (byte i = i mod 251)
     tcp_peer.py sink HOST PORT                    reads a source service to EOF: bytes, pattern check
     tcp_peer.py idle HOST PORT SECONDS            an idle connection held open (keepalive, ss)
+    tcp_peer.py hoard HOST PORT N SECONDS         N connections that never read (receive buffers of
+                                                  4 KiB), held SECONDS or until stdin closes
     tcp_peer.py refused HOST PORT                 connect: expects "connection refused" (an RST)
     tcp_peer.py udp HOST PORT SIZE                one datagram to an echo service, its answer compared
     tcp_peer.py udp_closed HOST PORT              a datagram to a closed port: expects port unreachable
@@ -19,7 +21,9 @@ import asyncio
 import hashlib
 import json
 import os
+import select
 import socket
+import struct
 import sys
 import threading
 import time
@@ -162,6 +166,26 @@ def idle(host: str, port: int, seconds: float) -> None:
     out(done=True)
 
 
+def hoard(host: str, port: int, n: int, seconds: float) -> None:
+    socks = []
+    for _ in range(n):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the sender's data piles up on its side
+        s.settimeout(10)
+        try:
+            s.connect((host, port))
+        except OSError:
+            s.close()
+            continue
+        socks.append(s)
+    out(ready=len(socks))
+    r, _, _ = select.select([sys.stdin], [], [], seconds)
+    for s in socks:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # RST: drop what is queued
+        s.close()
+    out(done=len(socks))
+
+
 def refused(host: str, port: int) -> None:
     try:
         s = socket.create_connection((host, port), timeout=10)
@@ -218,6 +242,8 @@ def main() -> None:
         sink(args[0], int(args[1]))
     elif mode == "idle":
         idle(args[0], int(args[1]), float(args[2]))
+    elif mode == "hoard":
+        hoard(args[0], int(args[1]), int(args[2]), float(args[3]))
     elif mode == "refused":
         refused(args[0], int(args[1]))
     elif mode == "udp":

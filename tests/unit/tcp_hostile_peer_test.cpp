@@ -2,6 +2,8 @@
 // listening mid-handshake: the defects issue 21 found by reading and by trying. Each test here
 // failed before its fix. Segments are crafted as a hostile client would send them, from an
 // address of its own, and the server's answers are read off the link (they go to no host).
+#include <array>
+
 #include "tests/unit/tcp_pair.hpp"
 
 namespace redline::testing {
@@ -373,6 +375,45 @@ TEST(TcpHostilePeer, WorkerOutOfReceiveMemory_PrunesIdleHoardersForAClientsInOrd
   EXPECT_LE(r.link.b.host->stats().rx_buffers, sb.rx_mbufs);
   ASSERT_NE(r.server.conn, nullptr);
   EXPECT_EQ(r.server.conn->readable(), data.size());
+}
+
+TEST(TcpHostilePeer, PeersThatNeverAcknowledge_HoldAtMostTxMbufs_AndEveryoneFinishesAfterwards) {
+  // Peers that never read (or whose ACKs never come) pin every buffer in the send queues: at
+  // most tx_mbufs per worker. A sender stops at seven eighths of it; the last eighth is for
+  // connections holding fewer than four buffers, so a newcomer can still queue a little while
+  // one big sender is stuck; once the ACKs flow again on_writable brings every sender back.
+  tcp::Settings sa;
+  sa.tx_mbufs = 64;
+  TcpPair p(sa);
+  std::array<App, 9> clients;
+  std::array<tcp::Connection*, 9> conns{};
+  for (size_t i = 0; i < clients.size(); ++i) {
+    conns[i] = p.link.a.host->connect({kIpB, 80}, clients[i]);
+    ASSERT_NE(conns[i], nullptr);
+    ASSERT_TRUE(p.link.run_until([&] { return clients[i].connected; }, 1000));
+  }
+  bool blocked = true;
+  p.link.drop_rule = [&](const Seen&, bool from_a) { return blocked && !from_a; };
+  const std::string data = pattern(200'000);
+  clients[0].to_send = data;
+  clients[0].pump(*conns[0]);
+  p.link.run_ticks(2000);
+  EXPECT_EQ(p.link.a.host->stats().tx_buffers, sa.tx_mbufs - sa.tx_mbufs / 8) << "one sender stops at 7/8";
+  EXPECT_GT(p.link.a.env.get(Counter::tcp_tx_mem_refused), 0u);
+  EXPECT_EQ(conns[8]->send("hello, still here", 17), 17u) << "a newcomer queues from the last eighth";
+  // Seven more big senders: the bound holds, whoever asks.
+  for (size_t i = 1; i < 8; ++i) {
+    clients[i].to_send = data;
+    clients[i].pump(*conns[i]);
+  }
+  p.link.run_ticks(2000);
+  EXPECT_LE(p.link.a.host->stats().tx_buffers, sa.tx_mbufs);
+  blocked = false;
+  const size_t want = 8 * data.size() + 17;
+  ASSERT_TRUE(p.link.run_until([&] { return p.server.received.size() == want; }, 2'000'000));
+  for (size_t i = 0; i < 8; ++i) EXPECT_EQ(clients[i].sent, data.size()) << i;
+  EXPECT_TRUE(p.link.run_until([&] { return p.link.a.host->stats().tx_buffers == 0; }, 100'000))
+      << "every send buffer comes back once acknowledged";
 }
 
 TEST(TcpHostilePeer, HalfClosedAfterOurFinIsAcked_NoSecondFin) {
