@@ -75,8 +75,8 @@ def run(args, P, b) -> None:
     b.row("tcp-flood/in-process", "redline, live connection idle", hz / idle / 1e6, idle, 1.0,
           "M data segments/s per core of 1448 bytes through classify -> route -> local -> tcp, ACKs out; the baseline")
     for kind, what in ((1, "RSTs, random sequence numbers"), (2, "ACKs of random data")):
-        both = cyc(f"BM_TcpRxUnderFlood/kind:{kind}")
-        flood = (both - idle)  # per attacker segment: one per data segment
+        both = cyc(f"BM_TcpRxUnderFlood/kind:{kind}/data:1")
+        flood = cyc(f"BM_TcpRxUnderFlood/kind:{kind}/data:0")  # per attacker segment, alone
         keep = idle / both
         # Throughput kept >= 0.8 of idle while the flood's cycles are <= 0.25 of the data's.
         b.row("tcp-flood/in-process", f"redline, live connection + 1:1 flood of {what}", hz / both / 1e6, both, keep,

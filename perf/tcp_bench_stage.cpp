@@ -49,6 +49,8 @@ class StageBench {
     tb_.reset();
   }
   bool ok() const { return ok_; }
+  // Rounds of the flood's burst alone, no data: the flood's own cycles per segment.
+  void flood_only() { flood_only_ = true; }
   tcp::TcpStage& stage() { return *tcp_.stages[0]; }
 
   // Rewrites the burst as the next 32 in-order segments and gives each an extra reference.
@@ -73,6 +75,12 @@ class StageBench {
   // The burst through the worker; the ACKs it sent taken back (and freed, as a PMD would after
   // transmit). Returns the ACK count.
   uint32_t round(bool harness_only, Flood flood = Flood::kNone) {
+    if (flood_only_) {
+      aim_flood(flood);
+      tb_->worker().process(flood_, kBurst, 0);
+      tb_->worker().flush();
+      return drain(out_);
+    }
     restore();
     if (harness_only) {
       rte_ring_enqueue_bulk(out_, reinterpret_cast<void**>(pkts_), kBurst, nullptr);
@@ -163,6 +171,7 @@ class StageBench {
   rte_mbuf* pkts_[kBurst];
   rte_mbuf* flood_[kBurst];
   std::mt19937 rng_{21};
+  bool flood_only_ = false;
   uint32_t seq_ = 0;
   bool ok_ = false;
 };
@@ -188,9 +197,12 @@ void rx_in_order(benchmark::State& state, bool offload, bool harness_only) {
   }
 }
 
-// Arg 1: RSTs with random sequence numbers; arg 2: ACKs of random data.
+// Arg 1: RSTs with random sequence numbers; arg 2: ACKs of random data. Second arg 0: the flood
+// alone, cycles per attacker segment (for a profile of where they go).
 void BM_TcpRxUnderFlood(benchmark::State& state) {
   StageBench b(true);
+  const bool with_data = state.range(1) != 0;
+  if (!with_data) b.flood_only();
   if (!b.ok()) {
     state.SkipWithError("flood: the handshake did not establish the connection");
     return;
@@ -200,13 +212,13 @@ void BM_TcpRxUnderFlood(benchmark::State& state) {
   const uint64_t bytes0 = b.received();
   const uint64_t challenged0 = b.counter(net::Counter::tcp_challenge_acks);
   {
-    perf::CyclesPerOp cycles(state, kBurst);  // per data segment (and one attacker segment)
+    perf::CyclesPerOp cycles(state, kBurst);  // per data segment and one attacker segment, or per attacker segment
     for (auto _ : state) b.round(false, kind);
   }
   state.SetItemsProcessed(int64_t(state.iterations()) * kBurst);
   state.counters["challenge_acks"] = double(b.counter(net::Counter::tcp_challenge_acks) - challenged0);
-  if (b.received() - bytes0 != uint64_t(state.iterations()) * kBurst * kPayload)
-    state.SkipWithError("flood: the live connection lost data or was reset");
+  const uint64_t want = with_data ? uint64_t(state.iterations()) * kBurst * kPayload : 0;
+  if (b.received() - bytes0 != want) state.SkipWithError("flood: the live connection lost data or was reset");
 }
 
 void BM_TcpRxInOrder(benchmark::State& state) { rx_in_order(state, state.range(0) != 0, false); }
@@ -216,4 +228,4 @@ void BM_TcpRxHarnessOnly(benchmark::State& state) { rx_in_order(state, true, tru
 
 BENCHMARK(BM_TcpRxInOrder)->ArgName("offload")->Arg(1)->Arg(0);
 BENCHMARK(BM_TcpRxHarnessOnly);
-BENCHMARK(BM_TcpRxUnderFlood)->ArgName("kind")->Arg(1)->Arg(2);
+BENCHMARK(BM_TcpRxUnderFlood)->ArgNames({"kind", "data"})->Args({1, 1})->Args({2, 1})->Args({1, 0})->Args({2, 0});

@@ -155,6 +155,8 @@ class Connection {
   TcpSeq snd_nxt() const { return snd_nxt_; }
   TcpSeq rcv_nxt() const { return rcv_nxt_; }
   uint32_t ooo_segments() const { return ooo_count_; }
+  // The receive window the peer holds now (RCV.ADV - RCV.NXT), for listings.
+  uint32_t offered_window() const { return rcv_adv_ > rcv_nxt_ ? uint32_t(rcv_adv_ - rcv_nxt_) : 0; }
   const Host& host() const { return host_; }
 
   // Copies `len` bytes of the send queue, from `offset` bytes after SND.UNA's data, to `out`

@@ -282,11 +282,12 @@ std::string describe(const Connection& c) {
   const ConnStats& st = c.stats();
   std::snprintf(line, sizeof line,
                 "%-12s %s:%u %s:%u mss:%u wscale:%u,%u%s%s cwnd:%u ssthresh:%u rtt_us:%u rto_us:%u unacked:%u "
-                "queued:%u bytes_in:%llu bytes_out:%llu retrans:%u",
+                "queued:%u snd_wnd:%u rcv_wnd:%u readable:%zu ooo:%u bytes_in:%llu bytes_out:%llu retrans:%u",
                 state_name(c.state()), ip(c.local().ip).c_str(), c.local().port, ip(c.remote().ip).c_str(), c.remote().port,
                 c.mss(), c.send_shift(), c.recv_shift(), c.sack_enabled() ? " sack" : "", c.timestamps_enabled() ? " ts" : "",
                 c.cwnd(), c.ssthresh() == 0xffffffffu ? 0 : c.ssthresh(), c.srtt_us(), c.rto_us(), c.unacked(),
-                c.send_queued(), (unsigned long long)st.bytes_in, (unsigned long long)st.bytes_out, st.retransmits);
+                c.send_queued(), c.send_window(), c.offered_window(), c.readable(), c.ooo_segments(),
+                (unsigned long long)st.bytes_in, (unsigned long long)st.bytes_out, st.retransmits);
   return line;
 }
 

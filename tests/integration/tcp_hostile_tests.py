@@ -170,13 +170,11 @@ seed = 21
 """
 
 
-@test("tcp_impaired_echo_4mib", fresh=True)
-def t_impaired(workers: int, log) -> None:
-    """4 MiB echoed by redline's own TCP to a Linux client through redline's impairment stage on
-    port a (both directions: Linux to redline and redline to Linux): 10 % loss, 10 % reordering,
-    5 % duplication, 20 ms +- 10 ms delay; sha256 equal, every kind of damage counted."""
-    if topo.PORTS != "tap":
-        raise Skip("impairment is tested on taps")
+def impaired_echo(workers: int, log, size: int) -> None:
+    """`size` bytes echoed by redline's own TCP to a Linux client through redline's impairment
+    stage on port a (both directions: Linux to redline and redline to Linux): 10 % loss, 10 %
+    reordering, 5 % duplication, 20 ms +- 10 ms delay; sha256 equal, every kind of damage
+    counted. Raises Fail with every problem."""
     import secrets
     sfx = secrets.token_hex(3)
     text = topo.render_config(f"rl-a-{sfx}", f"rl-b-{sfx}") + tcp_tests.SERVICES
@@ -188,13 +186,13 @@ def t_impaired(workers: int, log) -> None:
     try:
         t.__enter__()
         s0 = t.stats()
-        res = tcp_tests.peer(t, "a", "echo", RA_IP, 7, 4 * MIB, timeout=300)
-        check(res["match"], f"4 MiB echo through impairment: {res}")
+        res = tcp_tests.peer(t, "a", "echo", RA_IP, 7, size, timeout=60 + size // 10_000)
+        check(res["match"], f"{size >> 20} MiB echo through impairment: {res}")
         s1 = t.stats()
         for name in ("impair_dropped", "impair_duplicated", "impair_reordered", "impair_delayed"):
             check(s1.delta(s0, name) > 0, f"{name} did not rise")
         check(s1.delta(s0, "tcp_retransmits") > 0, "redline retransmitted nothing under 10 % loss")
-        log(f"impaired 4 MiB echo: {res['seconds']} s; dropped {s1.delta(s0, 'impair_dropped')}, duplicated "
+        log(f"impaired {size >> 20} MiB echo: {res['seconds']} s; dropped {s1.delta(s0, 'impair_dropped')}, duplicated "
             f"{s1.delta(s0, 'impair_duplicated')}, reordered {s1.delta(s0, 'impair_reordered')}, redline retransmitted "
             f"{s1.delta(s0, 'tcp_retransmits')}")
         stopped_clean(t, problems)
@@ -202,6 +200,13 @@ def t_impaired(workers: int, log) -> None:
         problems.append(str(e))
     finally:
         close_and_check(t, problems)
+
+
+@test("tcp_impaired_echo_4mib", fresh=True)
+def t_impaired(workers: int, log) -> None:
+    if topo.PORTS != "tap":
+        raise Skip("impairment is tested on taps")
+    impaired_echo(workers, log, 4 * MIB)
 
 
 @test("tcp_pool_exhaustion", fresh=True)

@@ -62,7 +62,11 @@ def echo(host: str, port: int, n: int) -> None:
     th = threading.Thread(target=reader)
     th.start()
     try:
-        s.sendall(data)
+        # In pieces: sendall's timeout bounds the whole call, and a long transfer through heavy
+        # loss may take far longer than 120 s; each piece must make progress within it.
+        view = memoryview(data)
+        for at in range(0, n, 1 << 16):
+            s.sendall(view[at:at + (1 << 16)])
         s.shutdown(socket.SHUT_WR)
     except OSError as e:
         err.append(str(e))
