@@ -215,7 +215,14 @@ class Connection {
   void output();
   // One segment at `seq` with `len` payload bytes and `flags`; false if the Env had no room.
   bool send_segment(TcpSeq seq, uint32_t len, uint8_t flags);
-  void send_ack() { send_segment(snd_nxt_, 0, wire::tcp::kAck_); }
+  void send_ack() { send_segment(ack_seq(), 0, wire::tcp::kAck_); }
+  // The sequence number a bare ACK carries. Not SND.NXT: a retransmission timeout pulls that
+  // back to SND.UNA (go-back-N), and the peer, which may hold everything up to SND.MAX, would
+  // take an ACK at SND.NXT for an old duplicate and drop it unread, ACK field and all (RFC 9293
+  // §3.10.7.4); if it does the same to ours, both sides retransmit what the other has and
+  // neither learns that it has it. So SND.MAX, as BSD sends, but never past the peer's window
+  // (Linux's tcp_acceptable_seq).
+  TcpSeq ack_seq() const;
   void send_syn();
   void send_rst();
   // A bare RST at `seq`: the answer to an unacceptable ACK (RFC 9293 §3.10.7.3, §3.10.7.4).

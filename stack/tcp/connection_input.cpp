@@ -62,12 +62,16 @@ bool Connection::allow_invalid_ack() {
 bool Connection::acceptable(TcpSeq seq, uint32_t seg_len) const {
   // RFC 9293 §3.10.7.4, first check: the four cases of segment and window length. A segment at
   // exactly RCV.NXT is always let through so that its ACK is processed even with a zero window
-  // (its payload is then trimmed away).
+  // (its payload is then trimmed away). A bare ACK at the window's right edge is let through
+  // too, as Linux does (tcp_sequence): a peer that filled our window sends its ACKs at SND.NXT,
+  // which is that edge, and the RFC's strict bound would drop every one of them unread while
+  // its data waits for our window to move (found by a 32 MiB echo through 10 % loss: both
+  // sides ended in retransmission backoff, each holding what the other resent).
   const uint32_t wnd = rcv_adv_ > rcv_nxt_ ? uint32_t(rcv_adv_ - rcv_nxt_) : 0;
   if (seq == rcv_nxt_) return true;
   if (wnd == 0) return false;
   const TcpSeq end = rcv_nxt_ + wnd;
-  if (seg_len == 0) return net::seq_in(seq, rcv_nxt_, end);
+  if (seg_len == 0) return net::seq_in(seq, rcv_nxt_, end) || seq == end;
   return net::seq_in(seq, rcv_nxt_, end) || net::seq_in(seq + (seg_len - 1), rcv_nxt_, end);
 }
 

@@ -12,6 +12,12 @@ namespace redline::tcp {
 using net::Counter;
 namespace f = wire::tcp;
 
+TcpSeq Connection::ack_seq() const {
+  // Never below SND.NXT (what it was), SND.MAX where the window reaches it.
+  const TcpSeq window_end = snd_una_ + snd_wnd_;
+  return seq_max(snd_nxt_, snd_max_ <= window_end ? snd_max_ : window_end);
+}
+
 uint16_t Connection::window_to_advertise() {
   const uint32_t used = uint32_t(readable());
   uint32_t space = rcv_buf_ > used ? rcv_buf_ - used : 0;

@@ -416,6 +416,61 @@ TEST(TcpHostilePeer, PeersThatNeverAcknowledge_HoldAtMostTxMbufs_AndEveryoneFini
       << "every send buffer comes back once acknowledged";
 }
 
+// Found by a 32 MiB echo through 10 % loss against Linux: each side retransmitted what the other
+// already had and dropped the other's ACKs unread, until both sat in RTO backoff. Two causes,
+// one test each.
+
+TEST(TcpHostilePeer, BareAckAtTheWindowsRightEdge_IsProcessed) {
+  // A peer that filled our window sends its ACKs at its SND.NXT: our window's right edge. With
+  // a segment of it lost, RCV.NXT lags and the window is open, and RFC 9293's strict bound
+  // (SEG.SEQ < RCV.NXT + RCV.WND) would drop those ACKs unread (Linux accepts the edge).
+  tcp::Settings sb;
+  sb.recv_buffer = 4096;
+  RawClient r(sb);
+  r.server.echo = false;
+  r.server.consume = false;
+  ASSERT_TRUE(r.handshake({}));
+  ASSERT_EQ(r.server.conn->send("hello", 5), 5u);
+  r.link.run_ticks(5);
+  ASSERT_EQ(r.server.conn->unacked(), 5u);
+  // 4 segments of 1024 fill the 4096-byte window; the first is lost.
+  const uint32_t start = r.snd_nxt;
+  for (int i = 1; i < 4; ++i) {
+    r.snd_nxt = start + 1024 * uint32_t(i);
+    r.send(tf::kAck_, std::string(1024, 'd'));
+  }
+  ASSERT_EQ(r.snd_nxt, start + 4096) << "at the right edge";
+  ASSERT_EQ(r.server.conn->ooo_segments(), 3u);
+  r.rcv_nxt += 5;  // acknowledges B's 5 bytes
+  r.send(tf::kAck_);
+  EXPECT_EQ(r.server.conn->unacked(), 0u) << "the ACK at the window's edge was dropped unread";
+}
+
+TEST(TcpHostilePeer, BareAckAfterATimeout_CarriesSndMax) {
+  // A retransmission timeout pulls SND.NXT back to SND.UNA; the peer may hold everything up to
+  // SND.MAX, and would take a bare ACK at SND.NXT for an old duplicate and drop it unread.
+  RawClient r;
+  r.server.echo = false;
+  ASSERT_TRUE(r.handshake({}));
+  const std::string data = pattern(3000);
+  ASSERT_EQ(r.server.conn->send(data.data(), data.size()), data.size());
+  r.link.run_ticks(5);
+  const uint32_t snd_max = r.rcv_nxt + 3000;  // the raw client acknowledges nothing
+  r.link.run_ticks(Link::kTicksPerSecond * 3 / 2);  // past the initial 1 s RTO
+  ASSERT_GT(r.link.b.env.get(Counter::tcp_timeouts), 0u);
+  const size_t before = r.from_server([](const Seen&) { return true; }).size();
+  r.send(tf::kAck_ | tf::kPsh, "ping");  // data B acknowledges at once (PSH, or the delayed ACK)
+  r.link.run_ticks(Link::kTicksPerSecond / 10);
+  const auto after = r.from_server([](const Seen&) { return true; });
+  bool bare = false;
+  for (size_t i = before; i < after.size(); ++i) {
+    if (after[i].payload_len != 0) continue;
+    bare = true;
+    EXPECT_EQ(after[i].h.seq, snd_max) << "a bare ACK at SND.NXT, which the timeout pulled back";
+  }
+  EXPECT_TRUE(bare) << "B sent no bare ACK for the client's data";
+}
+
 TEST(TcpHostilePeer, HalfClosedAfterOurFinIsAcked_NoSecondFin) {
   // Found by the tcp_segment fuzz target: once the peer acknowledged our FIN, output() sent
   // another FIN at the next sequence number, and FIN-WAIT-2 retransmitted it on every timeout
