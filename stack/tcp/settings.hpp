@@ -64,7 +64,7 @@ struct Settings {
   // takes nothing more and the application hears on_writable once buffers come back; every
   // connection may still queue a few. Without it, peers that never read pin every send buffer
   // until the mbuf pool is empty and RX stops (issue 21).
-  uint32_t tx_mbufs = 4096;
+  uint32_t tx_mbufs = 2048;
   bool sack = true;                  // RFC 2018
   bool timestamps = true;            // RFC 7323 §3
   bool window_scaling = true;        // RFC 7323 §2

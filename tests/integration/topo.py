@@ -69,7 +69,7 @@ DEFAULT_BIN = REPO / "build" / "dpdk_app" / "redline"
 # --in-memory".  --no-shconf (no shared config files, no multi-process IPC) plus a unique
 # --file-prefix gives what --in-memory was for: parallel runs that do not collide and leave
 # nothing behind but an empty /var/run/dpdk/<prefix>, which Topology removes.
-EAL_COMMON = ["--no-huge", "-m", "512", "--no-pci", "--no-shconf"]
+EAL_COMMON = ["--no-huge", "-m", "1024", "--no-pci", "--no-shconf"]
 EAL_BY_WORKERS = {
     # lcore 0 is the main/control lcore; every other lcore is a worker.
     1: ["-l", "0,1"],
