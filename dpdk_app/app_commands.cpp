@@ -232,7 +232,7 @@ App::Json App::reload() {
   std::stringstream text;
   text << in.rdbuf();
   const std::string loaded_text = text.str();
-  auto loaded = parse_config(loaded_text, config_path_);
+  auto loaded = parse_config(loaded_text, config_path_, HostFacts::read());
   if (!loaded.config) return {{"error", loaded.error}};
   const Config& next = *loaded.config;
   // Static routes change while running: new and changed ones first (a changed gateway replaces

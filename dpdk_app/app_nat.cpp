@@ -46,26 +46,8 @@ bool App::setup_nat(const Config& config, std::string* error) {
   // few ports works, but its ports can rarely be steered: replies then change cores.)
   const std::pair<const char*, nat::PortRange> ranges[] = {
       {"tcp", config.nat.tcp_ports}, {"udp", config.nat.udp_ports}, {"icmp", config.nat.icmp_ids}};
-  // An outside port with a kernel exception path: replies to the kernel's own connections come
-  // to its ephemeral ports, which the NAT would take as its own if its ranges overlap them.
-  unsigned eph_lo = 32768, eph_hi = 60999;
-  if (FILE* f = std::fopen("/proc/sys/net/ipv4/ip_local_port_range", "r")) {
-    if (std::fscanf(f, "%u %u", &eph_lo, &eph_hi) != 2) eph_lo = 32768, eph_hi = 60999;
-    std::fclose(f);
-  }
-  for (size_t i = 0; i < config.ports.size(); ++i) {
-    const bool outside = std::find(config.nat.outside.begin(), config.nat.outside.end(), config.ports[i].name) != config.nat.outside.end();
-    if (!outside || !config.ports[i].kernel) continue;
-    for (const auto& [name, range] : {std::pair{"tcp", config.nat.tcp_ports}, std::pair{"udp", config.nat.udp_ports}})
-      if (range.low <= eph_hi && range.high >= eph_lo) {
-        *error = std::string("nat.ports.") + name + " (" + std::to_string(range.low) + "-" + std::to_string(range.high) +
-                 ") overlaps the kernel's ephemeral ports (net.ipv4.ip_local_port_range " + std::to_string(eph_lo) + "-" +
-                 std::to_string(eph_hi) + ") on outside port '" + config.ports[i].name +
-                 "', which has a kernel exception path: the replies to the kernel's own connections would be taken for "
-                 "NAT. Narrow one of them.";
-        return false;
-      }
-  }
+  // The kernel's ephemeral ports on outside ports with a kernel path: checked with the config
+  // (config.cpp, check_kernel_ephemeral), before EAL starts.
   for (const auto& [name, range] : ranges)
     if (range.size() < s.workers) {
       *error = std::string("nat.ports.") + name + ": " + std::to_string(range.size()) + " ports for " +

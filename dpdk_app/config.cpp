@@ -1,12 +1,17 @@
 #include "dpdk_app/config.hpp"
 
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
 #include <toml++/toml.h>
 
-#include "stack/endpoint/claims.hpp"
 #include "dpdk_app/config_reader.hpp"
+#include "dpdk_app/control/listen_address.hpp"
+#include "stack/endpoint/claims.hpp"
 #include "stack/ip/pass_rules.hpp"
 
 namespace redline::app {
@@ -180,7 +185,29 @@ PortConfig read_port(const Reader& r, const toml::table& t, size_t index) {
 // the key; and, for the same reason, refuse a second static route with the same prefix (no
 // ECMP: only the last one would be kept). Prefixes compare by network and length, since
 // address bits beyond the length are ignored by the table.
-Config read_config(const Reader& r, const toml::table& root) {
+// A kernel exception path on a NAT outside port: replies to the kernel's own connections come
+// to its ephemeral ports, which the NAT would take as its own if its ranges overlap them.
+void check_kernel_ephemeral(const Reader& r, const toml::table& root, const Config& c, const HostFacts& facts) {
+  if (!c.nat.enabled) return;
+  for (const PortConfig& p : c.ports) {
+    const bool outside = std::find(c.nat.outside.begin(), c.nat.outside.end(), p.name) != c.nat.outside.end();
+    if (!outside || !p.kernel) continue;
+    for (const auto& [name, range] : {std::pair{"tcp", c.nat.tcp_ports}, std::pair{"udp", c.nat.udp_ports}})
+      if (range.low <= facts.ephemeral_high && range.high >= facts.ephemeral_low) {
+        const std::string key = std::string("nat.ports.") + name;
+        const toml::node* at = root.at_path(key).node();
+        r.fail(at ? at : root.at_path("nat").node(), key,
+               std::to_string(range.low) + "-" + std::to_string(range.high) + (at ? "" : " (the default)") +
+                   " overlaps the kernel's ephemeral ports (net.ipv4.ip_local_port_range " +
+                   std::to_string(facts.ephemeral_low) + "-" + std::to_string(facts.ephemeral_high) +
+                   ") on outside port '" + p.name +
+                   "', which has a kernel exception path: the replies to the kernel's own connections would be "
+                   "taken for NAT. Narrow one of them.");
+      }
+  }
+}
+
+Config read_config(const Reader& r, const toml::table& root, const HostFacts& facts) {
   r.only_keys(root, "", {"workers", "ports", "routes", "arp", "ip", "icmp", "pipeline", "control", "log", "nat", "tcp", "services"});
   Config c;
   if (root.get("workers")) {
@@ -278,17 +305,16 @@ Config read_config(const Reader& r, const toml::table& root) {
     }
     if (ctl->get("metrics")) {
       c.control.metrics = r.string(*ctl, "metrics", "control.metrics", false);
-      const auto colon = c.control.metrics.rfind(':');
-      if (!c.control.metrics.empty() &&
-          (colon == std::string::npos || colon == 0 || colon + 1 == c.control.metrics.size() ||
-           c.control.metrics.find_first_not_of("0123456789", colon + 1) != std::string::npos))
-        r.fail(ctl->get("metrics"), "control.metrics", "'" + c.control.metrics + "' is not ADDRESS:PORT like 127.0.0.1:9469");
+      std::string why;
+      if (!c.control.metrics.empty() && !valid_listen_address(c.control.metrics, &why))
+        r.fail(ctl->get("metrics"), "control.metrics", "'" + c.control.metrics + "': " + why);
     }
   }
   if (const toml::table* nat = r.table(root, "nat")) c.nat = read_nat(r, *nat, c);
   if (const toml::table* tcp = r.table(root, "tcp")) c.tcp = read_tcp(r, *tcp);
   if (const toml::table* svc = r.table(root, "services")) c.services = read_services(r, *svc);
   check_local_endpoints(r, root, c);
+  check_kernel_ephemeral(r, root, c, facts);
   return c;
 }
 
@@ -296,6 +322,9 @@ Config read_config(const Reader& r, const toml::table& root) {
 
 RouteProblem static_route_problem(const Config& c, net::Ipv4Prefix prefix, net::Ipv4Addr via) {
   const net::Ipv4Prefix normal{prefix.network(), prefix.length};
+  // As `ip route` refuses it: host bits set are a typo more often than the network.
+  if (prefix.addr != normal.addr)
+    return {prefix.to_string() + " has host bits set: the network is " + normal.to_string()};
   for (const PortConfig& p : c.ports) {
     const net::Ipv4Prefix connected{p.address.network(), p.address.length};
     if (prefix.length == 32 && prefix.addr == p.address.addr)
@@ -317,7 +346,18 @@ RouteProblem static_route_problem(const Config& c, net::Ipv4Prefix prefix, net::
   return {};
 }
 
-ConfigResult parse_config(std::string_view toml_text, const std::string& source_name) {
+HostFacts HostFacts::read() {
+  HostFacts f;
+  unsigned lo = 0, hi = 0;
+  if (FILE* in = std::fopen("/proc/sys/net/ipv4/ip_local_port_range", "r")) {
+    if (std::fscanf(in, "%u %u", &lo, &hi) == 2 && lo >= 1 && lo <= hi && hi <= 65535)
+      f.ephemeral_low = uint16_t(lo), f.ephemeral_high = uint16_t(hi);
+    std::fclose(in);
+  }
+  return f;
+}
+
+ConfigResult parse_config(std::string_view toml_text, const std::string& source_name, const HostFacts& facts) {
   toml::table root;
   try {
     root = toml::parse(toml_text, source_name);
@@ -327,7 +367,7 @@ ConfigResult parse_config(std::string_view toml_text, const std::string& source_
     return {std::nullopt, out.str()};
   }
   try {
-    return {read_config(Reader(source_name), root), {}};
+    return {read_config(Reader(source_name), root, facts), {}};
   } catch (const ConfigError& e) {
     return {std::nullopt, e.message};
   }
@@ -335,10 +375,10 @@ ConfigResult parse_config(std::string_view toml_text, const std::string& source_
 
 ConfigResult load_config(const std::string& path) {
   std::ifstream in(path);
-  if (!in) return {std::nullopt, path + ": cannot open"};
+  if (!in) return {std::nullopt, path + ": cannot open: " + std::strerror(errno)};
   std::stringstream text;
   text << in.rdbuf();
-  return parse_config(text.str(), path);
+  return parse_config(text.str(), path, HostFacts::read());
 }
 
 }  // namespace redline::app

@@ -100,16 +100,27 @@ struct ConfigResult {
   std::string error;  // "FILE:LINE: key 'x': what is wrong"
 };
 
-ConfigResult parse_config(std::string_view toml_text, const std::string& source_name);
+// What a config is checked against beyond its own text: facts of the machine it runs on.
+// Defaults are Linux's, so parsing text alone (tests, fuzzing) is deterministic.
+struct HostFacts {
+  // net.ipv4.ip_local_port_range: the kernel's own connections' ports, which a kernel
+  // exception path on a NAT outside port must keep out of the NAT's ranges.
+  uint16_t ephemeral_low = 32768, ephemeral_high = 60999;
+  static HostFacts read();  // this machine's (the defaults where /proc says nothing)
+};
+
+ConfigResult parse_config(std::string_view toml_text, const std::string& source_name, const HostFacts& facts = {});
 
 // Why the static route `prefix via via` cannot join config `c` ("" when it can): it may not replace
-// a local, broadcast or connected route nor repeat a prefix, and its gateway must be on a
-// connected network. Used for [[routes]] and for routes added while redline runs.
+// a local, broadcast or connected route nor repeat a prefix nor have host bits set, and its
+// gateway must be on a connected network. Used for [[routes]] and for routes added while redline runs.
 struct RouteProblem {
   std::string what;
   bool in_gateway = false;  // the gateway is wrong (else the prefix)
 };
 RouteProblem static_route_problem(const Config& c, net::Ipv4Prefix prefix, net::Ipv4Addr via);
+// Reads and checks a config file against this machine (HostFacts::read): everything redline
+// can check before EAL starts, as `redline --check` does.
 ConfigResult load_config(const std::string& path);
 // The local ports each part of a config takes (endpoint/claims.hpp): checked for conflicts at
 // load, and the fixed claims of every worker's port registry (endpoint/local_ports.hpp).

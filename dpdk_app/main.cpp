@@ -1,11 +1,15 @@
-// redline [EAL args] -- --config FILE
+// redline [EAL args] -- --config FILE, redline --check FILE, redline --version
 #include <rte_eal.h>
 #include <rte_pdump.h>
 
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "dpdk_app/app.hpp"
 #include "dpdk_app/config.hpp"
@@ -13,41 +17,49 @@
 
 namespace {
 
-void usage(std::FILE* out) {
-  std::fprintf(out,
-               "usage: redline [EAL options] -- --config FILE\n"
-               "       redline -- --check FILE     validate a config and exit\n"
-               "\n"
-               "EAL options choose cores and memory, e.g.\n"
-               "  -l 0,1 --no-huge -m 512 --in-memory --no-pci   (lcore 0 control, lcore 1 worker)\n"
-               "Signals: SIGUSR1 prints counters; SIGHUP reloads the config; SIGINT/SIGTERM stop cleanly.\n"
-               "Operate it while it runs with redlinectl (the control socket, [control] in the config).\n");
-}
+constexpr const char* kEalHelp =
+    "EAL options (before '--') choose cores and memory, e.g.\n"
+    "  redline -l 0,1 --no-huge -m 512 --in-memory --no-pci -- --config FILE   (lcore 0 control, 1 a worker)\n"
+    "--check and --version need no EAL: redline --check FILE\n"
+    "Signals: SIGUSR1 prints counters; SIGHUP reloads the config; SIGINT/SIGTERM stop cleanly.\n"
+    "Operate it while it runs with redlinectl (the control socket, [control] in the config).";
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Our options come after "--"; read them first so a bad config fails before EAL starts.
+  // EAL's options come before "--", ours after; with no "--" every argument is ours (redline
+  // --check FILE, --version, --help need no EAL). Ours are read first, so a bad config fails
+  // before EAL starts.
   int split = 1;
   while (split < argc && std::strcmp(argv[split], "--") != 0) ++split;
-  std::string config_path;
-  bool check_only = false;
-  for (int i = split + 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if ((arg == "--config" || arg == "--check") && i + 1 < argc) {
-      check_only = arg == "--check";
-      config_path = argv[++i];
-    } else if (arg == "--help" || arg == "-h") {
-      usage(stdout);
-      return 0;
-    } else {
-      std::fprintf(stderr, "redline: unknown option '%s'\n", arg.c_str());
-      usage(stderr);
-      return 2;
-    }
+  const bool has_eal = split < argc;
+  std::vector<std::string> ours(argv + (has_eal ? split + 1 : 1), argv + argc);
+  CLI::App cli{"redline: a kernel-bypass IPv4 router, NAT and TCP/UDP stack on DPDK.\n"
+               "usage: redline [EAL options] -- --config FILE\n"
+               "       redline --check FILE",
+               "redline"};
+  cli.footer(kEalHelp);
+  cli.set_version_flag("--version", std::string("redline ") + REDLINE_VERSION);
+  std::string config_path, check_path;
+  auto* run = cli.add_option("--config", config_path, "run with this config file");
+  auto* check = cli.add_option("--check", check_path, "check a config file as start-up would, then exit (0 valid, 2 not)");
+  run->excludes(check);
+  try {
+    std::reverse(ours.begin(), ours.end());  // CLI11 takes a vector in reverse order
+    cli.parse(ours);
+  } catch (const CLI::CallForHelp& e) {
+    return cli.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return cli.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "redline: %s\n%s", e.what(),
+                 has_eal ? "" : "  (EAL options go before '--': redline [EAL options] -- --config FILE)\n");
+    return 2;
   }
+  const bool check_only = !check_path.empty();
+  if (check_only) config_path = check_path;
   if (config_path.empty()) {
-    usage(stderr);
+    std::fprintf(stderr, "redline: give --config FILE (or --check FILE); redline --help says more\n");
     return 2;
   }
   auto loaded = redline::app::load_config(config_path);
@@ -61,7 +73,7 @@ int main(int argc, char** argv) {
   }
 
   redline::app::install_signal_handlers();
-  if (rte_eal_init(split, argv) < 0) {
+  if (rte_eal_init(has_eal ? split : 1, argv) < 0) {
     std::fprintf(stderr,
                  "redline: EAL init failed: %s\n"
                  "  hint: without hugepages use --no-huge -m 512; with them, reserve some first\n"

@@ -171,6 +171,15 @@ nat::NatConfig read_nat(const Reader& r, const toml::table& t, const Config& c) 
       for (net::Ipv4Addr a : s.pool)
         if (s.source.contains(a)) r.fail(rule.get("source"), at + ".source", "holds pool address " + a.to_string());
       mss(rule, at, s.mss_clamp);
+      // The first rule whose source holds a packet's wins (NatRules::snat_for): a rule for
+      // sources an earlier one already holds could never apply.
+      for (size_t k = 0; k < n.snat.size(); ++k)
+        if (n.snat[k].source.length <= s.source.length && n.snat[k].source.contains(s.source.addr))
+          r.fail(rule.get("source"), at + ".source",
+                 s.source.to_string() + " lies within nat.snat[" + std::to_string(k) + "].source (" +
+                     n.snat[k].source.to_string() +
+                     "), which comes first and takes every packet of it: this rule could never apply. Put the "
+                     "narrower rule first.");
       n.snat.push_back(s);
     }
   }

@@ -1,24 +1,29 @@
 // redlinectl: look at and change a running redline over its control socket.
 //
-//   redlinectl show counters [--core N] [--nonzero]     redlinectl route add 10.9.0.0/16 via 10.77.2.2
-//   redlinectl show ports|routes|neighbors|workers|nat|tcp|connections|config  redlinectl route del 10.9.0.0/16
-//   redlinectl neighbor flush [IP]                      redlinectl reload
-//   redlinectl [--socket PATH] [--json] ...             redlinectl help
+//   redlinectl [--socket PATH] [--json] COMMAND [ARGS]     (--json anywhere on the line)
+//   redlinectl show counters --core 1 --nonzero          redlinectl route add 10.9.0.0/16 via 10.77.2.2
+//   redlinectl sh int                                    redlinectl neigh flush
+//   redlinectl help [WORDS]                              redlinectl --version
 //
-// Human-readable tables by default, the reply's JSON with --json; exit code 1 when redline
-// refuses the request, 2 when it cannot be reached.
+// The commands, their arguments and their help come from redline itself (its "help" command;
+// control/cli_resolve.hpp turns the words into a request), so a command a feature adds needs no
+// change here. Human-readable output by default, the reply's JSON with --json.
+// Exit codes: 0 done, 1 redline refused the request, 2 redline cannot be reached, 64 the command
+// line is wrong (sysexits' EX_USAGE); every error starts with "redlinectl:".
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
+
+#include "dpdk_app/control/cli_resolve.hpp"
 
 using Json = nlohmann::ordered_json;
 
@@ -111,13 +116,6 @@ void print_human(const std::string& command, const Json& result) {
                   c.contains("connection") ? c["connection"].get<std::string>().c_str() : c.value("error", "").c_str());
   } else if (command == "show config") {
     std::printf("# %s\n%s", result.value("path", "").c_str(), result.value("text", "").c_str());
-  } else if (command == "help") {
-    for (const Json& c : result) {
-      std::string args;
-      for (const Json& a : c["args"]) args += std::string(" ") + (a["required"] ? "" : "[") + a["name"].get<std::string>() +
-                                             (a["required"] ? "" : "]");
-      std::printf("%-16s%-24s %s\n", c["command"].get<std::string>().c_str(), args.c_str(), c["help"].get<std::string>().c_str());
-    }
   } else if (result.is_array()) {
     print_table(result);
   } else {
@@ -125,79 +123,94 @@ void print_human(const std::string& command, const Json& result) {
   }
 }
 
+
+constexpr int kRefused = 1, kUnreachable = 2, kUsage = 64;
+
+void print_commands(const Json& commands, const std::vector<std::string>& filter) {
+  for (const Json& c : commands) {
+    const std::string name = c.value("command", "");
+    bool shown = true;
+    std::string rest = name;
+    for (const std::string& w : filter) {  // "help route" lists the route commands
+      const std::string word = rest.substr(0, rest.find(' '));
+      shown = shown && word.compare(0, w.size(), w) == 0;
+      rest = rest.find(' ') == std::string::npos ? "" : rest.substr(rest.find(' ') + 1);
+    }
+    if (shown) std::printf("%-44s %s\n", redline::control::synopsis(c).c_str(), c.value("help", "").c_str());
+  }
+}
+
+void usage(std::FILE* out) {
+  std::fprintf(out,
+               "usage: redlinectl [--socket PATH] [--json] COMMAND [ARGS]   (redlinectl %s)\n"
+               "  --socket PATH  redline's control socket ([control] socket; default /run/redline/redline.sock)\n"
+               "  --json         print redline's JSON reply (anywhere on the line)\n"
+               "Commands come from redline: `redlinectl help` lists them. Words may be shortened while\n"
+               "they stay unambiguous (sh co, neigh fl). Exit: 0 done, 1 refused, 2 unreachable, 64 usage.\n",
+               REDLINE_VERSION);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App cli{"redlinectl: look at and change a running redline"};
-  cli.require_subcommand(1);
   std::string socket_path = "/run/redline/redline.sock";
-  bool json = false;
-  cli.add_option("--socket", socket_path, "redline's control socket ([control] socket)")->capture_default_str();
-  cli.add_flag("--json", json, "print redline's JSON reply");
-
-  Json request;
-  auto* show = cli.add_subcommand("show", "show counters|ports|routes|neighbors|workers|nat|tcp|connections|config");
-  show->require_subcommand(1);
-  int core = -1;
-  bool nonzero = false;
-  auto* counters = show->add_subcommand("counters", "counters, summed or one worker's");
-  counters->add_option("--core", core, "one worker");
-  counters->add_flag("--nonzero", nonzero, "leave out zeros");
-  for (const char* what : {"ports", "routes", "neighbors", "workers", "nat", "tcp", "connections", "config"}) show->add_subcommand(what, std::string("show ") + what);
-
-  auto* route = cli.add_subcommand("route", "route add PREFIX via GW | route del PREFIX");
-  route->require_subcommand(1);
-  std::string prefix, via_word, via;
-  auto* add = route->add_subcommand("add", "add a static route");
-  add->add_option("prefix", prefix, "destination, e.g. 10.9.0.0/16")->required();
-  add->add_option("via", via_word, "the word 'via'")->required()->check(CLI::IsMember({"via"}));
-  add->add_option("gateway", via, "gateway on a connected network")->required();
-  auto* del = route->add_subcommand("del", "remove a static route");
-  del->add_option("prefix", prefix, "destination")->required();
-
-  auto* neighbor = cli.add_subcommand("neighbor", "neighbor flush [IP]");
-  neighbor->require_subcommand(1);
-  std::string ip;
-  auto* flush = neighbor->add_subcommand("flush", "forget one neighbor or all");
-  flush->add_option("ip", ip, "one neighbor's address");
-  cli.add_subcommand("reload", "re-read the config file and apply what can change");
-  cli.add_subcommand("help", "the commands redline itself offers");
-
-  CLI11_PARSE(cli, argc, argv);
-
-  std::string command;
-  Json args = Json::object();
-  if (show->parsed()) {
-    for (auto* sub : show->get_subcommands()) command = "show " + sub->get_name();
-    if (counters->parsed()) {
-      if (core >= 0) args["core"] = core;
-      if (nonzero) args["nonzero"] = true;
+  bool json = false, help = false;
+  std::vector<std::string> words;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--json" || a == "-j") {
+      json = true;
+    } else if (a == "--socket" || a == "-s") {
+      if (i + 1 == argc) return std::fprintf(stderr, "redlinectl: --socket needs a path\n"), kUsage;
+      socket_path = argv[++i];
+    } else if (a.rfind("--socket=", 0) == 0) {
+      socket_path = a.substr(9);
+    } else if (a == "--help" || a == "-h") {
+      help = true;
+    } else if (a == "--version" || a == "-V") {
+      std::printf("redlinectl %s\n", REDLINE_VERSION);
+      return 0;
+    } else {
+      words.push_back(a);  // a command's own options (--core 1) are the command's to judge
     }
-  } else if (add->parsed()) {
-    command = "route add";
-    args = {{"prefix", prefix}, {"via", via}};
-  } else if (del->parsed()) {
-    command = "route del";
-    args = {{"prefix", prefix}};
-  } else if (flush->parsed()) {
-    command = "neighbor flush";
-    if (!ip.empty()) args["ip"] = ip;
-  } else {
-    command = cli.get_subcommands().front()->get_name();
   }
-  request = {{"command", command}, {"args", args}};
-
-  Json reply;
+  Json listing;
   std::string error;
-  if (!ask(socket_path, request, &reply, &error)) {
+  const bool reachable = ask(socket_path, {{"command", "help"}, {"args", Json::object()}}, &listing, &error) &&
+                         listing.value("ok", false) && listing["result"].is_array();
+  if (help || (!words.empty() && words[0] == "help")) {
+    if (help) usage(stdout);
+    if (!reachable) {
+      std::fprintf(stderr, "redlinectl: %s: redline lists its commands once it is reachable\n", error.c_str());
+      return help ? 0 : kUnreachable;
+    }
+    if (json && !help) std::cout << listing.dump(2) << "\n";
+    else print_commands(listing["result"], std::vector<std::string>(words.begin() + (words.empty() ? 0 : 1), words.end()));
+    return 0;
+  }
+  if (words.empty()) {
+    usage(stderr);
+    return kUsage;
+  }
+  if (!reachable) {
+    std::fprintf(stderr, "redlinectl: %s\n", error.empty() ? "redline sent no command list" : error.c_str());
+    return kUnreachable;
+  }
+  const redline::control::Resolved r = redline::control::resolve(listing["result"], words);
+  if (!r.error.empty()) {
+    std::fprintf(stderr, "redlinectl: %s\n", r.error.c_str());
+    return kUsage;
+  }
+  Json reply;
+  if (!ask(socket_path, r.request, &reply, &error)) {
     std::fprintf(stderr, "redlinectl: %s\n", error.c_str());
-    return 2;
+    return kUnreachable;
   }
   if (json) std::cout << reply.dump(2) << "\n";
   if (!reply.value("ok", false)) {
     if (!json) std::fprintf(stderr, "redlinectl: %s\n", reply.value("error", std::string("refused")).c_str());
-    return 1;
+    return kRefused;
   }
-  if (!json) print_human(command, reply["result"]);
+  if (!json) print_human(r.command, reply["result"]);
   return 0;
 }

@@ -12,6 +12,11 @@ const char* type_name(ArgSpec::Type t) {
   return "?";
 }
 
+// For clients that parse command lines (redlinectl: cli_resolve.cpp).
+const char* kind_name(ArgSpec::Type t) {
+  return t == ArgSpec::Type::kInt ? "int" : t == ArgSpec::Type::kBool ? "bool" : "string";
+}
+
 bool has_type(const Json& v, ArgSpec::Type t) {
   switch (t) {
     case ArgSpec::Type::kString: return v.is_string();
@@ -28,7 +33,8 @@ CommandTable::CommandTable() {
                          for (const Command& c : commands_) {
                            Json args = Json::array();
                            for (const ArgSpec& a : c.args)
-                             args.push_back({{"name", a.name}, {"type", type_name(a.type)}, {"required", a.required},
+                             args.push_back({{"name", a.name}, {"type", type_name(a.type)}, {"kind", kind_name(a.type)},
+                                             {"required", a.required},
                                              {"help", a.help}});
                            list.push_back({{"command", c.name}, {"help", c.help}, {"args", args}});
                          }

@@ -1,6 +1,7 @@
 #include "dpdk_app/control/metrics_server.hpp"
 
-#include <arpa/inet.h>
+#include "dpdk_app/control/listen_address.hpp"
+
 #include <civetweb.h>
 
 #include <cstring>
@@ -12,38 +13,12 @@ namespace {
 
 constexpr const char* kContentType = "text/plain; version=0.0.4; charset=utf-8";
 
-// civetweb would also take "9469" (every address), "+9469" or a trailing "s"/"r" (TLS,
-// redirect); the config promises ADDRESS:PORT, so anything else is refused here with a message
-// that says what was expected, rather than civetweb's less direct one.
-bool valid_addr_port(const std::string& s, std::string* why) {
-  const auto colon = s.rfind(':');
-  if (colon == std::string::npos || colon == 0) {
-    *why = "expected ADDRESS:PORT like 127.0.0.1:9469";
-    return false;
-  }
-  const std::string port = s.substr(colon + 1);
-  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
-      std::stoul(port) == 0 || std::stoul(port) > 65535) {
-    *why = "port '" + port + "' is not 1-65535";
-    return false;
-  }
-  std::string addr = s.substr(0, colon);
-  unsigned char buf[16];
-  if (addr.size() > 2 && addr.front() == '[' && addr.back() == ']') {
-    if (inet_pton(AF_INET6, addr.substr(1, addr.size() - 2).c_str(), buf) == 1) return true;
-  } else if (inet_pton(AF_INET, addr.c_str(), buf) == 1) {
-    return true;
-  }
-  *why = "address '" + addr + "' is neither IPv4 (127.0.0.1) nor bracketed IPv6 ([::1])";
-  return false;
-}
-
 }  // namespace
 
 std::unique_ptr<MetricsServer> MetricsServer::start(const std::string& addr_port, std::function<std::string()> render,
                                                     std::string* error) {
   std::string why;
-  if (!valid_addr_port(addr_port, &why)) {
+  if (!valid_listen_address(addr_port, &why)) {
     *error = "metrics: cannot listen on '" + addr_port + "': " + why;
     return nullptr;
   }

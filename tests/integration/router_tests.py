@@ -19,6 +19,32 @@ from harness import (  # noqa: E402  (the shared helpers and the @test registry)
 )
 
 
+@test("check_and_version", fresh=True)
+def t_check_and_version(workers: int, log) -> None:
+    """`redline --check FILE` (no "--", no EAL) accepts the shipped examples and refuses a bad
+    config with exit 2 and FILE:LINE: key; an unreadable file says why; `--version` names it."""
+    import tempfile
+    root = Path(__file__).resolve().parents[2]
+    for example in ("demo.toml", "nat.toml", "tcp.toml"):
+        r = topo.sh([str(topo.redline_bin()), "--check", str(root / "examples" / example)], timeout=30)
+        check(r.rc == 0 and "ok" in r.out, f"--check examples/{example}: {r.brief()}")
+    d = tempfile.mkdtemp(prefix="redline-check-")
+    try:
+        bad = Path(d, "bad.toml")
+        bad.write_text(topo.render_config("rl-x-0", "rl-y-0") + '\n[[routes]]\nprefix = "10.99.3.7/16"\nvia = "10.77.2.2"\n')
+        r = topo.sh([str(topo.redline_bin()), "--check", str(bad)], timeout=30)
+        check(r.rc == 2 and re.search(r"bad\.toml:\d+: key 'routes\[\d+\]\.prefix'", r.err), f"--check bad.toml: {r.brief()}")
+        r = topo.sh([str(topo.redline_bin()), "--check", str(Path(d, "missing.toml"))], timeout=30)
+        check(r.rc == 2 and "No such file or directory" in r.err, f"--check missing.toml: {r.brief()}")
+        r = topo.sh([str(topo.redline_bin()), "--version"], timeout=30)
+        check(r.rc == 0 and r.out.startswith("redline "), f"--version: {r.brief()}")
+        r = topo.sh([str(topo.redline_bin()), "--no-such-flag"], timeout=30)
+        check(r.rc == 2 and r.err.startswith("redline: "), f"an unknown flag: {r.brief()}")
+    finally:
+        import shutil
+        shutil.rmtree(d, ignore_errors=True)
+
+
 @test("startup_bad_config", fresh=True)
 def t_startup_bad_config(workers: int, log) -> None:
     """A broken config must make redline exit non-zero with a message on stderr."""

@@ -763,7 +763,16 @@ class Topology(Managed):
         """
         if self.control_socket is None:
             raise TopologyError("this redline has no control socket ([control] socket = \"\")")
-        cmd = [str(redlinectl_bin()), "--socket", str(self.control_socket), *(["--json"] if json else []), *args]
+        binary = redlinectl_bin()
+        if user is not None:
+            # A copy beside the socket: the build tree may sit where only root can enter
+            # (/root/redline, a mktemp -d clone), and then the other user could not run it at all.
+            copy = Path(self.tmpdir) / "redlinectl"
+            if not copy.exists():
+                shutil.copy2(binary, copy)
+                copy.chmod(0o755)
+            binary = copy
+        cmd = [str(binary), "--socket", str(self.control_socket), *(["--json"] if json else []), *args]
         if user is not None:
             cmd = ["runuser", "-u", user, "--", *cmd]
         r = self.run_in("r", cmd, timeout=timeout)
