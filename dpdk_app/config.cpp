@@ -175,16 +175,6 @@ PortConfig read_port(const Reader& r, const toml::table& t, size_t index) {
   return p;
 }
 
-// The route table is one rte_lpm, and rte_lpm_add with a prefix already there replaces its next
-// hop (ip::RouteTable::add: "adds or replaces"). The application adds each port's connected
-// network, its own address /32 (local delivery) and its directed broadcast /32 first, then the
-// static routes, so a static route with the same prefix would silently replace one of them:
-// traffic for redline itself or for the whole connected network would be sent to a gateway.
-// Alternatives: let static routes win (a footgun with no use), or skip them at start-up (the
-// config says one thing and the router does another). Choice: refuse such a config, naming
-// the key; and, for the same reason, refuse a second static route with the same prefix (no
-// ECMP: only the last one would be kept). Prefixes compare by network and length, since
-// address bits beyond the length are ignored by the table.
 // A kernel exception path on a NAT outside port: replies to the kernel's own connections come
 // to its ephemeral ports, which the NAT would take as its own if its ranges overlap them.
 void check_kernel_ephemeral(const Reader& r, const toml::table& root, const Config& c, const HostFacts& facts) {
@@ -207,6 +197,16 @@ void check_kernel_ephemeral(const Reader& r, const toml::table& root, const Conf
   }
 }
 
+// The route table is one rte_lpm, and rte_lpm_add with a prefix already there replaces its next
+// hop (ip::RouteTable::add: "adds or replaces"). The application adds each port's connected
+// network, its own address /32 (local delivery) and its directed broadcast /32 first, then the
+// static routes, so a static route with the same prefix would silently replace one of them:
+// traffic for redline itself or for the whole connected network would be sent to a gateway.
+// Alternatives: let static routes win (a footgun with no use), or skip them at start-up (the
+// config says one thing and the router does another). Choice: refuse such a config, naming
+// the key; and, for the same reason, refuse a second static route with the same prefix (no
+// ECMP: only the last one would be kept). A prefix with host bits set is refused too, as `ip
+// route` refuses it (static_route_problem).
 Config read_config(const Reader& r, const toml::table& root, const HostFacts& facts) {
   r.only_keys(root, "", {"workers", "ports", "routes", "arp", "ip", "icmp", "pipeline", "control", "log", "nat", "tcp", "services"});
   Config c;

@@ -174,6 +174,10 @@ int main(int argc, char** argv) {
       words.push_back(a);  // a command's own options (--core 1) are the command's to judge
     }
   }
+  if (words.empty() && !help) {
+    usage(stderr);
+    return kUsage;
+  }
   Json listing;
   std::string error;
   const bool reachable = ask(socket_path, {{"command", "help"}, {"args", Json::object()}}, &listing, &error) &&
@@ -187,10 +191,6 @@ int main(int argc, char** argv) {
     if (json && !help) std::cout << listing.dump(2) << "\n";
     else print_commands(listing["result"], std::vector<std::string>(words.begin() + (words.empty() ? 0 : 1), words.end()));
     return 0;
-  }
-  if (words.empty()) {
-    usage(stderr);
-    return kUsage;
   }
   if (!reachable) {
     std::fprintf(stderr, "redlinectl: %s\n", error.empty() ? "redline sent no command list" : error.c_str());

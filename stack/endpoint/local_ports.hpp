@@ -55,7 +55,7 @@ enum class Fallback : uint8_t {
 struct Picked {
   uint16_t port = 0;                // 0: none
   bool steered = false;             // its replies reach this worker
-  bool refused_by_claim = false;    // some free port was skipped because a fixed claim holds it
+  bool refused_by_claim = false;    // none left, and some of the range a fixed claim holds
 };
 
 class LocalPorts {
@@ -104,8 +104,6 @@ class LocalPorts {
   void release_connection_port(uint8_t protocol, uint32_t local_be, uint16_t port) {
     if (PortShare* s = find_share(local_be, protocol, Family::kTcpConnect)) s->release(port);
   }
-
-  uint32_t worker() const { return steering_.worker; }
 
  private:
   struct Held {

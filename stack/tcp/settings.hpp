@@ -61,9 +61,10 @@ struct Settings {
   uint32_t rx_mbufs = 2048;
   // Send memory likewise: buffers in the send queues of a worker's connections (data written and
   // not yet acknowledged, echoes of received mbufs included), at most tx_mbufs. Beyond it a send
-  // takes nothing more and the application hears on_writable once buffers come back; every
-  // connection may still queue a few. Without it, peers that never read pin every send buffer
-  // until the mbuf pool is empty and RX stops (issue 21).
+  // takes nothing more and the application hears on_writable once buffers come back. A sender
+  // stops at 7/8 of it; the last eighth is for connections holding fewer than four (Host::
+  // tx_admits). Without it, peers that never read pin every send buffer until the mbuf pool is
+  // empty and RX stops (issue 21).
   uint32_t tx_mbufs = 2048;
   bool sack = true;                  // RFC 2018
   bool timestamps = true;            // RFC 7323 §3

@@ -60,7 +60,7 @@ void UdpStage::run(Burst& b, const uint8_t* idx, uint32_t n) {
     // unreachable for a port it may not have named.
     const wire::NicChecksum nic = pipeline::l4_checksum_verdict(m);
     uint16_t chain_sum = 0;
-    if (m->nb_segs > 1 && nic == wire::NicChecksum::kUnknown) {
+    if (m->nb_segs > 1 && nic == wire::NicChecksum::kUnknown && wire::load16(l4, wire::udp::kChecksum) != 0) {
       uint16_t raw = 0;
       rte_raw_cksum_mbuf(m, uint32_t(wire::eth::kHeaderLen + ihl), udp_len, &raw);
       chain_sum = net::to_be(raw);  // rte_raw_cksum sums native words

@@ -52,14 +52,9 @@ inline bool udp_checksum_ok(const uint8_t* ip, uint32_t udp_len, NicChecksum nic
   if (load16(ip + ipv4::header_len(ip), udp::kChecksum) == 0) return true;
   if (nic != NicChecksum::kUnknown) return nic == NicChecksum::kGood;
   const uint32_t pseudo = tcp::pseudo_header_sum(ipv4::src(ip).value, ipv4::dst(ip).value, ipv4::kProtoUdp, uint16_t(udp_len));
-  uint32_t s;
-  if (sum) {
-    s = uint32_t(*sum) + pseudo;
-    while (s >> 16) s = (s & 0xffff) + (s >> 16);
-  } else {
-    s = ones_complement_sum(ip + ipv4::header_len(ip), udp_len, pseudo);
-  }
-  return s == 0xffff;
+  // With the caller's sum, no bytes are summed here: the pseudo-header is only folded in.
+  return (sum ? ones_complement_sum(nullptr, 0, uint32_t(*sum) + pseudo)
+              : ones_complement_sum(ip + ipv4::header_len(ip), udp_len, pseudo)) == 0xffff;
 }
 
 }  // namespace redline::wire

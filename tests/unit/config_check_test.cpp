@@ -57,19 +57,9 @@ TEST(ConfigCheck, MetricsOnAHostName_IsRefusedAsTheMetricsServerWould) {
 }
 
 TEST(ConfigCheck, NatRangeOverTheKernelsEphemeralPortsOnAnOutsidePortWithAKernelPath_IsRefused) {
-  const std::string wan_kernel = std::string(R"(
-[[ports]]
-name = "lan"
-device = "net_tap0,iface=l"
-address = "10.88.1.1/24"
-[[ports]]
-name = "wan"
-device = "net_tap1,iface=w"
-address = "10.88.2.1/24"
-[ports.kernel]
-interface = "w-k"
-pass = ["tcp:179"]
-)") + "[nat]\ninside = [\"lan\"]\noutside = [\"wan\"]\n[[nat.snat]]\nsource = \"10.88.1.0/24\"\n";
+  // [ports.kernel] after the last [[ports]] belongs to it: wan, the NAT's outside port.
+  const std::string wan_kernel = kTwoPorts + "[ports.kernel]\ninterface = \"w-k\"\npass = [\"tcp:179\"]\n" +
+                                 "[nat]\ninside = [\"lan\"]\noutside = [\"wan\"]\n[[nat.snat]]\nsource = \"10.88.1.0/24\"\n";
   const std::string e = refusal(wan_kernel);
   EXPECT_NE(e.find("nat.ports.tcp"), std::string::npos) << e;
   EXPECT_NE(e.find("32768-60999"), std::string::npos) << e;
