@@ -9,14 +9,15 @@
   bulk-client --dst IP:PORT --bytes N --reply M
                                  connects, sends N bytes of the pattern, shuts down its sending
                                  side, reads the reply to EOF; JSON {"sent", "got", "sha256", "ok"}.
-  udp-sink BIND --seconds S      UDP: prints `ready`, then after S seconds one JSON line with the
-                                 datagrams it received {"count", "from"}.
-  tcp-sink BIND --seconds S      TCP: prints `ready`, then after S seconds JSON {"accepted"}.
+  udp-sink BIND --seconds S      UDP: prints `ready`, then, when its stdin closes (plus a short
+                                 linger for what is in flight) or after S seconds at most, one JSON
+                                 line with the datagrams it received {"count", "from"}.
+  tcp-sink BIND --seconds S      TCP: prints `ready`, then (as udp-sink) JSON {"accepted"}.
   tcp-try --dst IP:PORT --timeout T
                                  one connect(): JSON {"result": "connected" | "refused" | "timeout"}.
   raw-send --dst IP --proto P --count N
                                  N IPv4 datagrams of protocol P (e.g. 89, OSPF) to IP (a raw socket).
-  raw-sink --proto P --seconds S prints `ready`, then after S seconds JSON {"count", "from"} of the
+  raw-sink --proto P --seconds S prints `ready`, then (as udp-sink) JSON {"count", "from"} of the
                                  protocol-P datagrams this namespace received.
   frames --iface IF --count N --ethertype 0x88b5
                                  N Ethernet frames of that type, broadcast, out of IF (AF_PACKET):
@@ -52,6 +53,25 @@ def pattern(n: int, seed: int) -> bytes:
 
 def digest(n: int, seed: int) -> str:
     return hashlib.sha256(pattern(n, seed)).hexdigest()
+
+
+# A sink runs until the test closes its stdin (it has sent what it meant to send), then lingers
+# this long for frames still crossing redline; --seconds bounds it if the test never says. A fixed
+# run time instead raced the test on a loaded machine: the sink was gone before the test's traffic.
+LINGER_SECONDS = 0.3
+
+
+def readable_until_told(sock: socket.socket, seconds: float):
+    """Yields each time sock is readable, until stdin closes (then LINGER_SECONDS more) or seconds pass."""
+    deadline = time.monotonic() + seconds
+    watch = [sock, sys.stdin]
+    while (left := deadline - time.monotonic()) > 0:
+        r, _, _ = select.select(watch, [], [], left)
+        if sys.stdin in r and not sys.stdin.buffer.read1(4096):
+            watch = [sock]
+            deadline = min(deadline, time.monotonic() + LINGER_SECONDS)
+        if sock in r:
+            yield
 
 
 def cmd_bulk_server(a) -> int:
@@ -99,13 +119,10 @@ def cmd_udp_sink(a) -> int:
     s.bind(addr(a.bind))
     print("ready", flush=True)
     got, froms = 0, set()
-    deadline = time.monotonic() + a.seconds
-    while (left := deadline - time.monotonic()) > 0:
-        r, _, _ = select.select([s], [], [], left)
-        if r:
-            _, src = s.recvfrom(65535)
-            got += 1
-            froms.add(f"{src[0]}:{src[1]}")
+    for _ in readable_until_told(s, a.seconds):
+        _, src = s.recvfrom(65535)
+        got += 1
+        froms.add(f"{src[0]}:{src[1]}")
     out({"count": got, "from": sorted(froms)})
     return 0
 
@@ -117,13 +134,10 @@ def cmd_tcp_sink(a) -> int:
     s.listen(16)
     print("ready", flush=True)
     accepted = 0
-    deadline = time.monotonic() + a.seconds
-    while (left := deadline - time.monotonic()) > 0:
-        r, _, _ = select.select([s], [], [], left)
-        if r:
-            c, _ = s.accept()
-            accepted += 1
-            c.close()
+    for _ in readable_until_told(s, a.seconds):
+        c, _ = s.accept()
+        accepted += 1
+        c.close()
     out({"accepted": accepted})
     return 0
 
@@ -174,13 +188,10 @@ def cmd_raw_sink(a) -> int:
     s = socket.socket(socket.AF_INET, socket.SOCK_RAW, a.proto)
     print("ready", flush=True)
     got, froms = 0, set()
-    deadline = time.monotonic() + a.seconds
-    while (left := deadline - time.monotonic()) > 0:
-        r, _, _ = select.select([s], [], [], left)
-        if r:
-            _, src = s.recvfrom(65535)
-            got += 1
-            froms.add(src[0])
+    for _ in readable_until_told(s, a.seconds):
+        _, src = s.recvfrom(65535)
+        got += 1
+        froms.add(src[0])
     out({"count": got, "from": sorted(froms)})
     return 0
 

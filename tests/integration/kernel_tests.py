@@ -111,8 +111,16 @@ def last_json(lines) -> dict:
     raise Fail(f"no JSON line from the peer: {(lines.all if hasattr(lines, 'all') else lines)[-5:]}")
 
 
+SINK_SECONDS = "20"  # an upper bound: finish() ends a sink as soon as the test's traffic is sent
+
+
 def finish(lines, timeout: float = 15) -> dict:
-    """Waits (bounded) for a background kernel_peer to print its JSON line and exit."""
+    """Tells a background kernel_peer sink the test's traffic is sent (closes its stdin), then waits
+    (bounded) for its JSON line."""
+    try:
+        lines.proc.stdin.close()
+    except (OSError, AttributeError):
+        pass
     line = lines.wait_for(lambda l: l.startswith("{"), timeout)
     stop_bg(lines)
     if line is None:
@@ -196,7 +204,7 @@ def t_udp_passed(t: Topology) -> None:
 
 @kernel("kernel_udp_not_passed")
 def t_udp_not_passed(t: Topology) -> None:
-    sink = start_bg(t, "r", [PY, KPEER, "udp-sink", f"{RA_IP}:6702", "--seconds", "3"])
+    sink = start_bg(t, "r", [PY, KPEER, "udp-sink", f"{RA_IP}:6702", "--seconds", SINK_SECONDS])
     try:
         s0 = t.stats()
         res = pkt(t, "udp", RA_IP, count=2, listen=1.5, port=6702)
@@ -214,7 +222,7 @@ def t_udp_not_passed(t: Topology) -> None:
 
 @kernel("kernel_tcp_not_passed")
 def t_tcp_not_passed(t: Topology) -> None:
-    sink = start_bg(t, "r", [PY, KPEER, "tcp-sink", f"{RA_IP}:7001", "--seconds", "4"])
+    sink = start_bg(t, "r", [PY, KPEER, "tcp-sink", f"{RA_IP}:7001", "--seconds", SINK_SECONDS])
     try:
         s0 = t.stats()
         res = peer(t, "a", ["tcp-try", "--dst", f"{RA_IP}:7001", "--timeout", "2"])
@@ -230,7 +238,7 @@ def t_tcp_not_passed(t: Topology) -> None:
 
 @kernel("kernel_proto_passed")
 def t_proto_passed(t: Topology) -> None:
-    sinks = [start_bg(t, "r", [PY, KPEER, "raw-sink", "--proto", str(proto), "--seconds", "3"]) for proto in (89, 47)]
+    sinks = [start_bg(t, "r", [PY, KPEER, "raw-sink", "--proto", str(proto), "--seconds", SINK_SECONDS]) for proto in (89, 47)]
     try:
         s0 = t.stats()
         for proto in (89, 47):
@@ -387,9 +395,9 @@ def t_pass_all(workers: int, log) -> None:
     t = make(workers, log=log, kernel_a={"interface": "rl-a-k", "pass": ["all"]},
              kernel_b={"interface": "rl-b-k", "pass": ["tcp:*"]})
     with t:
-        sinks = [start_bg(t, "r", [PY, KPEER, "udp-sink", f"{RA_IP}:6702", "--seconds", "4"]),
-                 start_bg(t, "r", [PY, KPEER, "tcp-sink", f"{RA_IP}:7001", "--seconds", "4"]),
-                 start_bg(t, "r", [PY, KPEER, "tcp-sink", f"{RB_IP}:7777", "--seconds", "4"])]
+        sinks = [start_bg(t, "r", [PY, KPEER, "udp-sink", f"{RA_IP}:6702", "--seconds", SINK_SECONDS]),
+                 start_bg(t, "r", [PY, KPEER, "tcp-sink", f"{RA_IP}:7001", "--seconds", SINK_SECONDS]),
+                 start_bg(t, "r", [PY, KPEER, "tcp-sink", f"{RB_IP}:7777", "--seconds", SINK_SECONDS])]
         try:
             s0 = t.stats()
             pkt(t, "udp", RA_IP, count=2, listen=0.2, port=6702)
