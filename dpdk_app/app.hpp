@@ -63,6 +63,10 @@ class App {
   Json show_neighbors() const;
   Json show_workers() const;
   Json show_nat() const;
+  Json show_nat_sessions(const Json& args) const;
+  Json nat_flush(const Json& args);
+  // Runs a session scan (list or flush) over every worker's table, in slices (app_nat.cpp).
+  Json scan_nat_sessions(const Json& args, bool flush) const;
   // TCP, UDP and the built-in services (app_tcp.cpp).
   bool setup_tcp(const Config& config, std::string* error);
   Json show_tcp() const;

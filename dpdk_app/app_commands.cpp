@@ -47,6 +47,17 @@ void App::register_commands() {
                  [this](const Json&) { return show_workers(); }});
   commands_.add({"show nat", "NAT sessions and mappings per worker, external addresses, filtering", {},
                  [this](const Json&) { return show_nat(); }});
+  const std::vector<ArgSpec> session_filter = {
+      {"inside", T::kString, false, "the inside host: ADDR or ADDR:PORT"},
+      {"outside", T::kString, false, "the remote host on the outside: ADDR or ADDR:PORT"},
+      {"external", T::kString, false, "the NAT's own address: ADDR or ADDR:PORT"},
+      {"proto", T::kString, false, "tcp, udp, icmp or a number"}};
+  std::vector<ArgSpec> listing = session_filter;
+  listing.push_back({"limit", T::kInt, false, "at most this many (default 1000, at most 100000)"});
+  commands_.add({"show nat sessions", "NAT sessions, conntrack -L style: each one's endpoints, state and idle time",
+                 listing, [this](const Json& a) { return show_nat_sessions(a); }});
+  commands_.add({"nat flush", "ends the NAT sessions the filters select (all without one), conntrack -D style",
+                 session_filter, [this](const Json& a) { return nat_flush(a); }});
   commands_.add({"show tcp", "TCP per worker: connections, TIME-WAIT; the built-in clients' totals", {},
                  [this](const Json&) { return show_tcp(); }});
   commands_.add({"show connections", "every TCP connection, ss-style: state, addresses, options, cwnd, RTT, queues", {},

@@ -1,13 +1,16 @@
 // The NAT's part of the appliance: resolving [nat] at start, replacing its rules on reload,
-// and `show nat`.
+// `show nat`, and the sessions listed and flushed (`show nat sessions`, `nat flush`).
 #include <rte_rcu_qsbr.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <cstdio>
 
 #include "dpdk_app/app.hpp"
 #include "stack/nat/nat_stage.hpp"
 #include "stack/pipeline/log.hpp"
+#include "stack/pipeline/worker.hpp"
 
 namespace redline::app {
 
@@ -17,6 +20,35 @@ std::vector<nat::PortAddress> port_addresses(const pipeline::Shared& s) {
   for (const pipeline::PortInfo& p : s.ports) out.push_back({p.name, p.address});
   return out;
 }
+
+// The filters of `show nat sessions` and `nat flush`; CommandError names a bad one.
+nat::SessionFilter session_filter(const control::Json& args) {
+  nat::SessionFilter f;
+  std::string error;
+  auto endpoint = [&](const char* name, std::optional<nat::EndpointMatch>* into) {
+    if (!args.contains(name)) return;
+    *into = nat::parse_endpoint_match(args[name].get<std::string>(), &error);
+    if (!*into) throw control::CommandError(std::string(name) + ": " + error);
+  };
+  endpoint("inside", &f.inside);
+  endpoint("outside", &f.remote);
+  endpoint("external", &f.external);
+  if (args.contains("proto") && !(f.protocol = nat::parse_protocol(args["proto"].get<std::string>(), &error)))
+    throw control::CommandError("proto: " + error);
+  return f;
+}
+
+control::Json endpoint_json(const nat::EndpointBe& e, uint8_t protocol) {
+  std::string s = net::Ipv4Addr{net::to_be(e.ip)}.to_string();
+  if (protocol == wire::ipv4::kProtoTcp || protocol == wire::ipv4::kProtoUdp || protocol == wire::ipv4::kProtoIcmp)
+    s += ":" + std::to_string(net::to_be(e.port));  // an ICMP echo's identifier in the port's place
+  return s;
+}
+
+// Pool entries a worker looks at per job: ~2,000 sessions take it tens of microseconds.
+constexpr uint32_t kScanSlice = 2048;
+constexpr uint32_t kDefaultLimit = 1000, kMaxLimit = 100000;
+constexpr std::chrono::milliseconds kWorkerAnswer{1000};
 }  // namespace
 
 // Pool addresses are ours on the outside port whose network holds them: ARP answers for them,
@@ -85,6 +117,59 @@ bool App::replace_nat_rules(const nat::NatConfig& next, std::string* error) {
   if (shared_->qsbr) rte_rcu_qsbr_synchronize(shared_->qsbr, RTE_QSBR_THRID_INVALID);
   nat_->in_force = std::move(fresh);
   return true;
+}
+
+App::Json App::show_nat_sessions(const Json& args) const { return scan_nat_sessions(args, false); }
+
+App::Json App::nat_flush(const Json& args) { return scan_nat_sessions(args, true); }
+
+App::Json App::scan_nat_sessions(const Json& args, bool flush) const {
+  if (!nat_) throw control::CommandError("the NAT is not configured (no [nat] in the config)");
+  const nat::SessionFilter filter = session_filter(args);
+  const long long asked = args.value("limit", (long long)kDefaultLimit);
+  if (asked < 1 || asked > kMaxLimit)
+    throw control::CommandError("limit: " + std::to_string(asked) + " is not 1-" + std::to_string(kMaxLimit));
+  uint32_t left = flush ? UINT32_MAX : uint32_t(asked);
+  Json rows = Json::array(), unanswered = Json::array();
+  uint64_t flushed = 0;
+  bool truncated = false;
+  for (size_t w = 0; w < nat_->stages.size() && w < workers_.size(); ++w) {
+    nat::NatStage* st = nat_->stages[w];
+    if (!st) continue;
+    for (uint32_t at = 0; at < st->capacity();) {
+      if (!left) {
+        truncated = true;
+        break;
+      }
+      auto scan = workers_[w]->mailbox().call(
+          [st, at, filter, left, flush] { return st->scan_sessions(at, kScanSlice, filter, left, flush); }, kWorkerAnswer);
+      if (!scan) {
+        unanswered.push_back(w);
+        break;
+      }
+      flushed += scan->flushed;
+      for (const auto& r : scan->rows) {
+        Json row = {{"worker", w},
+                    {"proto", nat::protocol_name(r.protocol)},
+                    {"inside", endpoint_json(r.ends.inside, r.protocol)},
+                    {"external", endpoint_json(r.ends.external, r.protocol)},
+                    {"outside", endpoint_json(r.ends.remote, r.protocol)},
+                    {"kind", (r.flags & nat::kInitiatorInside) ? "snat" : "dnat"}};
+        row["state"] = r.protocol == wire::ipv4::kProtoTcp ? nat::tcp_state_name(r.tcp_state) : "-";
+        row["idle_s"] = std::round(r.idle_s * 10) / 10;
+        row["expires_s"] = std::round(r.expires_s * 10) / 10;
+        rows.push_back(std::move(row));
+      }
+      left -= std::min<uint32_t>(left, uint32_t(scan->rows.size()));
+      at = scan->next;
+    }
+  }
+  Json out;
+  if (flush) out = {{"flushed", flushed}};
+  else out = {{"sessions", rows}, {"listed", rows.size()}, {"truncated", truncated}};
+  // A worker that did not answer (stuck, or stopping): said, not silently left out.
+  if (!unanswered.empty()) out["workers_not_answering"] = unanswered;
+  return out;
 }
 
 App::Json App::show_nat() const {

@@ -14,7 +14,7 @@ adds rl-natdemo-far (10.88.3.2) behind out over an MTU-1280 link, and shows:
   * a ping and a traceroute through the NAT (the ICMP errors of hops 2 and 3 come back
     translated);
   * what the outside sees (tcpdump in out): only the NAT's addresses;
-  * `redlinectl show nat` and the NAT counters;
+  * `redlinectl show nat`, `show nat sessions` and the NAT counters;
 
 then waits, like the router demo, until Ctrl-C (SIGINT) or SIGTERM, or for DEMO_SECONDS
 seconds if that is set (0 or unset: until a signal), stops redline by PID, removes the
@@ -111,6 +111,9 @@ def main() -> int:
             say("\n== redlinectl show nat ==")
             r = t.ctl("show", "nat")
             say("\n".join("  " + l for l in (r.out + r.err).rstrip().splitlines()))
+            say("\n== redlinectl show nat sessions limit 10 ==")
+            r = t.ctl("show", "nat", "sessions", "limit", "10")
+            say("\n".join("  " + l for l in (r.out + r.err).rstrip().splitlines()))
             say("\n== NAT counters (redlinectl show counters --nonzero) ==")
             r = t.ctl("show", "counters", "--nonzero")
             rows = [l for l in r.out.splitlines() if l.startswith("nat_")]
@@ -123,7 +126,8 @@ def main() -> int:
         say(f"  ip netns exec {t.ns('out')} curl -i http://{NAT_IP}:8080/  # the port forward to in1:80")
         say(f"  ip netns exec {t.ns('out')} tcpdump -n -i {t.iface('out')}")
         if t.control_socket:
-            say(f"  {topo.redlinectl_bin()} --socket {t.control_socket} show nat")
+            say(f"  {topo.redlinectl_bin()} --socket {t.control_socket} show nat sessions inside {IN1}")
+            say(f"  {topo.redlinectl_bin()} --socket {t.control_socket} nat flush inside {IN1} proto udp")
         say(f"  kill -USR1 {t.pid}                              # counters, printed here")
         say(f"  redline's output: {t.stdout_log}")
 

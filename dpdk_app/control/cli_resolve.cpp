@@ -16,7 +16,7 @@ namespace {
 // What operators of other boxes type for redline's names.
 const std::pair<const char*, const char*> kAliases[] = {
     {"interfaces", "ports"}, {"links", "ports"}, {"arp", "neighbors"}, {"neighbours", "neighbors"},
-    {"neighbour", "neighbor"}, {"sessions", "nat"}, {"ss", "connections"}, {"stats", "counters"},
+    {"neighbour", "neighbor"}, {"ss", "connections"}, {"stats", "counters"},
 };
 
 std::vector<std::string> split_words(const std::string& s) {

@@ -465,6 +465,7 @@ void NatStage::release_session(Session& s) {
     if (--mp.sessions == 0) release_mapping(s.mapping);
   }
   s.mapping = kNoIndex;
+  s.protocol = 0;  // marks the entry free for listings (nat_listing.cpp)
   s.next_in_mapping = free_session_;
   free_session_ = si;
   sessions_in_use_.store(sessions_in_use_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);

@@ -25,6 +25,7 @@
 #include "stack/nat/nat_shared.hpp"
 #include "stack/endpoint/port_share.hpp"
 #include "stack/nat/session.hpp"
+#include "stack/nat/session_view.hpp"
 #include "stack/pipeline/builtin_stages.hpp"
 #include "stack/pipeline/flow_table.hpp"
 #include "stack/pipeline/reassembly.hpp"
@@ -52,6 +53,25 @@ class NatStage final : public pipeline::WorkerStage {
   // Bytes this worker's tables and pools take (fixed at start: sized for max_sessions).
   uint64_t memory_bytes() const { return memory_bytes_; }
   uint32_t capacity() const { return session_capacity_; }
+
+  // --- run on this worker's core, by the control thread's jobs (nat_listing.cpp) ---
+  struct SessionRow {
+    SessionEnds ends;
+    uint8_t protocol;
+    uint8_t flags;
+    TcpState tcp_state;
+    double idle_s;     // since its last packet
+    double expires_s;  // until it ends if no packet comes
+  };
+  struct SessionScan {
+    std::vector<SessionRow> rows;  // what matched (listing only)
+    uint32_t flushed = 0;          // what matched and was ended (flush only)
+    uint32_t next = 0;             // the pool index the next slice starts at; capacity() when done
+  };
+  // Looks at up to `budget` pool entries from `from`: lists at most `max_rows` live sessions that
+  // `filter` selects, or (`flush`) ends them all, as expiry would (their mappings go with the last
+  // session). Bounded so the worker stalls for microseconds, not for a million sessions.
+  SessionScan scan_sessions(uint32_t from, uint32_t budget, const SessionFilter& filter, uint32_t max_rows, bool flush);
 
  private:
   // --- cold paths (nat_sessions.cpp) ---

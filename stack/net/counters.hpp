@@ -132,6 +132,7 @@ namespace redline::net {
   X(kernel_dropped, "drop: exception path TAP full, or a frame from the kernel neither IPv4 nor ARP") \
   X(nat_sessions_created, "NAT sessions made")                                               \
   X(nat_sessions_expired, "NAT sessions ended by their idle timeout")                        \
+  X(nat_sessions_flushed, "NAT sessions ended by the operator (redlinectl nat flush)")       \
   X(nat_refused_no_port, "drop: new NAT session refused, no free outside port")              \
   X(nat_refused_table_full, "drop: new NAT session refused, session or mapping table full")  \
   X(nat_translated_out, "packets translated inside to outside")                              \

@@ -167,6 +167,7 @@ uint32_t Worker::poll_once(uint64_t now_tsc) {
   if (now_tick() != last_tick)
     if (uint32_t expired = reassembly_->expire(now_tsc_)) count(Counter::ipv4_reassembly_timeout, expired);
   for (IterationHook* h : hooks_) handled += h->on_iteration();
+  mailbox_.serve();
   flush();
   // Worker 0 sending for workers without a queue is work too: it keeps the loop from sleeping.
   handled += shared_tx_drained_;

@@ -22,6 +22,7 @@
 #include "stack/net/counters.hpp"
 #include "stack/pipeline/shared.hpp"
 #include "stack/pipeline/stage_graph.hpp"
+#include "stack/pipeline/worker_mailbox.hpp"
 #include "stack/timer/timer_wheel.hpp"
 #include "stack/wire/ethernet.hpp"
 #include "stack/wire/ipv4.hpp"
@@ -117,6 +118,8 @@ class alignas(64) Worker {
   // Room left for originate() before the end of this iteration.
   uint32_t originate_room() const { return kOriginatedMax - uint32_t(originated_n_); }
   void add_iteration_hook(IterationHook* h) { hooks_.push_back(h); }
+  // Jobs the control thread runs on this core (listings, deletions): served once per iteration.
+  WorkerMailbox& mailbox() { return mailbox_; }
   void set_icmp_error_sink(uint8_t protocol, IcmpErrorSink* sink) { icmp_sinks_[protocol] = sink; }
   IcmpErrorSink* icmp_error_sink(uint8_t protocol) const { return icmp_sinks_[protocol]; }
   // Sends an ICMP error about the datagram in `m` (not consumed) if the rules and the rate
@@ -137,6 +140,7 @@ class alignas(64) Worker {
   uint64_t now_ns() const { return uint64_t((unsigned __int128)now_tsc_ * ns_per_tsc_q32_ >> 32); }
   uint64_t now_tick() const { return now_tsc_ >> tick_shift_; }
   uint64_t ns_to_ticks(uint64_t ns) const;
+  double ticks_to_seconds(uint64_t ticks) const { return double(ticks << tick_shift_) / double(s_.tsc_hz); }
   timer::Wheel& timers() { return wheel_; }
   // The worker's local ports: every dynamic port (NAT mapping, TCP connect) is taken here, and
   // listeners and binds check here that no one else holds theirs.
@@ -206,6 +210,7 @@ class alignas(64) Worker {
   std::vector<std::pair<rte_mbuf*, uint16_t>> originated_more_;
   size_t originated_n_ = 0;  // waiting in originated_ and originated_more_
   std::vector<IterationHook*> hooks_;
+  WorkerMailbox mailbox_;
   std::array<IcmpErrorSink*, 256> icmp_sinks_{};
   std::unique_ptr<Burst> rx_burst_;
   std::unique_ptr<ArpOwner> arp_;  // worker 0 only

@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <thread>
 
 #include "stack/pipeline/log.hpp"
 #include "stack/pipeline/nic_checksum.hpp"
@@ -181,8 +180,6 @@ uint32_t TcpStage::on_iteration() {
   const HostStats st = host_->stats();
   connections_.store(st.connections, std::memory_order_relaxed);
   time_wait_.store(st.time_wait, std::memory_order_relaxed);
-  if (dump_asked_.load(std::memory_order_acquire) != dump_last_served_) [[unlikely]]
-    write_dump();
   return 0;
 }
 
@@ -291,30 +288,21 @@ std::string describe(const Connection& c) {
   return line;
 }
 
-void TcpStage::write_dump() {
-  // Acquire: pairs with dump()'s release of the generation, after which it no longer reads
-  // the previous text.
-  const uint64_t gen = dump_asked_.load(std::memory_order_acquire);
-  std::string text;
-  host_->for_each([&](const Connection& c) {
-    text += describe(c);
-    text += '\n';
-  });
-  dump_text_ = std::move(text);
-  dump_last_served_ = gen;
-  dump_served_.store(gen, std::memory_order_release);  // the text is complete before the reader sees gen
-}
-
 bool TcpStage::dump(std::string* out, uint32_t timeout_ms) {
-  const std::lock_guard<std::mutex> one_caller(dump_callers_);  // never taken by the worker
-  const uint64_t gen = dump_asked_.load(std::memory_order_relaxed) + 1;  // this thread alone writes it
-  dump_asked_.store(gen, std::memory_order_release);
-  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (dump_served_.load(std::memory_order_acquire) != gen) {
-    if (std::chrono::steady_clock::now() > until) return false;  // abandoned: see dump_asked_
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
-  }
-  *out = std::move(dump_text_);
+  // Listed on the worker's core, which alone touches its connections. The job captures only
+  // this stage: a job is run by the worker's loop, so never after the stage is gone.
+  auto text = w_.mailbox().call(
+      [this] {
+        std::string lines;
+        host_->for_each([&](const Connection& c) {
+          lines += describe(c);
+          lines += '\n';
+        });
+        return lines;
+      },
+      std::chrono::milliseconds(timeout_ms));
+  if (!text) return false;
+  *out = std::move(*text);
   return true;
 }
 

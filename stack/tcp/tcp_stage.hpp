@@ -21,7 +21,6 @@
 
 #include <atomic>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -108,7 +107,6 @@ class TcpStage final : public pipeline::WorkerStage, public pipeline::IterationH
   bool dump(std::string* out, uint32_t timeout_ms);
 
  private:
-  void write_dump();
   TcpShared& shared_;
   MbufEnv env_;
   std::unique_ptr<FlowIndex> index_;
@@ -116,19 +114,6 @@ class TcpStage final : public pipeline::WorkerStage, public pipeline::IterationH
   std::vector<std::shared_ptr<void>> owned_;
   bool started_ = false;
   std::atomic<uint32_t> connections_{0}, time_wait_{0};
-  // Listing handshake by generation. The control thread (one at a time) asks for generation
-  // g by storing it in dump_asked_ (release); the worker, seeing a generation it has not served
-  // (acquire), writes dump_text_ and then stores g in dump_served_ (release); the control thread
-  // reads the text only once dump_served_ == g (acquire). A request abandoned at its timeout
-  // leaves the worker free to finish writing for it: the next request has a new generation,
-  // so its reader waits for the text written for it, and the worker writes again only when
-  // asked for a newer generation, which the control thread asks only after reading (a bool
-  // "ready" flag let a late write for the abandoned request land while the next one read).
-  std::mutex dump_callers_;  // control-side callers (a command, SIGUSR1's block) one at a time
-  std::atomic<uint64_t> dump_asked_{0};
-  std::atomic<uint64_t> dump_served_{0};
-  uint64_t dump_last_served_ = 0;  // the worker's own copy
-  std::string dump_text_;
 };
 
 // Registers TCP with the workers to be built from `s`: each gets a TcpStage for protocol 6.

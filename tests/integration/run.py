@@ -44,6 +44,7 @@ import control_tests  # noqa: E402,F401  (registers the control plane's tests)
 import exit_tests  # noqa: E402,F401  (registers the exit contract: last of the router's tests)
 import nat_topo  # noqa: E402
 import nat_tests  # noqa: E402,F401  (registers the NAT tests, on a topology of their own)
+import nat_session_tests  # noqa: E402,F401  (registers `show nat sessions` and `nat flush`, on the same)
 import kernel_tests  # noqa: E402,F401  (registers the kernel exception path's tests, kind="kernel")
 import xdp_tests  # noqa: E402,F401  (registers the AF_XDP set-up tests, each with its own redline)
 import tcp_tests  # noqa: E402,F401  (registers TCP/UDP against Linux, kind="tcp")
@@ -113,6 +114,7 @@ class Runner:
                             [x for x in selected if not x[2].get("fresh") and x[2].get("kind", "router") == kind])
 
     def run_shared(self, workers: int, label: str, kind: str, shared: list) -> None:
+        shared = sorted(shared, key=lambda x: bool(x[2].get("final")))  # the final test ends the topology
         t: Topology | None = None
         restarts = 0
         prev = "start"
