@@ -9,9 +9,11 @@
 #include <rte_ring.h>
 
 #include <csignal>
+#include <ctime>
 #include <fstream>
 #include <sstream>
 #include <cstdio>
+#include <ctime>
 #include <thread>
 
 #include "drivers/af_xdp.hpp"
@@ -342,9 +344,15 @@ bool App::setup(const Config& config, std::string* error, const std::string& con
   // exist; shutdown() ends them before the workers go. Snapshots only read (see snapshot.hpp).
   auto take = [this] { return take_snapshot(*shared_, workers_); };
   register_telemetry(take);
+  started_unix_s_ = int64_t(std::time(nullptr));
   if (!config.control.metrics.empty()) {
-    auto scraper = std::make_shared<PrometheusScraper>(take);
-    metrics_ = MetricsServer::start(config.control.metrics, [scraper] { return scraper->scrape(); }, error);
+    auto page = [this] {
+      Snapshot s = take_snapshot(*shared_, workers_);
+      s.lcores = lcores_;
+      add_state(s);
+      return render_prometheus(s);
+    };
+    metrics_ = MetricsServer::start(config.control.metrics, page, error);
     if (!metrics_) return false;
     std::printf("metrics: http://%s/metrics\n", config.control.metrics.c_str());
   }
@@ -359,6 +367,22 @@ void App::launch() {
   for (unsigned l : lcores_) std::printf(" %u", l);
   std::printf("\nredline: ready\n");
   std::fflush(stdout);
+}
+
+void App::notify_ready() {
+  loops_seen_.assign(workers_.size(), 0);
+  service_.ready(std::to_string(workers_.size()) + " workers, " + std::to_string(shared_->ports.size()) + " ports" +
+                 (server_ ? ", control socket open" : ""));
+}
+
+bool App::workers_turning() {
+  bool all = true;
+  for (size_t w = 0; w < workers_.size() && w < loops_seen_.size(); ++w) {
+    const uint64_t now = workers_[w]->loops();
+    all = all && now != loops_seen_[w];
+    loops_seen_[w] = now;
+  }
+  return all;
 }
 
 void App::control_loop() {
@@ -378,6 +402,7 @@ void App::control_loop() {
     }
     if (server_) server_->poll(20);
     else std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    service_.tick([this] { return workers_turning(); });
     // A snapshot a second: rates and busy shares are the difference of the last two.
     if (rte_get_tsc_cycles() >= next_sample) {
       snapshots_[0] = std::move(snapshots_[1]);
@@ -390,6 +415,7 @@ void App::control_loop() {
 
 unsigned App::shutdown(bool print) {
   pipeline::Shared& s = *shared_;
+  if (launched_) service_.stopping();
   server_.reset();
   // Their threads read the workers: stop them first (both wait for a request in progress).
   metrics_.reset();

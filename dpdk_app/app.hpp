@@ -2,6 +2,7 @@
 // every mbuf accounted for.
 #pragma once
 
+#include <atomic>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -13,6 +14,7 @@
 #include "dpdk_app/control/metrics_server.hpp"
 #include "dpdk_app/control/server.hpp"
 #include "dpdk_app/control/snapshot.hpp"
+#include "dpdk_app/service_notify.hpp"
 #include "stack/nat/nat_shared.hpp"
 #include "stack/services/services.hpp"
 #include "stack/tcp/tcp_stage.hpp"
@@ -32,8 +34,10 @@ class App {
   bool open_control(std::string* error);
   // Launches the workers on the worker lcores; returns once they run.
   void launch();
+  // Tells systemd (if it started redline) that redline is ready: after launch() and open_control().
+  void notify_ready();
   // Control loop on the main lcore until SIGINT/SIGTERM: serves the control socket; SIGUSR1
-  // prints counters, SIGHUP reloads the config.
+  // prints counters, SIGHUP reloads the config; pings systemd's watchdog while workers turn.
   void control_loop();
   // The commands of the control socket (app_commands.cpp).
   control::CommandTable& commands() { return commands_; }
@@ -56,6 +60,9 @@ class App {
   // Re-reads the config file and applies what can change while running: static routes, the
   // ARP and ICMP settings.
   Json reload();
+  Json reload_file();  // reload's work; reload() counts what it found
+  // The appliance's state for the metrics, beside the counters (app_metrics.cpp).
+  void add_state(Snapshot& s) const;
   void publish_settings(const pipeline::Settings& settings);
   Json show_counters(const Json& args) const;
   Json show_ports() const;
@@ -100,6 +107,14 @@ class App {
   rte_mempool* afxdp_pool_ = nullptr;  // AF_XDP ports' receive pool (app.cpp says why)
   std::vector<drivers::InterfaceState> changed_interfaces_;  // AF_XDP interfaces' MTU/MAC before us
   bool launched_ = false;
+  ServiceNotify service_;
+  std::vector<uint64_t> loops_seen_;  // each worker's loops() at the last watchdog ping
+  // True if every worker's loop turned since the last call (the watchdog's health).
+  bool workers_turning();
+  // Reloads (command or SIGHUP) for the metrics: read by the metrics server's threads.
+  std::atomic<uint64_t> reloads_applied_{0}, reloads_refused_{0};
+  std::atomic<bool> last_reload_applied_{true};
+  int64_t started_unix_s_ = 0;
   // Last member: destroyed first, so its threads never outlive the workers they read.
   std::unique_ptr<MetricsServer> metrics_;
 };

@@ -4,6 +4,7 @@
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 
+#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -124,7 +125,8 @@ App::Json App::show_ports() const {
     for (size_t q = 0; q < p.rx_queue_packets.size(); ++q)
       queues.push_back({{"queue", q}, {"rx_packets", p.rx_queue_packets[q]}, {"tx_packets", p.tx_queue_packets[q]}});
     Json xstats = Json::object();
-    for (const auto& [name, value] : p.xstats) xstats[name] = value;
+    for (const auto& x : p.xstats)
+      if (summary_shows(x)) xstats[x.first] = x.second;
     list.push_back({{"name", p.name},
                     {"device", p.device},
                     {"link_up", p.link_up},
@@ -237,9 +239,17 @@ void App::publish_settings(const pipeline::Settings& settings) {
 }
 
 App::Json App::reload() {
+  Json r = reload_file();
+  const bool applied = !r.contains("error");
+  (applied ? reloads_applied_ : reloads_refused_).fetch_add(1, std::memory_order_relaxed);
+  last_reload_applied_.store(applied, std::memory_order_relaxed);
+  return r;
+}
+
+App::Json App::reload_file() {
   if (config_path_.empty()) return {{"error", "redline was not started from a config file"}};
   std::ifstream in(config_path_);
-  if (!in) return {{"error", config_path_ + ": cannot open"}};
+  if (!in) return {{"error", config_path_ + ": cannot open: " + std::strerror(errno)}};
   std::stringstream text;
   text << in.rdbuf();
   const std::string loaded_text = text.str();

@@ -19,7 +19,8 @@ namespace {
 
 constexpr const char* kEalHelp =
     "EAL options (before '--') choose cores and memory, e.g.\n"
-    "  redline -l 0,1 --no-huge -m 512 --in-memory --no-pci -- --config FILE   (lcore 0 control, 1 a worker)\n"
+    "  redline -l 0,1 --no-huge -m 1024 --no-pci --no-shconf -- --config FILE   (vdevs, tests: lcore 0 control, 1 a worker)\n"
+    "  README \"Deploying on a real NIC\" gives the production recipe (hugepages, PCI addresses).\n"
     "--check and --version need no EAL: redline --check FILE\n"
     "Signals: SIGUSR1 prints counters; SIGHUP reloads the config; SIGINT/SIGTERM stop cleanly.\n"
     "Operate it while it runs with redlinectl (the control socket, [control] in the config).";
@@ -76,8 +77,8 @@ int main(int argc, char** argv) {
   if (rte_eal_init(has_eal ? split : 1, argv) < 0) {
     std::fprintf(stderr,
                  "redline: EAL init failed: %s\n"
-                 "  hint: without hugepages use --no-huge -m 512; with them, reserve some first\n"
-                 "  (echo 512 > /proc/sys/vm/nr_hugepages) and add --in-memory.\n",
+                 "  hint: without hugepages use --no-huge -m 1024 --no-shconf; with them, reserve some\n"
+                 "  first (README: Deploying on a real NIC).\n",
                  rte_strerror(rte_errno));
     return 1;
   }
@@ -100,6 +101,7 @@ int main(int argc, char** argv) {
       app.launch();
       if (!app.open_control(&error))
         redline::log::write(redline::log::Level::kWarning, "%s (running without the control socket)", error.c_str());
+      app.notify_ready();
       app.control_loop();
     } else {
       std::fprintf(stderr, "redline: %s\n", error.c_str());

@@ -28,8 +28,9 @@ void print_stats(std::FILE* out, const pipeline::Shared& shared,
       std::fprintf(out, "port %s rx_q%zu_packets %" PRIu64 "\n", n, q, p.rx_queue_packets[q]);
       std::fprintf(out, "port %s tx_q%zu_packets %" PRIu64 "\n", n, q, p.tx_queue_packets[q]);
     }
-    // Driver-specific extended stats, non-zero only (the snapshot keeps only those).
-    for (const auto& [name, value] : p.xstats) std::fprintf(out, "port %s xstat_%s %" PRIu64 "\n", n, name.c_str(), value);
+    // Driver-specific extended stats (summary_shows says which).
+    for (const auto& x : p.xstats)
+      if (summary_shows(x)) std::fprintf(out, "port %s xstat_%s %" PRIu64 "\n", n, x.first.c_str(), x.second);
   }
   // The mbuf pool as the workers leave it: buffers held by RX rings, TCP queues, ARP queues and
   // reassembly. A hostile peer that pins buffers shows here (tests compare it with a baseline).

@@ -9,13 +9,15 @@
 // by a pure function (no DPDK) that unit tests check line by line and the integration test
 // parses with the reference parser (python3-prometheus-client).
 //
-// Names: worker counters keep their table names (stack/net/counters.hpp) as
-// `redline_<name>_total{core="W"}` (W is the worker index, as in the stats block), ethdev
-// stats are `redline_port_<stat>_total{port="NAME"}`.
+// Names (README "Metrics" lists them): worker counters keep their table names
+// (stack/net/counters.hpp) as `redline_<name>_total{worker="W"}` (W is the worker index, as in
+// the stats block; `redline_worker_info` gives its lcore), except the drops, which are one family
+// `redline_dropped_packets_total{worker, reason}`; busy time is `redline_busy_seconds_total`;
+// ethdev stats are `redline_port_<stat>_total{port="NAME"}`; the App's state (NAT sessions, TCP
+// connections, mbufs, reloads, build info) follows as gauges and counters of its own. Every
+// series is on the first page (zeros included), so its first increase is never lost.
 #pragma once
 
-#include <functional>
-#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -23,30 +25,16 @@
 
 namespace redline::app {
 
-// The scrape page for `now`. With `previous` (an earlier snapshot of the same App) it also has
-// `redline_worker_busy_ratio{core=...}`, the busy share of each worker between the two.
-std::string render_prometheus(const Snapshot& now, const Snapshot* previous);
+// The scrape page for `now`. Stateless: any number of scrapers see the same page.
+std::string render_prometheus(const Snapshot& now);
+
+// A counter whose description starts "drop: " (counters.hpp): a reason of
+// redline_dropped_packets_total.
+bool is_drop_counter(size_t counter);
 
 // Label value escaping of format 0.0.4: backslash, double quote and line feed.
 std::string escape_label_value(std::string_view v);
 // HELP text escaping of format 0.0.4: backslash and line feed (quotes stay as they are).
 std::string escape_help(std::string_view v);
-
-// Serves scrapes: takes a fresh snapshot per scrape and remembers it, so that each page's busy
-// ratio covers the time since the scrape before it (by whichever scraper; a Prometheus that
-// wants its own window uses rate(redline_busy_cycles_total[..]) / redline_tsc_hz instead).
-// The first page compares against a snapshot taken at construction. Called from the HTTP
-// server's threads, possibly several at once: the mutex keeps `previous_` consistent and
-// orders scrapes, so each ratio covers a positive interval.
-class PrometheusScraper {
- public:
-  explicit PrometheusScraper(std::function<Snapshot()> take) : take_(std::move(take)), previous_(take_()) {}
-  std::string scrape();
-
- private:
-  std::function<Snapshot()> take_;
-  std::mutex mu_;
-  Snapshot previous_;  // guarded by mu_
-};
 
 }  // namespace redline::app

@@ -48,7 +48,7 @@ Snapshot take_snapshot(const pipeline::Shared& shared, const std::vector<std::un
       if (rte_eth_xstats_get(port.dpdk_id, values.data(), unsigned(count)) == count &&
           rte_eth_xstats_get_names(port.dpdk_id, names.data(), unsigned(count)) == count)
         for (const auto& v : values)
-          if (v.value && v.id < names.size()) p.xstats.emplace_back(names[v.id].name, v.value);
+          if (v.id < names.size()) p.xstats.emplace_back(names[v.id].name, v.value);
     }
     // The kernel's drops on an AF_XDP port's sockets, which no PMD statistic shows; listed even at
     // 0, so that their absence says the sockets were not found.

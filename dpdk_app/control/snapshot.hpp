@@ -28,14 +28,33 @@ struct PortSnapshot {
   uint64_t rx_packets = 0, tx_packets = 0, rx_bytes = 0, tx_bytes = 0;
   uint64_t rx_missed = 0, rx_errors = 0, tx_errors = 0, rx_nombuf = 0;
   std::vector<uint64_t> rx_queue_packets, tx_queue_packets;  // per worker queue
-  std::vector<std::pair<std::string, uint64_t>> xstats;      // non-zero driver statistics
+  std::vector<std::pair<std::string, uint64_t>> xstats;      // every driver statistic, zeros too
 };
+
+// A value of the appliance's state beside the counters (NAT sessions, TCP connections, mbufs in
+// use, reloads, build info): what the App adds to each snapshot (App::add_state).
+struct StateSample {
+  std::string name;  // the metric's name without "redline_"
+  std::string type;  // "gauge" or "counter"
+  std::string help;
+  std::vector<std::pair<std::string, std::string>> labels;
+  double value = 0;
+};
+
+// Whether `show ports` and the stats block list a driver statistic: the non-zero ones (a NIC has
+// a hundred), and the AF_XDP sockets' kernel drop counters (xsk_*) always, so that their absence
+// says the sockets were not found. The metrics have them all.
+inline bool summary_shows(const std::pair<std::string, uint64_t>& xstat) {
+  return xstat.second != 0 || xstat.first.starts_with("xsk_");
+}
 
 struct Snapshot {
   uint64_t tsc = 0;     // when it was taken
   uint64_t tsc_hz = 1;
   std::vector<std::array<uint64_t, net::kCounterCount>> cores;  // [worker][counter]
+  std::vector<unsigned> lcores;                                 // [worker]: the lcore it runs on
   std::vector<PortSnapshot> ports;
+  std::vector<StateSample> state;  // samples of one name kept together, in the order added
 
   uint64_t total(net::Counter c) const {
     uint64_t sum = 0;

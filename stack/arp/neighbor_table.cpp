@@ -64,6 +64,11 @@ uint64_t NeighborTable::lookup_bulk(const net::Ipv4Addr* ips, uint32_t n, Neighb
   return hits;
 }
 
+uint32_t NeighborTable::count() const {
+  const int32_t n = rte_hash_count(hash_);
+  return n > 0 ? uint32_t(n) : 0;
+}
+
 std::vector<std::pair<net::Ipv4Addr, Neighbor>> NeighborTable::list() const {
   std::vector<std::pair<net::Ipv4Addr, Neighbor>> out;
   const void* key;

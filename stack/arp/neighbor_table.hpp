@@ -60,6 +60,8 @@ class NeighborTable {
   // Every entry, read while the owner may write (the caller is an online QSBR reader, so no
   // slot it reads is reused under it).
   std::vector<std::pair<net::Ipv4Addr, Neighbor>> list() const;
+  // Entries in the table (unreachable ones included), read from any thread (the metrics).
+  uint32_t count() const;
 
   // --- owner core only ---
   enum class Learn { kCreated, kUpdated, kUnchanged, kFull };

@@ -25,13 +25,13 @@ namespace redline::net {
   X(originated_overflow, "drop: more packets originated in one burst than a burst holds")     \
   X(pipeline_loop, "drop: packet still moving between stages after the per-burst limit")    \
   X(eth_too_short, "drop: frame shorter than an Ethernet header")                            \
-  X(eth_not_for_us, "drop: destination MAC neither ours nor broadcast")                      \
+  X(eth_for_others, "drop: destination MAC neither ours nor broadcast")                      \
   X(eth_unsupported_type, "drop: EtherType other than IPv4 and ARP")                         \
   X(arp_truncated, "drop: ARP shorter than 28 bytes")                                        \
   X(arp_bad_hardware, "drop: ARP hardware type/length not Ethernet/6")                       \
   X(arp_bad_protocol, "drop: ARP protocol type/length not IPv4/4")                           \
   X(arp_bad_operation, "drop: ARP operation neither request nor reply")                      \
-  X(arp_not_for_us, "ARP whose target is not one of our addresses (merged, not answered)")   \
+  X(arp_for_others, "ARP whose target is not one of our addresses (merged, not answered)")   \
   X(arp_requests_received, "ARP requests for our addresses")                                 \
   X(arp_replies_sent, "ARP replies sent")                                                    \
   X(arp_requests_sent, "ARP requests sent (resolution, refresh, gratuitous)")                \

@@ -76,7 +76,7 @@ void ArpOwner::input(rte_mbuf* m) {
       learned(req.sender_ip);
     }
   }
-  if (!for_us) return w_.drop(m, Counter::arp_not_for_us);
+  if (!for_us) return w_.drop(m, Counter::arp_for_others);
   if (req.operation != wire::arp::kOpRequest) {
     rte_pktmbuf_free(m);  // a reply to us: learned above
     return;

@@ -29,7 +29,7 @@ struct EthernetVerdict {
 inline EthernetVerdict check_ethernet(const uint8_t* frame, uint32_t len, const net::MacAddr& mac) {
   if (len < wire::eth::kHeaderLen) return {FrameKind::kDrop, net::Counter::eth_too_short};
   if (!wire::eth::dst_is(frame, mac) && !wire::eth::dst_is_broadcast(frame))
-    return {FrameKind::kDrop, net::Counter::eth_not_for_us};
+    return {FrameKind::kDrop, net::Counter::eth_for_others};
   const uint16_t type = wire::eth::type(frame);
   if (type == wire::eth::kTypeArp) return {FrameKind::kArp, {}};
   if (type != wire::eth::kTypeIpv4) return {FrameKind::kDrop, net::Counter::eth_unsupported_type};

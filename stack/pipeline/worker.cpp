@@ -108,6 +108,7 @@ void Worker::run() {
   uint64_t started = rte_rdtsc();
   while (!s_.quit.load(std::memory_order_relaxed)) {
     uint32_t handled = poll_once(started);
+    loops_.store(loops_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // one writer
     // Reported once per loop: this core holds no reference into the neighbor table between
     // iterations, so entries deleted before this point may be reclaimed.
     if (s_.qsbr) rte_rcu_qsbr_quiescent(s_.qsbr, id_);

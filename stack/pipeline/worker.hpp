@@ -83,6 +83,9 @@ class alignas(64) Worker {
   void release();
 
   uint32_t id() const { return id_; }
+  // Loop iterations run() has made: the control thread's sign that this worker is alive (the
+  // systemd watchdog).
+  uint64_t loops() const { return loops_.load(std::memory_order_relaxed); }
   const net::CounterSet& counters() const { return counters_; }
   StageGraph& graph() { return graph_; }
   const BuiltinStages& stages() const { return builtin_; }
@@ -211,6 +214,7 @@ class alignas(64) Worker {
   size_t originated_n_ = 0;  // waiting in originated_ and originated_more_
   std::vector<IterationHook*> hooks_;
   WorkerMailbox mailbox_;
+  std::atomic<uint64_t> loops_{0};
   std::array<IcmpErrorSink*, 256> icmp_sinks_{};
   std::unique_ptr<Burst> rx_burst_;
   std::unique_ptr<ArpOwner> arp_;  // worker 0 only

@@ -52,7 +52,7 @@ TEST_F(PipelineTest, ArpForAnotherAddress_IsNotAnsweredNorLearned) {
   rig_->poll();
   EXPECT_TRUE(take(rig_->a()).empty());
   EXPECT_FALSE(rig_->neighbors().lookup(addr("10.0.1.2")));
-  EXPECT_EQ(counter(Counter::arp_not_for_us), 1u);
+  EXPECT_EQ(counter(Counter::arp_for_others), 1u);
 }
 
 TEST_F(PipelineTest, EchoRequest_IsAnsweredWithSwappedAddresses) {
@@ -267,7 +267,7 @@ TEST_F(PipelineTest, ClassifyDropsEachFrameItMustNotForward_AndForwardsTheUncomm
   EXPECT_TRUE(wire::checksum_ok(out[0].data() + 14, 24));
   EXPECT_EQ(out[0][14 + wire::ipv4::kTtl], 63);
   EXPECT_EQ(wire::ipv4::header_len(out[1].data() + 14), 20);
-  EXPECT_EQ(counter(Counter::eth_not_for_us), 1u);
+  EXPECT_EQ(counter(Counter::eth_for_others), 1u);
   EXPECT_EQ(counter(Counter::eth_unsupported_type), 1u);
   EXPECT_EQ(counter(Counter::ipv4_not_forwarded), 1u);
   EXPECT_EQ(counter(Counter::ipv4_bad_source), 6u);

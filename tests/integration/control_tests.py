@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import re
 import signal
 import subprocess
@@ -24,7 +25,7 @@ from harness import (  # noqa: E402  (the shared helpers and the @test registry)
 # operating redline: Prometheus /metrics and DPDK telemetry
 
 METRICS_ADDR = "127.0.0.1:9469"  # loopback of the router namespace the test creates
-TELEMETRY_TOOL = "/usr/bin/dpdk-telemetry.py"  # Debian package dpdk
+TELEMETRY_TOOL = "/usr/bin/dpdk-telemetry.py"  # Debian package dpdk-dev
 
 
 def _http_get(t: Topology, path: str) -> tuple[int, dict[str, str], str]:
@@ -47,6 +48,38 @@ def _telemetry(t: Topology, commands: list[str]) -> list:
     answers = [json.loads(line) for line in r.out.splitlines() if line.startswith("{")]
     check(len(answers) == len(commands), f"{len(answers)} answers to {len(commands)} commands:\n{r.brief()}")
     return [a.get(c.split(",")[0]) for a, c in zip(answers, commands)]
+
+
+def check_metrics_conventions(t: Topology, body: str, fams: dict, workers: int) -> None:
+    """The issue-22 shape of the page: drops by reason, busy time as a counter, the worker label
+    and its lcore, the appliance's state, and no lint from Prometheus' own promtool."""
+    drops = fams.get("redline_dropped_packets")
+    check(drops is not None and drops.type == "counter", "no counter redline_dropped_packets_total")
+    reasons = {s.labels["reason"] for s in drops.samples}
+    check({"ipv4_no_route", "ipv4_bad_checksum", "tcp_bad_checksum"} <= reasons and
+          len(drops.samples) == len(reasons) * workers, f"{len(drops.samples)} drop samples, reasons {sorted(reasons)[:8]}...")
+    busy = fams.get("redline_busy_seconds")
+    check(busy is not None and busy.type == "counter" and len(busy.samples) == workers and
+          all(s.value >= 0 for s in busy.samples), f"redline_busy_seconds_total: {busy and busy.samples}")
+    info = fams.get("redline_worker_info")
+    check(info is not None and sorted(s.labels["worker"] for s in info.samples) == [str(w) for w in range(workers)]
+          and all(s.labels["lcore"].isdigit() for s in info.samples), f"redline_worker_info: {info and info.samples}")
+    check("redline_worker_busy_ratio" not in fams, "the since-the-last-scrape busy ratio is still there")
+    for name, type_ in (("build_info", "gauge"), ("start_time_seconds", "gauge"), ("reloads", "counter"),
+                        ("last_reload_applied", "gauge"), ("mbufs_in_use", "gauge"), ("mbufs", "gauge"),
+                        ("neighbors", "gauge"), ("neighbors_capacity", "gauge"), ("tcp_connections", "gauge")):
+        f = fams.get(f"redline_{name}")
+        check(f is not None and f.type == type_ and f.samples, f"no {type_} redline_{name}")
+    build = fams["redline_build_info"].samples[0].labels
+    check(build.get("version") and build.get("dpdk", "").startswith("DPDK"), f"redline_build_info labels {build}")
+    check(0 < fams["redline_mbufs_in_use"].samples[0].value < fams["redline_mbufs"].samples[0].value,
+          f"mbufs in use {fams['redline_mbufs_in_use'].samples}, of {fams['redline_mbufs'].samples}")
+    check(fams["redline_neighbors"].samples[0].value >= 1, "no neighbor after pings from host a")
+    if shutil.which("promtool"):
+        r = t.run_in("r", ["promtool", "check", "metrics"], input=body, timeout=30)
+        check(r.rc == 0, f"promtool check metrics on a scrape:\n{r.brief(2000)}")
+    else:
+        raise Fail("promtool missing (Debian package prometheus; scripts/setup.sh installs it)")
 
 
 @test("metrics_and_telemetry", fresh=True)
@@ -95,8 +128,8 @@ def t_metrics_and_telemetry(workers: int, log) -> None:
         for name in after.counters:
             samples(f"redline_{name}", "counter")
         echo = samples("redline_icmp_echo_replied", "counter")
-        check(sorted(s.labels["core"] for s in echo) == [str(w) for w in range(workers)],
-              f"redline_icmp_echo_replied_total labels {[s.labels for s in echo]}, want core 0..{workers - 1}")
+        check(sorted(s.labels["worker"] for s in echo) == [str(w) for w in range(workers)],
+              f"redline_icmp_echo_replied_total labels {[s.labels for s in echo]}, want worker 0..{workers - 1}")
         echoed = sum(s.value for s in echo)
         check(s0["icmp_echo_replied"] + 3 <= echoed <= after["icmp_echo_replied"],
               f"icmp_echo_replied on the page {echoed}, stats block before {s0['icmp_echo_replied']}"
@@ -109,10 +142,11 @@ def t_metrics_and_telemetry(workers: int, log) -> None:
             samples(f"redline_port_{stat}", "counter")
         queues = {(s.labels["port"], s.labels["queue"]) for s in samples("redline_port_queue_rx_packets", "counter")}
         check(queues == {(p, str(q)) for p in "ab" for q in range(workers)}, f"RX queues {sorted(queues)}")
-        check(any(s.labels["port"] == "a" for s in samples("redline_port_xstat", "counter")), "no xstats of port a")
+        xstats = samples("redline_port_xstat", "counter")
+        check(any(s.labels["port"] == "a" for s in xstats), "no xstats of port a")
+        check(any(s.value == 0 for s in xstats), "no xstat at 0: a series that appears only once non-zero loses its first increase")
         check(all(s.value in (0, 1) for s in samples("redline_port_link_up", "gauge")), "link_up not 0 or 1")
-        busy = samples("redline_worker_busy_ratio", "gauge")
-        check(len(busy) == workers and all(0 <= s.value <= 1 for s in busy), f"busy ratios {busy}")
+        check_metrics_conventions(t, body, fams, workers)
         status, _, _ = _http_get(t, "/nope")
         check(status == 404, f"GET /nope: {status}, want 404")
         root, counters, core0, ports, per_worker, no_such_core = _telemetry(

@@ -25,7 +25,7 @@ def t_check_and_version(workers: int, log) -> None:
     config with exit 2 and FILE:LINE: key; an unreadable file says why; `--version` names it."""
     import tempfile
     root = Path(__file__).resolve().parents[2]
-    for example in ("demo.toml", "nat.toml", "tcp.toml"):
+    for example in ("demo.toml", "nat.toml", "tcp.toml", "kernel.toml", "nic.toml", "afxdp.toml"):
         r = topo.sh([str(topo.redline_bin()), "--check", str(root / "examples" / example)], timeout=30)
         check(r.rc == 0 and "ok" in r.out, f"--check examples/{example}: {r.brief()}")
     d = tempfile.mkdtemp(prefix="redline-check-")

@@ -50,6 +50,7 @@ import xdp_tests  # noqa: E402,F401  (registers the AF_XDP set-up tests, each wi
 import tcp_tests  # noqa: E402,F401  (registers TCP/UDP against Linux, kind="tcp")
 import tcp_hostile_tests  # noqa: E402,F401  (registers hostile TCP peers, each with its own redline)
 import endpoint_tests  # noqa: E402,F401  (registers one owner per local port, each with its own redline)
+import deploy_tests  # noqa: E402,F401  (registers the systemd unit and readiness, each with its own redline)
 
 
 

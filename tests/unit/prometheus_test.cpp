@@ -9,7 +9,7 @@
 #include "dpdk_app/control/prometheus.hpp"
 
 using redline::app::PortSnapshot;
-using redline::app::PrometheusScraper;
+using redline::app::StateSample;
 using redline::app::render_prometheus;
 using redline::app::Snapshot;
 using redline::net::Counter;
@@ -63,18 +63,16 @@ size_t count_prefix(const std::string& page, const std::string& prefix) {
 
 }  // namespace
 
-TEST(Prometheus, WorkerCounter_OneSamplePerCoreWithHelpAndType) {
-  const std::string page = render_prometheus(two_workers(), nullptr);
+TEST(Prometheus, WorkerCounter_OneSamplePerWorkerWithHelpAndType) {
+  const std::string page = render_prometheus(two_workers());
   EXPECT_TRUE(has_line(page, "# HELP redline_rx_packets_total packets taken from RX queues"));
   EXPECT_TRUE(has_line(page, "# TYPE redline_rx_packets_total counter"));
-  EXPECT_TRUE(has_line(page, R"(redline_rx_packets_total{core="0"} 10)"));
-  EXPECT_TRUE(has_line(page, R"(redline_rx_packets_total{core="1"} 32)"));
-  EXPECT_TRUE(has_line(page, R"(redline_ipv4_no_route_total{core="0"} 7)"));
-  EXPECT_TRUE(has_line(page, R"(redline_ipv4_no_route_total{core="1"} 0)"));
+  EXPECT_TRUE(has_line(page, R"(redline_rx_packets_total{worker="0"} 10)"));
+  EXPECT_TRUE(has_line(page, R"(redline_rx_packets_total{worker="1"} 32)"));
 }
 
 TEST(Prometheus, EveryCounterOfTheTable_IsOneFamily) {
-  const std::string page = render_prometheus(two_workers(), nullptr);
+  const std::string page = render_prometheus(two_workers());
   for (size_t c = 0; c < redline::net::kCounterCount; ++c) {
     const std::string name = "redline_" + std::string(redline::net::kCounterNames[c]) + "_total";
     EXPECT_EQ(count_prefix(page, "# HELP " + name + " "), 1u) << name;
@@ -86,7 +84,7 @@ TEST(Prometheus, EveryCounterOfTheTable_IsOneFamily) {
 TEST(Prometheus, FamiliesAreContiguous_HelpThenTypeThenSamples) {
   // The format requires a family's lines to stay together; a name seen again after another
   // family started would be a second family of the same name.
-  const std::string page = render_prometheus(two_workers(), nullptr);
+  const std::string page = render_prometheus(two_workers());
   std::vector<std::string> seen;
   std::string current;
   for (const auto& l : lines(page)) {
@@ -106,7 +104,7 @@ TEST(Prometheus, FamiliesAreContiguous_HelpThenTypeThenSamples) {
 }
 
 TEST(Prometheus, PortStats_LabelledByPortName) {
-  const std::string page = render_prometheus(two_workers(), nullptr);
+  const std::string page = render_prometheus(two_workers());
   EXPECT_TRUE(has_line(page, "# TYPE redline_port_rx_packets_total counter"));
   EXPECT_TRUE(has_line(page, R"(redline_port_rx_packets_total{port="a"} 42)"));
   EXPECT_TRUE(has_line(page, R"(redline_port_rx_packets_total{port="b"} 0)"));
@@ -117,21 +115,21 @@ TEST(Prometheus, PortStats_LabelledByPortName) {
 }
 
 TEST(Prometheus, PerQueueCounts_LabelledByPortAndQueue) {
-  const std::string page = render_prometheus(two_workers(), nullptr);
+  const std::string page = render_prometheus(two_workers());
   EXPECT_TRUE(has_line(page, R"(redline_port_queue_rx_packets_total{port="a",queue="0"} 40)"));
   EXPECT_TRUE(has_line(page, R"(redline_port_queue_rx_packets_total{port="a",queue="1"} 2)"));
   EXPECT_TRUE(has_line(page, R"(redline_port_queue_tx_packets_total{port="a",queue="0"} 1)"));
 }
 
 TEST(Prometheus, Xstats_OneFamilyNamedByLabel) {
-  const std::string page = render_prometheus(two_workers(), nullptr);
+  const std::string page = render_prometheus(two_workers());
   EXPECT_TRUE(has_line(page, "# TYPE redline_port_xstat_total counter"));
   EXPECT_TRUE(has_line(page, R"(redline_port_xstat_total{port="a",name="rx_good_packets"} 42)"));
   EXPECT_TRUE(has_line(page, R"(redline_port_xstat_total{port="a",name="rx_q0_packets"} 40)"));
 }
 
 TEST(Prometheus, LinkUpAndInfo_AreGauges) {
-  const std::string page = render_prometheus(two_workers(), nullptr);
+  const std::string page = render_prometheus(two_workers());
   EXPECT_TRUE(has_line(page, "# TYPE redline_port_link_up gauge"));
   EXPECT_TRUE(has_line(page, R"(redline_port_link_up{port="a"} 1)"));
   EXPECT_TRUE(has_line(page, R"(redline_port_link_up{port="b"} 0)"));
@@ -139,29 +137,53 @@ TEST(Prometheus, LinkUpAndInfo_AreGauges) {
   EXPECT_TRUE(has_line(page, "redline_tsc_hz 2100000000"));
 }
 
-TEST(Prometheus, NoPreviousSnapshot_NoBusyRatio) {
-  const std::string page = render_prometheus(two_workers(), nullptr);
-  EXPECT_EQ(page.find("redline_worker_busy_ratio"), std::string::npos);
+TEST(Prometheus, Drops_OneFamilyWithAReasonLabel) {
+  const std::string page = render_prometheus(two_workers());
+  EXPECT_TRUE(has_line(page, "# TYPE redline_dropped_packets_total counter"));
+  EXPECT_TRUE(has_line(page, R"(redline_dropped_packets_total{worker="0",reason="ipv4_no_route"} 7)"));
+  EXPECT_TRUE(has_line(page, R"(redline_dropped_packets_total{worker="1",reason="ipv4_no_route"} 0)"));
+  size_t reasons = 0;
+  for (size_t c = 0; c < redline::net::kCounterCount; ++c) reasons += redline::app::is_drop_counter(c);
+  EXPECT_GT(reasons, 40u);
+  EXPECT_EQ(count_prefix(page, "redline_dropped_packets_total{"), 2 * reasons);
+  EXPECT_FALSE(redline::app::is_drop_counter(size_t(Counter::rx_packets)));
 }
 
-TEST(Prometheus, PreviousSnapshot_BusyRatioPerCore) {
-  Snapshot before = two_workers();
-  Snapshot after = before;
-  after.tsc = before.tsc + 1000;
-  after.cores[0][size_t(Counter::busy_cycles)] += 250;  // a quarter of the interval
-  const std::string page = render_prometheus(after, &before);
-  EXPECT_TRUE(has_line(page, "# TYPE redline_worker_busy_ratio gauge"));
-  EXPECT_TRUE(has_line(page, R"(redline_worker_busy_ratio{core="0"} 0.25)"));
-  EXPECT_TRUE(has_line(page, R"(redline_worker_busy_ratio{core="1"} 0)"));
+TEST(Prometheus, DropsOldNames_KeptOneReleaseAndSaidDeprecated) {
+  const std::string page = render_prometheus(two_workers());
+  EXPECT_TRUE(has_line(page, R"(redline_ipv4_no_route_total{core="0"} 7)"));
+  EXPECT_EQ(count_prefix(page, "# HELP redline_ipv4_no_route_total DEPRECATED, removed in the next release: "
+                               "redline_dropped_packets_total{reason=\"ipv4_no_route\"}."), 1u);
 }
 
-TEST(Prometheus, BusyRatio_NeverAboveOne) {
-  Snapshot before = two_workers();
-  Snapshot after = before;
-  after.tsc = before.tsc + 1000;
-  after.cores[0][size_t(Counter::busy_cycles)] += 1030;  // an iteration straddled `before`
-  const std::string page = render_prometheus(after, &before);
-  EXPECT_TRUE(has_line(page, R"(redline_worker_busy_ratio{core="0"} 1)"));
+TEST(Prometheus, BusyTime_ACounterInSeconds) {
+  Snapshot s = two_workers();
+  s.cores[0][size_t(Counter::busy_cycles)] = 1'050'000'000;  // half a second at 2.1 GHz
+  const std::string page = render_prometheus(s);
+  EXPECT_TRUE(has_line(page, "# TYPE redline_busy_seconds_total counter"));
+  EXPECT_TRUE(has_line(page, R"(redline_busy_seconds_total{worker="0"} 0.5)"));
+  EXPECT_TRUE(has_line(page, R"(redline_busy_seconds_total{worker="1"} 0)"));
+  EXPECT_EQ(page.find("busy_ratio"), std::string::npos) << "a ratio since the last scrape depends on who scraped";
+}
+
+TEST(Prometheus, WorkerInfo_NamesTheLcore) {
+  Snapshot s = two_workers();
+  s.lcores = {3, 5};
+  const std::string page = render_prometheus(s);
+  EXPECT_TRUE(has_line(page, R"(redline_worker_info{worker="0",lcore="3"} 1)"));
+  EXPECT_TRUE(has_line(page, R"(redline_worker_info{worker="1",lcore="5"} 1)"));
+}
+
+TEST(Prometheus, State_FamiliesOfTheSamplesTheAppAdds) {
+  Snapshot s = two_workers();
+  s.state.push_back({"nat_sessions", "gauge", "NAT sessions live on a worker", {{"worker", "0"}}, 12});
+  s.state.push_back({"nat_sessions", "gauge", "", {{"worker", "1"}}, 0});
+  s.state.push_back({"start_time_seconds", "gauge", "when", {}, 1.5});
+  const std::string page = render_prometheus(s);
+  EXPECT_EQ(count_prefix(page, "# TYPE redline_nat_sessions gauge"), 1u);
+  EXPECT_TRUE(has_line(page, R"(redline_nat_sessions{worker="0"} 12)"));
+  EXPECT_TRUE(has_line(page, R"(redline_nat_sessions{worker="1"} 0)"));
+  EXPECT_TRUE(has_line(page, "redline_start_time_seconds 1.5"));
 }
 
 TEST(Prometheus, LabelValues_EscapeBackslashQuoteNewline) {
@@ -169,7 +191,7 @@ TEST(Prometheus, LabelValues_EscapeBackslashQuoteNewline) {
   Snapshot s = two_workers();
   s.ports[0].name = "we\"ird\\";
   s.ports[0].xstats = {{"line\nbreak", 1}};
-  const std::string page = render_prometheus(s, nullptr);
+  const std::string page = render_prometheus(s);
   EXPECT_TRUE(has_line(page, R"(redline_port_rx_packets_total{port="we\"ird\\"} 42)"));
   EXPECT_TRUE(has_line(page, R"(redline_port_xstat_total{port="we\"ird\\",name="line\nbreak"} 1)"));
 }
@@ -179,24 +201,7 @@ TEST(Prometheus, HelpText_EscapesBackslashAndNewlineButNotQuotes) {
 }
 
 TEST(Prometheus, Page_EndsWithNewline) {
-  const std::string page = render_prometheus(two_workers(), nullptr);
+  const std::string page = render_prometheus(two_workers());
   ASSERT_FALSE(page.empty());
   EXPECT_EQ(page.back(), '\n');
-}
-
-TEST(PrometheusScraper, EachScrape_RatioSinceThePreviousOne) {
-  Snapshot s = two_workers();
-  std::vector<Snapshot> taken;
-  PrometheusScraper scraper([&] {
-    s.tsc += 1000;
-    s.cores[1][size_t(Counter::busy_cycles)] += 500;  // half busy every interval
-    taken.push_back(s);
-    return s;
-  });
-  EXPECT_EQ(taken.size(), 1u) << "the first page needs a snapshot to compare against";
-  for (int i = 0; i < 3; ++i) {
-    const std::string page = scraper.scrape();
-    EXPECT_TRUE(has_line(page, R"(redline_worker_busy_ratio{core="1"} 0.5)")) << "scrape " << i;
-  }
-  EXPECT_EQ(taken.size(), 4u);
 }
