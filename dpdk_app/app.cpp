@@ -77,10 +77,14 @@ pipeline::Settings settings_of(const Config& config) {
 }
 
 bool App::add_static_route(const RouteConfig& r, std::string* error) {
-  uint16_t port = 0;
-  for (size_t i = 0; i < shared_->ports.size(); ++i)
-    if (shared_->ports[i].address.contains(r.via)) port = uint16_t(i);
-  return routes_->add(r.prefix, {ip::NextHop::Kind::kForward, port, r.via}, error);
+  std::vector<ip::NextHop> hops;
+  for (const net::Ipv4Addr& g : r.via) {
+    uint16_t port = 0;
+    for (size_t i = 0; i < shared_->ports.size(); ++i)
+      if (shared_->ports[i].address.contains(g)) port = uint16_t(i);
+    hops.push_back({ip::NextHop::Kind::kForward, port, g});
+  }
+  return routes_->add(r.prefix, std::move(hops), error);
 }
 
 bool App::setup(const Config& config, std::string* error, const std::string& config_path) {

@@ -84,6 +84,7 @@ class App {
   // Replaces the NAT rules with `next` (reload); false with `error` if it cannot be applied live.
   bool replace_nat_rules(const nat::NatConfig& next, std::string* error);
   Json route_add(const Json& args);
+  Json route_get(const Json& args) const;
   Json route_del(const Json& args);
   Json neighbor_flush(const Json& args);
 

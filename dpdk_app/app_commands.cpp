@@ -10,6 +10,8 @@
 #include <sstream>
 
 #include "dpdk_app/app.hpp"
+#include "stack/nat/session_view.hpp"
+#include "stack/pipeline/flow_hash.hpp"
 
 namespace redline::app {
 
@@ -65,10 +67,17 @@ void App::register_commands() {
                  [this](const Json&) { return show_connections(); }});
   commands_.add({"show config", "the config file redline runs from, as it was read at start or the last reload",
                  {}, [this](const Json&) { return Json{{"path", config_path_}, {"text", config_text_}}; }});
-  commands_.add({"route add", "adds a static route while traffic flows (replaces one for the same prefix)",
+  commands_.add({"route add", "adds a static route while traffic flows (replaces one for the same prefix; reload keeps it)",
                  {{"prefix", T::kString, true, "destination, e.g. 10.9.0.0/16"},
-                  {"via", T::kString, true, "gateway on a connected network"}},
+                  {"via", T::kString, true, "gateway on a connected network; several, comma-separated, for ECMP"}},
                  [this](const Json& a) { return route_add(a); }});
+  commands_.add({"route get", "the route and next hop a datagram to ADDRESS takes (for an ECMP route, the flow's path)",
+                 {{"address", T::kString, true, "destination"},
+                  {"from", T::kString, false, "source address (ECMP: picks the flow's path)"},
+                  {"proto", T::kString, false, "tcp, udp, icmp or a number (ECMP)"},
+                  {"sport", T::kInt, false, "source port (ECMP, TCP and UDP)"},
+                  {"dport", T::kInt, false, "destination port (ECMP, TCP and UDP)"}},
+                 [this](const Json& a) { return route_get(a); }});
   commands_.add({"route del", "removes a static route", {{"prefix", T::kString, true, "destination"}},
                  [this](const Json& a) { return route_del(a); }});
   commands_.add({"neighbor flush", "forgets one neighbor, or all; they are resolved again when needed",
@@ -150,11 +159,13 @@ App::Json App::show_ports() const {
 App::Json App::show_routes() const {
   Json list = Json::array();
   for (const ip::Route& r : routes_->routes()) {
-    Json row = {{"prefix", r.prefix.to_string()},
-                {"kind", kind_name(r.hop.kind)},
-                {"port", shared_->ports[r.hop.port].name}};
-    if (!r.hop.gateway.is_unspecified()) row["via"] = r.hop.gateway.to_string();
-    list.push_back(row);
+    // An ECMP route is a row per path, its prefix on each.
+    for (const ip::NextHop& h : r.hops) {
+      Json row = {{"prefix", r.prefix.to_string()}, {"kind", kind_name(h.kind)}, {"port", shared_->ports[h.port].name}};
+      if (!h.gateway.is_unspecified()) row["via"] = h.gateway.to_string();
+      if (r.hops.size() > 1) row["paths"] = r.hops.size();
+      list.push_back(row);
+    }
   }
   return list;
 }
@@ -188,20 +199,45 @@ App::Json App::show_workers() const {
 
 App::Json App::route_add(const Json& args) {
   const net::Ipv4Prefix prefix = prefix_arg(args, "prefix");
-  const std::string via_text = args.at("via");
-  auto via = net::Ipv4Addr::parse(via_text);
-  if (!via) throw CommandError("'" + via_text + "' is not an IPv4 address");
-  // The same rules as [[routes]] in the file, against the routes in force now, less the one
-  // this replaces.
-  Config check = config_;
-  std::erase_if(check.routes, [&](const RouteConfig& r) { return r.prefix.network() == prefix.addr && r.prefix.length == prefix.length; });
-  if (auto problem = static_route_problem(check, prefix, *via); !problem.what.empty()) throw CommandError(problem.what);
   std::string error;
-  const RouteConfig route{prefix, *via};
-  if (!add_static_route(route, &error)) throw CommandError(error);
-  check.routes.push_back(route);
-  config_.routes = std::move(check.routes);
-  return {{"added", prefix.to_string()}, {"via", via->to_string()}};
+  auto route = runtime_route(config_, prefix, args.at("via"), &error);
+  if (!route) throw CommandError(error);
+  if (!add_static_route(*route, &error)) throw CommandError(error);
+  std::erase_if(config_.routes, [&](const RouteConfig& r) { return r.prefix.network() == prefix.addr && r.prefix.length == prefix.length; });
+  config_.routes.push_back(*route);
+  return {{"added", prefix.to_string()}, {"via", route->via_text()}};
+}
+
+App::Json App::route_get(const Json& args) const {
+  const std::string text = args.at("address");
+  auto dst = net::Ipv4Addr::parse(text);
+  if (!dst) throw CommandError("'" + text + "' is not an IPv4 address");
+  const ip::Route* r = routes_->route_for(*dst);
+  if (!r) return {{"address", dst->to_string()}, {"route", "none: unreachable (ipv4_no_route)"}};
+  Json out = {{"address", dst->to_string()}, {"route", r->prefix.to_string()}, {"kind", kind_name(r->hop().kind)}};
+  // The path a flow takes: the one the workers pick for this datagram (flow_hash.hpp).
+  size_t path = 0;
+  if (r->hops.size() > 1) {
+    std::string why;
+    const uint8_t protocol = args.contains("proto") ? nat::parse_protocol(args["proto"].get<std::string>(), &why) : 0;
+    if (!why.empty()) throw CommandError("proto: " + why);
+    const std::optional<net::Ipv4Addr> from =
+        args.contains("from") ? net::Ipv4Addr::parse(args["from"].get<std::string>()) : std::optional(net::Ipv4Addr{});
+    if (!from) throw CommandError("from: '" + args["from"].get<std::string>() + "' is not an IPv4 address");
+    const uint8_t header[24] = {0x45, 0, 0, 24, 0, 0, 0, 0, 64, protocol, 0, 0,
+                                uint8_t(from->value >> 24), uint8_t(from->value >> 16), uint8_t(from->value >> 8), uint8_t(from->value),
+                                uint8_t(dst->value >> 24), uint8_t(dst->value >> 16), uint8_t(dst->value >> 8), uint8_t(dst->value),
+                                uint8_t(args.value("sport", 0LL) >> 8), uint8_t(args.value("sport", 0LL)),
+                                uint8_t(args.value("dport", 0LL) >> 8), uint8_t(args.value("dport", 0LL))};
+    path = pipeline::flow_hash(header) % r->hops.size();
+    out["paths"] = r->hops.size();
+  }
+  const ip::NextHop& h = r->hops[path];
+  out["port"] = shared_->ports[h.port].name;
+  out["via"] = h.gateway.is_unspecified() ? dst->to_string() + " (connected)" : h.gateway.to_string();
+  if (auto n = neighbors_->lookup(h.gateway.is_unspecified() ? *dst : h.gateway); n && !n->unreachable())
+    out["mac"] = n->mac.to_string();
+  return out;
 }
 
 App::Json App::route_del(const Json& args) {
@@ -276,17 +312,25 @@ App::Json App::reload_file() {
   auto same_prefix = [](const RouteConfig& a, const RouteConfig& b) {
     return a.prefix.network() == b.prefix.network() && a.prefix.length == b.prefix.length;
   };
+  // The file's routes win over routes added at run time for the same prefix; run-time routes
+  // for other prefixes are kept (said in routes_kept), since the operator added them on purpose.
+  Json kept = Json::array();
   for (const RouteConfig& n : next.routes) {
     auto current = std::find_if(config_.routes.begin(), config_.routes.end(), [&](const RouteConfig& r) { return same_prefix(r, n); });
-    if (current != config_.routes.end() && current->via == n.via) continue;
+    if (current != config_.routes.end() && current->via == n.via && !current->runtime) continue;
     std::string error;
     if (!add_static_route(n, &error)) return {{"error", error + " (routes before it in the file were applied)"}};
-    if (current != config_.routes.end()) current->via = n.via;
+    if (current != config_.routes.end()) *current = n;
     else config_.routes.push_back(n);
-    added.push_back(n.prefix.to_string() + " via " + n.via.to_string());
+    added.push_back(n.prefix.to_string() + " via " + n.via_text());
   }
   for (auto it = config_.routes.begin(); it != config_.routes.end();) {
     if (std::any_of(next.routes.begin(), next.routes.end(), [&](const RouteConfig& n) { return same_prefix(n, *it); })) {
+      ++it;
+      continue;
+    }
+    if (it->runtime) {
+      kept.push_back(it->prefix.to_string() + " via " + it->via_text());
       ++it;
       continue;
     }
@@ -325,7 +369,8 @@ App::Json App::reload_file() {
   differs("control", next.control.socket != config_.control.socket || next.control.metrics != config_.control.metrics);
   differs("log", next.log.level != config_.log.level || next.log.file != config_.log.file);
   config_text_ = loaded_text;
-  return {{"routes_removed", removed}, {"routes_added", added}, {"settings_applied", applied}, {"needs_restart", restart}};
+  return {{"routes_removed", removed}, {"routes_added", added}, {"routes_kept", kept}, {"settings_applied", applied},
+          {"needs_restart", restart}};
 }
 
 }  // namespace redline::app

@@ -13,6 +13,7 @@
 #include "dpdk_app/control/listen_address.hpp"
 #include "stack/endpoint/claims.hpp"
 #include "stack/ip/pass_rules.hpp"
+#include "stack/ip/route_table.hpp"
 
 namespace redline::app {
 
@@ -247,9 +248,21 @@ Config read_config(const Reader& r, const toml::table& root, const HostFacts& fa
       auto prefix = net::Ipv4Prefix::parse(prefix_text);
       if (!prefix || prefix_text.find('/') == std::string::npos)
         r.fail(t.get("prefix"), at + ".prefix", "'" + prefix_text + "' is not a prefix like 10.1.0.0/16");
-      std::string via_text = r.string(t, "via", at + ".via", true);
-      auto via = net::Ipv4Addr::parse(via_text);
-      if (!via) r.fail(t.get("via"), at + ".via", "'" + via_text + "' is not an IPv4 address");
+      // One gateway ("10.77.2.2"), or an ECMP route's (["10.77.2.2", "10.77.2.3"]).
+      std::string via_text;
+      const toml::node* via_node = t.get("via");
+      if (const toml::array* list = via_node ? via_node->as_array() : nullptr) {
+        for (auto&& g : *list) {
+          if (!g.is_string()) r.fail(&g, at + ".via", "must be a string or an array of strings");
+          via_text += (via_text.empty() ? "" : ",") + *g.value<std::string>();
+        }
+        if (via_text.empty()) r.fail(via_node, at + ".via", "an empty array: give at least one gateway");
+      } else {
+        via_text = r.string(t, "via", at + ".via", true);
+      }
+      std::string error;
+      auto via = parse_gateways(via_text, &error);
+      if (!via) r.fail(via_node, at + ".via", error);
       if (RouteProblem p = static_route_problem(c, *prefix, *via); !p.what.empty())
         r.fail(t.get(p.in_gateway ? "via" : "prefix"), at + (p.in_gateway ? ".via" : ".prefix"), p.what);
       c.routes.push_back(RouteConfig{*prefix, *via});
@@ -320,7 +333,51 @@ Config read_config(const Reader& r, const toml::table& root, const HostFacts& fa
 
 }  // namespace
 
-RouteProblem static_route_problem(const Config& c, net::Ipv4Prefix prefix, net::Ipv4Addr via) {
+std::string RouteConfig::via_text() const {
+  std::string out;
+  for (const net::Ipv4Addr& g : via) out += (out.empty() ? "" : ",") + g.to_string();
+  return out;
+}
+
+std::optional<std::vector<net::Ipv4Addr>> parse_gateways(const std::string& text, std::string* error) {
+  std::vector<net::Ipv4Addr> out;
+  size_t at = 0;
+  while (at <= text.size()) {
+    const size_t comma = std::min(text.find(',', at), text.size());
+    const std::string one = text.substr(at, comma - at);
+    auto g = net::Ipv4Addr::parse(one);
+    if (!g) {
+      *error = "'" + one + "' is not an IPv4 address (a gateway, or gateways separated by commas for ECMP)";
+      return std::nullopt;
+    }
+    if (std::find(out.begin(), out.end(), *g) != out.end()) {
+      *error = "gateway " + g->to_string() + " is given twice";
+      return std::nullopt;
+    }
+    out.push_back(*g);
+    at = comma + 1;
+  }
+  if (out.size() > ip::RouteTable::kMaxPaths) {
+    *error = std::to_string(out.size()) + " gateways: an ECMP route has at most " + std::to_string(ip::RouteTable::kMaxPaths);
+    return std::nullopt;
+  }
+  return out;
+}
+
+std::optional<RouteConfig> runtime_route(const Config& current, net::Ipv4Prefix prefix, const std::string& via_text,
+                                         std::string* error) {
+  auto via = parse_gateways(via_text, error);
+  if (!via) return std::nullopt;
+  Config check = current;
+  std::erase_if(check.routes, [&](const RouteConfig& r) { return r.prefix.network() == prefix.addr && r.prefix.length == prefix.length; });
+  if (auto problem = static_route_problem(check, prefix, *via); !problem.what.empty()) {
+    *error = problem.what;
+    return std::nullopt;
+  }
+  return RouteConfig{prefix, *via, true};
+}
+
+RouteProblem static_route_problem(const Config& c, net::Ipv4Prefix prefix, const std::vector<net::Ipv4Addr>& via) {
   const net::Ipv4Prefix normal{prefix.network(), prefix.length};
   // As `ip route` refuses it: host bits set are a typo more often than the network.
   if (prefix.addr != normal.addr)
@@ -340,9 +397,11 @@ RouteProblem static_route_problem(const Config& c, net::Ipv4Prefix prefix, net::
   for (size_t k = 0; k < c.routes.size(); ++k)
     if (net::Ipv4Prefix{c.routes[k].prefix.network(), c.routes[k].prefix.length} == normal)
       return {prefix.to_string() + " is already routed by routes[" + std::to_string(k) + "]: one route per prefix"};
-  bool connected = false;
-  for (const PortConfig& p : c.ports) connected |= p.address.contains(via) && p.address.addr != via;
-  if (!connected) return {"gateway " + via.to_string() + " is not on the network of any port", true};
+  for (const net::Ipv4Addr& g : via) {
+    bool connected = false;
+    for (const PortConfig& p : c.ports) connected |= p.address.contains(g) && p.address.addr != g;
+    if (!connected) return {"gateway " + g.to_string() + " is not on the network of any port", true};
+  }
   return {};
 }
 

@@ -38,7 +38,10 @@ struct PortConfig {
 
 struct RouteConfig {
   net::Ipv4Prefix prefix;
-  net::Ipv4Addr via;
+  std::vector<net::Ipv4Addr> via;  // one gateway, or the paths of an ECMP route (in this order)
+  bool runtime = false;            // added with `redlinectl route add`: kept by reload (app_commands.cpp)
+  friend bool operator==(const RouteConfig&, const RouteConfig&) = default;
+  std::string via_text() const;    // "10.77.2.2" or "10.77.2.2,10.77.2.3"
 };
 
 struct ArpConfig {
@@ -118,7 +121,15 @@ struct RouteProblem {
   std::string what;
   bool in_gateway = false;  // the gateway is wrong (else the prefix)
 };
-RouteProblem static_route_problem(const Config& c, net::Ipv4Prefix prefix, net::Ipv4Addr via);
+RouteProblem static_route_problem(const Config& c, net::Ipv4Prefix prefix, const std::vector<net::Ipv4Addr>& via);
+// "10.77.2.2" or "10.77.2.2,10.77.2.3" (an ECMP route's paths): 1 to RouteTable::kMaxPaths
+// distinct addresses; nullopt and `error` otherwise.
+std::optional<std::vector<net::Ipv4Addr>> parse_gateways(const std::string& text, std::string* error);
+// The route `route add PREFIX VIA` asks for while redline runs from `current`: the same rules as
+// [[routes]] in the file, against the routes in force less the one it replaces. nullopt and
+// `error` if refused.
+std::optional<RouteConfig> runtime_route(const Config& current, net::Ipv4Prefix prefix, const std::string& via,
+                                         std::string* error);
 // Reads and checks a config file against this machine (HostFacts::read): everything redline
 // can check before EAL starts, as `redline --check` does.
 ConfigResult load_config(const std::string& path);

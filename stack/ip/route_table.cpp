@@ -33,17 +33,32 @@ std::unique_ptr<RouteTable> RouteTable::create(const std::string& name, uint32_t
 
 RouteTable::~RouteTable() { rte_lpm_free(lpm_); }
 
-bool RouteTable::add(net::Ipv4Prefix prefix, const NextHop& hop, std::string* error) {
+bool RouteTable::add(net::Ipv4Prefix prefix, std::vector<NextHop> hops, std::string* error) {
   const net::Ipv4Prefix normal{prefix.network(), prefix.length};
-  auto found = std::find(hops_.get(), hops_.get() + hop_count_, hop);
-  const uint32_t index = uint32_t(found - hops_.get());
+  if (hops.empty() || hops.size() > kMaxPaths) {
+    *error = "cannot add route " + normal.to_string() + ": " + std::to_string(hops.size()) + " next hops (1 to " +
+             std::to_string(kMaxPaths) + ")";
+    return false;
+  }
+  for (NextHop& h : hops) h.paths = 1;
+  hops.front().paths = uint8_t(hops.size());
+  // The entries are never freed (lookups may hold an index at any time): the same next hop, or
+  // the same group in the same order, is found again instead of added twice.
+  const size_t n = hops.size();
+  uint32_t index = uint32_t(hop_count_);
+  for (size_t i = 0; i + n <= hop_count_; ++i)
+    if (std::equal(hops.begin(), hops.end(), hops_.get() + i)) {
+      index = uint32_t(i);
+      break;
+    }
   if (index == hop_count_) {
-    if (hop_count_ == kMaxHops) {
+    if (hop_count_ + n > kMaxHops) {
       *error = "cannot add route " + normal.to_string() + ": " + std::to_string(kMaxHops) + " next hops in use";
       return false;
     }
-    hops_[hop_count_++] = hop;
-    // The entry must be visible before any lookup can return its index.
+    std::copy(hops.begin(), hops.end(), hops_.get() + hop_count_);
+    hop_count_ += n;
+    // The entries must be visible before any lookup can return their index.
     std::atomic_thread_fence(std::memory_order_release);
   }
   if (prefix.length == 0) {
@@ -52,9 +67,10 @@ bool RouteTable::add(net::Ipv4Prefix prefix, const NextHop& hop, std::string* er
     *error = "cannot add route " + normal.to_string() + ": " + rte_strerror(-rc);
     return false;
   }
+  hops.front().paths = 1;  // the writer's view keeps the hops themselves
   auto same = std::find_if(routes_.begin(), routes_.end(), [&](const Route& r) { return r.prefix == normal; });
-  if (same != routes_.end()) same->hop = hop;
-  else routes_.push_back({normal, hop});
+  if (same != routes_.end()) same->hops = std::move(hops);
+  else routes_.push_back({normal, std::move(hops)});
   return true;
 }
 
@@ -71,8 +87,15 @@ bool RouteTable::remove(net::Ipv4Prefix prefix) {
 std::optional<NextHop> RouteTable::route_of(net::Ipv4Prefix prefix) const {
   const net::Ipv4Prefix normal{prefix.network(), prefix.length};
   for (const Route& r : routes_)
-    if (r.prefix == normal) return r.hop;
+    if (r.prefix == normal) return r.hop();
   return std::nullopt;
+}
+
+const Route* RouteTable::route_for(net::Ipv4Addr dst) const {
+  const Route* best = nullptr;
+  for (const Route& r : routes_)
+    if (r.prefix.contains(dst) && (!best || r.prefix.length > best->prefix.length)) best = &r;
+  return best;
 }
 
 uint32_t RouteTable::lookup(net::Ipv4Addr dst) const {

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -31,18 +32,23 @@ struct NextHop {
   Kind kind = Kind::kForward;
   uint16_t port = 0;     // egress port (kForward) or the port the address belongs to
   net::Ipv4Addr gateway;  // 0.0.0.0: the destination is on the connected network
+  // ECMP: in the first entry of a group, how many entries (this one included) follow in the
+  // array, one per path; 1 for a single next hop.
+  uint8_t paths = 1;
   friend bool operator==(const NextHop&, const NextHop&) = default;
 };
 
 struct Route {
-  net::Ipv4Prefix prefix;  // network address and length
-  NextHop hop;
+  net::Ipv4Prefix prefix;     // network address and length
+  std::vector<NextHop> hops;  // one, or the paths of an ECMP route
+  const NextHop& hop() const { return hops.front(); }
 };
 
 class RouteTable {
  public:
   static constexpr uint32_t kNoRoute = UINT32_MAX;
   static constexpr uint32_t kMaxHops = 4096;
+  static constexpr uint32_t kMaxPaths = 16;  // next hops of one ECMP route
 
   // `qsbr` may be null when routes never change while workers run (tests, tools).
   static std::unique_ptr<RouteTable> create(const std::string& name, uint32_t max_routes, int socket,
@@ -53,12 +59,16 @@ class RouteTable {
 
   // --- the writer ---
   // Adds or replaces the route for `prefix` (address bits beyond the length are ignored).
-  bool add(net::Ipv4Prefix prefix, const NextHop& hop, std::string* error);
+  bool add(net::Ipv4Prefix prefix, const NextHop& hop, std::string* error) { return add(prefix, std::vector{hop}, error); }
+  // The same with 1 to kMaxPaths next hops: an ECMP route, each flow on one of them (path()).
+  bool add(net::Ipv4Prefix prefix, std::vector<NextHop> hops, std::string* error);
   // Removes the route for exactly `prefix`; false if there is none.
   bool remove(net::Ipv4Prefix prefix);
   // The routes, in the order they were added (the writer's view).
   const std::vector<Route>& routes() const { return routes_; }
   std::optional<NextHop> route_of(net::Ipv4Prefix prefix) const;
+  // The route `dst` takes (longest prefix), if any: the writer's view, for `route get`.
+  const Route* route_for(net::Ipv4Addr dst) const;
 
   // --- any core, lock-free ---
   // Index of the next hop for `dst`, or kNoRoute.
@@ -66,6 +76,12 @@ class RouteTable {
   // Four at a time (rte_lpm_lookupx4); `out` gets kNoRoute for misses.
   void lookup4(const net::Ipv4Addr* dst, uint32_t* out) const;
   const NextHop& hop(uint32_t index) const { return hops_[index]; }
+  // The next hop a flow whose hash is `flow_hash` takes at `index`: the entry itself, or for an
+  // ECMP route the path the hash picks, so every packet of a flow leaves by the same one.
+  const NextHop& path(uint32_t index, uint32_t flow_hash) const {
+    const NextHop& h = hops_[index];
+    return h.paths > 1 ? hops_[index + flow_hash % h.paths] : h;
+  }
   size_t hop_count() const { return hop_count_; }
 
  private:

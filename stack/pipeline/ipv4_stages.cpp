@@ -1,6 +1,7 @@
 // IPv4 routing and forwarding (RFC 791, RFC 1812 §5): the route stage (which forwards too) and
 // the route of what redline itself sends (local-out).
 #include "stack/pipeline/builtin_stages.hpp"
+#include "stack/pipeline/flow_hash.hpp"
 #include "stack/pipeline/worker.hpp"
 #include "stack/wire/ethernet.hpp"
 #include "stack/wire/icmp.hpp"
@@ -65,7 +66,7 @@ void RouteStage::run(Burst& b, const uint8_t* idx, uint32_t n) {
                      Counter::ipv4_no_route);
       continue;
     }
-    const ip::NextHop& h = s.routes->hop(hop[k]);
+    const ip::NextHop& h = next_hop_of(*s.routes, hop[k], frames[k] + wire::eth::kHeaderLen);  // ECMP: the flow's path
     if (h.kind != ip::NextHop::Kind::kForward) {
       if (h.kind == ip::NextHop::Kind::kBroadcast) pm.flags |= kFlagToBroadcast;
       b.to(slot, local);
@@ -130,7 +131,7 @@ void LocalOutStage::run(Burst& b, const uint8_t* idx, uint32_t n) {
       b.drop(slot, Counter::ipv4_no_route);
       continue;
     }
-    const ip::NextHop& h = s.routes->hop(index);
+    const ip::NextHop& h = next_hop_of(*s.routes, index, ip_header(b.pkts[slot]));
     if (h.kind != ip::NextHop::Kind::kForward) {
       b.drop(slot, Counter::ipv4_bad_destination);
       continue;

@@ -123,3 +123,46 @@ TEST(RouteTable, LookupsRunWhileAnotherThreadAddsAndRemovesRoutes) {
   t.reset();
   rte_free(q);
 }
+
+TEST(RouteTable, EcmpRoute_EachHashOnOnePathEveryPathUsed) {
+  std::string error;
+  auto t = RouteTable::create("rt_ecmp", 64, 0, &error);
+  ASSERT_TRUE(t) << error;
+  const std::vector<NextHop> paths = {{NextHop::Kind::kForward, 1, addr("10.0.1.2")},
+                                      {NextHop::Kind::kForward, 1, addr("10.0.1.3")},
+                                      {NextHop::Kind::kForward, 2, addr("10.0.2.2")}};
+  ASSERT_TRUE(t->add(prefix("10.9.0.0/16"), paths, &error)) << error;
+  const uint32_t index = t->lookup(addr("10.9.1.1"));
+  ASSERT_NE(index, RouteTable::kNoRoute);
+  EXPECT_EQ(t->hop(index).paths, 3);
+  int used[3] = {0, 0, 0};
+  for (uint32_t hash = 0; hash < 300; ++hash) {
+    const NextHop& h = t->path(index, hash);
+    EXPECT_EQ(&h, &t->path(index, hash)) << "a flow's hash always gives the same path";
+    for (int p = 0; p < 3; ++p) used[p] += h.gateway == paths[size_t(p)].gateway;
+  }
+  EXPECT_EQ(used[0], 100);
+  EXPECT_EQ(used[1], 100);
+  EXPECT_EQ(used[2], 100);
+  ASSERT_EQ(t->routes().size(), 1u);
+  EXPECT_EQ(t->routes()[0].hops.size(), 3u);
+  // A single-path route by one of the paths reuses that entry; the group is found again when
+  // the route is re-added: no new entries.
+  const size_t entries = t->hop_count();
+  ASSERT_TRUE(t->add(prefix("10.8.0.0/16"), paths[1], &error));
+  ASSERT_TRUE(t->add(prefix("10.9.0.0/16"), paths, &error));
+  EXPECT_EQ(t->hop_count(), entries);
+  EXPECT_EQ(t->path(t->lookup(addr("10.8.0.1")), 7).gateway, addr("10.0.1.3"));
+  // Back to one path: every hash takes it.
+  ASSERT_TRUE(t->add(prefix("10.9.0.0/16"), paths[2], &error));
+  for (uint32_t hash = 0; hash < 10; ++hash) EXPECT_EQ(t->path(t->lookup(addr("10.9.1.1")), hash).gateway, addr("10.0.2.2"));
+}
+
+TEST(RouteTable, EcmpRoute_OfTooManyOrNoPaths_IsRefused) {
+  std::string error;
+  auto t = RouteTable::create("rt_ecmp_bad", 64, 0, &error);
+  ASSERT_TRUE(t) << error;
+  EXPECT_FALSE(t->add(prefix("10.9.0.0/16"), std::vector<NextHop>{}, &error));
+  EXPECT_FALSE(t->add(prefix("10.9.0.0/16"), std::vector<NextHop>(RouteTable::kMaxPaths + 1, NextHop{}), &error));
+  EXPECT_NE(error.find("1 to 16"), std::string::npos) << error;
+}

@@ -83,16 +83,10 @@ control::CommandTable make_table() {
     t.add({name, "", {}, [](const Json&) { return Json::array(); }});
   t.add({"route add", "", {{"prefix", T::kString, true, ""}, {"via", T::kString, true, ""}}, [](const Json& a) {
            const net::Ipv4Prefix prefix = prefix_arg(a, "prefix");
-           const std::string via_text = a.at("via");
-           auto via = net::Ipv4Addr::parse(via_text);
-           if (!via) throw CommandError("'" + via_text + "' is not an IPv4 address");
-           app::Config check = config();
-           std::erase_if(check.routes, [&](const app::RouteConfig& r) {
-             return r.prefix.network() == prefix.addr && r.prefix.length == prefix.length;
-           });
-           if (auto problem = app::static_route_problem(check, prefix, *via); !problem.what.empty())
-             throw CommandError(problem.what);
-           return Json{{"added", prefix.to_string()}, {"via", via->to_string()}};
+           std::string error;
+           auto route = app::runtime_route(config(), prefix, a.at("via"), &error);
+           if (!route) throw CommandError(error);
+           return Json{{"added", prefix.to_string()}, {"via", route->via_text()}};
          }});
   t.add({"route del", "", {{"prefix", T::kString, true, ""}}, [](const Json& a) {
            const net::Ipv4Prefix prefix = prefix_arg(a, "prefix");

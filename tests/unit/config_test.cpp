@@ -53,7 +53,7 @@ TEST(Config, ParsesEveryKey) {
   EXPECT_EQ(c.ports[1].mtu, 9000);
   EXPECT_EQ(c.ports[1].address.to_string(), "10.77.2.1/24");
   ASSERT_EQ(c.routes.size(), 1u);
-  EXPECT_EQ(c.routes[0].via.to_string(), "10.77.2.2");
+  EXPECT_EQ(c.routes[0].via_text(), "10.77.2.2");
   EXPECT_EQ(c.arp.retries, 5u);
   EXPECT_EQ(c.arp.retry_ms, 1000u);  // default kept
   EXPECT_EQ(c.arp.probes_per_ms, 8u);
@@ -213,4 +213,35 @@ TEST(Config, PortImpairment_IsParsedAndCheckedNamingTheKey) {
   EXPECT_NE(error_of(with_port("[ports.impair]\ndirection = \"up\"\n")).find("key 'ports[0].impair.direction'"),
             std::string::npos);
   EXPECT_NE(error_of(with_port("[ports.impair]\nloss = 1\n")).find("unknown key"), std::string::npos);
+}
+
+TEST(Config, EcmpRoute_AnArrayOfGateways) {
+  const std::string ports = "[[ports]]\nname = \"a\"\ndevice = \"net_ring0\"\naddress = \"10.0.0.1/24\"\n";
+  auto r = parse_config(ports + "[[routes]]\nprefix = \"10.9.0.0/16\"\nvia = [\"10.0.0.2\", \"10.0.0.3\"]\n", "ecmp.toml");
+  ASSERT_TRUE(r.config) << r.error;
+  EXPECT_EQ(r.config->routes[0].via_text(), "10.0.0.2,10.0.0.3");
+  r = parse_config(ports + "[[routes]]\nprefix = \"10.9.0.0/16\"\nvia = [\"10.0.0.2\", \"10.0.0.2\"]\n", "twice.toml");
+  ASSERT_FALSE(r.config);
+  EXPECT_NE(r.error.find("key 'routes[0].via'"), std::string::npos) << r.error;
+  EXPECT_NE(r.error.find("given twice"), std::string::npos) << r.error;
+  r = parse_config(ports + "[[routes]]\nprefix = \"10.9.0.0/16\"\nvia = [\"10.0.0.2\", \"10.5.0.3\"]\n", "far.toml");
+  ASSERT_FALSE(r.config);
+  EXPECT_NE(r.error.find("gateway 10.5.0.3 is not on the network of any port"), std::string::npos) << r.error;
+  r = parse_config(ports + "[[routes]]\nprefix = \"10.9.0.0/16\"\nvia = []\n", "empty.toml");
+  ASSERT_FALSE(r.config);
+  EXPECT_NE(r.error.find("at least one gateway"), std::string::npos) << r.error;
+}
+
+TEST(Config, RuntimeRoute_CommaSeparatedGatewaysAndTheFileRules) {
+  auto r = parse_config(with_port(""), "one.toml");
+  ASSERT_TRUE(r.config) << r.error;
+  std::string error;
+  auto route = runtime_route(*r.config, *redline::net::Ipv4Prefix::parse("10.9.0.0/16"), "10.0.0.2,10.0.0.3", &error);
+  ASSERT_TRUE(route) << error;
+  EXPECT_TRUE(route->runtime);
+  EXPECT_EQ(route->via.size(), 2u);
+  EXPECT_FALSE(runtime_route(*r.config, *redline::net::Ipv4Prefix::parse("10.9.0.0/16"), "10.0.0.2,", &error));
+  EXPECT_NE(error.find("gateways separated by commas"), std::string::npos) << error;
+  EXPECT_FALSE(runtime_route(*r.config, *redline::net::Ipv4Prefix::parse("10.0.0.0/24"), "10.0.0.2", &error));
+  EXPECT_NE(error.find("connected network"), std::string::npos) << error;
 }
