@@ -349,6 +349,7 @@ bool App::setup(const Config& config, std::string* error, const std::string& con
   auto take = [this] { return take_snapshot(*shared_, workers_); };
   register_telemetry(take);
   started_unix_s_ = int64_t(std::time(nullptr));
+  started_tsc_ = rte_get_tsc_cycles();
   if (!config.control.metrics.empty()) {
     auto page = [this] {
       Snapshot s = take_snapshot(*shared_, workers_);

@@ -116,6 +116,8 @@ class App {
   std::atomic<uint64_t> reloads_applied_{0}, reloads_refused_{0};
   std::atomic<bool> last_reload_applied_{true};
   int64_t started_unix_s_ = 0;
+  uint64_t started_tsc_ = 0;
+  Snapshot counters_mark_;  // `counters mark`: what show counters --delta subtracts (zeros until one)
   // Last member: destroyed first, so its threads never outlive the workers they read.
   std::unique_ptr<MetricsServer> metrics_;
 };

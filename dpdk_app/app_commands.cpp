@@ -5,11 +5,13 @@
 #include <rte_ring.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
 #include "dpdk_app/app.hpp"
+#include "stack/pipeline/log.hpp"
 #include "stack/nat/session_view.hpp"
 #include "stack/pipeline/flow_hash.hpp"
 
@@ -39,8 +41,25 @@ const char* kind_name(ip::NextHop::Kind k) {
 void App::register_commands() {
   using T = ArgSpec::Type;
   commands_.add({"show counters", "counters summed over workers (or one worker's), with descriptions",
-                 {{"core", T::kInt, false, "one worker's counters"}, {"nonzero", T::kBool, false, "leave out zeros"}},
+                 {{"core", T::kInt, false, "one worker's counters"},
+                  {"nonzero", T::kBool, false, "leave out zeros"},
+                  {"delta", T::kBool, false, "what each counted since `counters mark` (since start without one)"}},
                  [this](const Json& a) { return show_counters(a); }});
+  commands_.add({"counters mark", "remembers every counter now, for show counters --delta (exported counters never reset)",
+                 {}, [this](const Json&) {
+                   counters_mark_ = take_snapshot(*shared_, workers_);
+                   return Json{{"marked", "now"}};
+                 }});
+  commands_.add({"log level", "shows the log level, or sets it (error, warning, info, debug) without a restart",
+                 {{"level", T::kString, false, "error, warning, info or debug"}}, [](const Json& a) {
+                   if (a.contains("level")) {
+                     const std::string want = a["level"];
+                     if (!log::set_level(want.c_str()))
+                       throw CommandError("level '" + want + "': error, warning, info or debug");
+                     log::write(log::Level::kWarning, "log level set to %s (redlinectl)", want.c_str());
+                   }
+                   return Json{{"level", log::level_name()}};
+                 }});
   commands_.add({"show ports", "ports: link, packets, bytes, errors, rates over the last second, queues, xstats", {},
                  [this](const Json&) { return show_ports(); }});
   commands_.add({"show routes", "the routing table: connected, local, broadcast and static routes", {},
@@ -110,13 +129,21 @@ App::Json App::show_counters(const Json& args) const {
       throw CommandError("no worker " + std::to_string(c) + " (workers 0-" + std::to_string(now.cores.size() - 1) + ")");
     core = size_t(c);
   }
+  const bool delta = args.value("delta", false);
+  auto value = [&](const Snapshot& s, size_t c) -> uint64_t {
+    if (core) return *core < s.cores.size() ? s.cores[*core][c] : 0;
+    return s.total(net::Counter(c));
+  };
   Json list = Json::array();
   for (size_t c = 0; c < net::kCounterCount; ++c) {
-    const uint64_t v = core ? now.cores[*core][c] : now.total(net::Counter(c));
+    const uint64_t v = value(now, c) - (delta ? value(counters_mark_, c) : 0);
     if (nonzero && v == 0) continue;
     list.push_back({{"name", net::kCounterNames[c]}, {"value", v}, {"description", net::kCounterDescriptions[c]}});
   }
-  return {{"core", core ? Json(*core) : Json("all")}, {"counters", list}};
+  Json out = {{"core", core ? Json(*core) : Json("all")}, {"counters", list}};
+  if (delta)
+    out["since_s"] = std::round(double(now.tsc - (counters_mark_.tsc ? counters_mark_.tsc : started_tsc_)) / double(now.tsc_hz) * 10) / 10;
+  return out;
 }
 
 App::Json App::show_ports() const {
@@ -150,6 +177,8 @@ App::Json App::show_ports() const {
                     {"rx_nombuf", p.rx_nombuf},
                     {"rx_pps", rate(&PortSnapshot::rx_packets)},
                     {"tx_pps", rate(&PortSnapshot::tx_packets)},
+                    {"rx_bps", 8 * rate(&PortSnapshot::rx_bytes)},  // bits a second (ethdev bytes: no FCS)
+                    {"tx_bps", 8 * rate(&PortSnapshot::tx_bytes)},
                     {"queues", queues},
                     {"xstats", xstats}});
   }

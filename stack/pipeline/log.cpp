@@ -12,11 +12,23 @@ uint32_t type() {
   return t < 0 ? RTE_LOGTYPE_USER1 : uint32_t(t);
 }
 
+namespace {
+const struct {
+  const char* name;
+  Level level;
+} kLevels[] = {{"error", Level::kError}, {"warning", Level::kWarning}, {"info", Level::kInfo}, {"debug", Level::kDebug}};
+}  // namespace
+
+const char* level_name() {
+  // rte_log keeps the level of every type; any core may change it (rte_log_set_level), and a
+  // line is let through or not by the level at the moment it is written.
+  const int now = rte_log_get_level(type());
+  for (const auto& l : kLevels)
+    if (now == int(l.level)) return l.name;
+  return now < int(Level::kError) ? "error" : "debug";
+}
+
 bool set_level(const char* name) {
-  static const struct {
-    const char* name;
-    Level level;
-  } kLevels[] = {{"error", Level::kError}, {"warning", Level::kWarning}, {"info", Level::kInfo}, {"debug", Level::kDebug}};
   for (const auto& l : kLevels)
     if (std::strcmp(l.name, name) == 0) return rte_log_set_level(type(), uint32_t(l.level)) == 0;
   return false;

@@ -20,6 +20,8 @@ enum class Level : uint32_t { kError = RTE_LOG_ERR, kWarning = RTE_LOG_WARNING, 
 uint32_t type();
 // Sets the level below which lines are dropped; "error", "warning", "info" or "debug".
 bool set_level(const char* name);
+// The level in force now, by the names set_level takes.
+const char* level_name();
 // Sends every line (DPDK's too) to `path`, appended; false if it cannot be opened.
 bool to_file(const char* path);
 

@@ -42,6 +42,7 @@ from harness import TESTS, Fail, Skip  # noqa: E402
 import router_tests  # noqa: E402,F401  (registers the router's tests)
 import control_tests  # noqa: E402,F401  (registers the control plane's tests)
 import route_tests  # noqa: E402,F401  (registers ECMP, route get and reload keeping run-time routes)
+import operate_tests  # noqa: E402,F401  (registers log level, counter deltas, bit rates)
 import exit_tests  # noqa: E402,F401  (registers the exit contract: last of the router's tests)
 import nat_topo  # noqa: E402
 import nat_tests  # noqa: E402,F401  (registers the NAT tests, on a topology of their own)
