@@ -344,6 +344,7 @@ bool App::setup(const Config& config, std::string* error, const std::string& con
     *error = e.what();
     return false;
   }
+  if (config.ip.learn_routes && !start_learning(error)) return false;
   // Views read from other threads (telemetry's, civetweb's) start only now that the workers
   // exist; shutdown() ends them before the workers go. Snapshots only read (see snapshot.hpp).
   auto take = [this] { return take_snapshot(*shared_, workers_); };
@@ -408,6 +409,7 @@ void App::control_loop() {
     if (server_) server_->poll(20);
     else std::this_thread::sleep_for(std::chrono::milliseconds(20));
     service_.tick([this] { return workers_turning(); });
+    if (route_watch_) route_watch_->poll();
     // A snapshot a second: rates and busy shares are the difference of the last two.
     if (rte_get_tsc_cycles() >= next_sample) {
       snapshots_[0] = std::move(snapshots_[1]);

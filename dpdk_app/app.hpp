@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "dpdk_app/control/metrics_server.hpp"
 #include "dpdk_app/control/server.hpp"
 #include "dpdk_app/control/snapshot.hpp"
+#include "dpdk_app/kernel_route_watch.hpp"
 #include "dpdk_app/service_notify.hpp"
 #include "stack/nat/nat_shared.hpp"
 #include "stack/services/services.hpp"
@@ -117,7 +119,13 @@ class App {
   std::atomic<bool> last_reload_applied_{true};
   int64_t started_unix_s_ = 0;
   uint64_t started_tsc_ = 0;
-  Snapshot counters_mark_;  // `counters mark`: what show counters --delta subtracts (zeros until one)
+  Snapshot counters_mark_;
+  // Routes mirrored from the kernel side ([ip] learn_routes; app_routes.cpp).
+  std::unique_ptr<KernelRouteWatch> route_watch_;
+  std::map<std::pair<uint32_t, uint8_t>, std::vector<ip::NextHop>> learned_;  // by (network, length)
+  std::atomic<uint64_t> learned_count_{0}, learned_added_{0}, learned_removed_{0}, learned_ignored_{0};
+  void on_kernel_route(const KernelRoute& route, bool present);
+  bool start_learning(std::string* error);  // `counters mark`: what show counters --delta subtracts (zeros until one)
   // Last member: destroyed first, so its threads never outlive the workers they read.
   std::unique_ptr<MetricsServer> metrics_;
 };

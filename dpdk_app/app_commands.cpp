@@ -193,6 +193,7 @@ App::Json App::show_routes() const {
       Json row = {{"prefix", r.prefix.to_string()}, {"kind", kind_name(h.kind)}, {"port", shared_->ports[h.port].name}};
       if (!h.gateway.is_unspecified()) row["via"] = h.gateway.to_string();
       if (r.hops.size() > 1) row["paths"] = r.hops.size();
+      if (learned_.count({r.prefix.addr.value, r.prefix.length})) row["learned"] = "kernel";
       list.push_back(row);
     }
   }

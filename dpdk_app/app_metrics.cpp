@@ -39,6 +39,12 @@ void App::add_state(Snapshot& s) const {
         double(rte_mempool_in_use_count(pool)));
     add("mbufs", "gauge", "mbufs in the packet pool", {}, double(pool->size));
   }
+  add("routes_learned", "gauge", "routes mirrored from the kernel side ([ip] learn_routes)", {},
+      double(learned_count_.load(std::memory_order_relaxed)));
+  for (const auto& [what, n] : {std::pair{"added", &learned_added_}, {"removed", &learned_removed_}, {"ignored", &learned_ignored_}})
+    add("learned_route_events_total", "counter",
+        "kernel routes mirrored (added), taken out (removed), or not taken (ignored: learned_routes.hpp says why)",
+        {{"event", what}}, double(n->load(std::memory_order_relaxed)));
   if (neighbors_) {
     add("neighbors", "gauge", "entries in the neighbor (ARP) table", {}, double(neighbors_->count()));
     add("neighbors_capacity", "gauge", "entries the neighbor table holds at most", {}, double(neighbors_->capacity()));

@@ -283,7 +283,8 @@ Config read_config(const Reader& r, const toml::table& root, const HostFacts& fa
     r.number(*arp, "probes_per_ms", "arp.probes_per_ms", c.arp.probes_per_ms, 1, 100000);
   }
   if (const toml::table* ip = r.table(root, "ip")) {
-    r.only_keys(*ip, "ip", {"reassembly_datagrams", "reassembly_timeout_ms"});
+    r.only_keys(*ip, "ip", {"reassembly_datagrams", "reassembly_timeout_ms", "learn_routes"});
+    c.ip.learn_routes = r.boolean(*ip, "learn_routes", "ip.learn_routes", false);
     // rte_ip_frag tables are built from buckets of 16 entries.
     r.number(*ip, "reassembly_datagrams", "ip.reassembly_datagrams", c.ip.reassembly_datagrams, 16, 1 << 20);
     r.number(*ip, "reassembly_timeout_ms", "ip.reassembly_timeout_ms", c.ip.reassembly_timeout_ms, 10, 60000);

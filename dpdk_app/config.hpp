@@ -57,6 +57,9 @@ struct ArpConfig {
 // IPv4 reassembly of datagrams addressed to redline (per worker).
 struct IpConfig {
   uint32_t reassembly_datagrams = 1024;
+  // Mirror the routes a routing daemon (BIRD) installs on the kernel exception path's side into
+  // redline's table (dpdk_app/learned_routes.hpp).
+  bool learn_routes = false;
   uint32_t reassembly_timeout_ms = 1000;
 };
 

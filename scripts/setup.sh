@@ -15,6 +15,8 @@ PACKAGES=(
   # control plane: JSON on the control socket, the /metrics HTTP server, systemd's readiness
   # and watchdog (sd_notify)
   nlohmann-json3-dev libcivetweb-dev libsystemd-dev
+  # the kernel side's routes, mirrored into redline's table ([ip] learn_routes)
+  libnl-route-3-dev
   # promtool: the metrics page and the alert rules checked against Prometheus' own linter
   prometheus
   # test peers
