@@ -87,6 +87,8 @@ class App {
   bool replace_nat_rules(const nat::NatConfig& next, std::string* error);
   Json route_add(const Json& args);
   Json route_get(const Json& args) const;
+  Json trace_add(const Json& args);
+  Json show_trace() const;
   Json route_del(const Json& args);
   Json neighbor_flush(const Json& args);
 

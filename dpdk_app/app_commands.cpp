@@ -5,6 +5,7 @@
 #include <rte_ring.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -45,6 +46,19 @@ void App::register_commands() {
                   {"nonzero", T::kBool, false, "leave out zeros"},
                   {"delta", T::kBool, false, "what each counted since `counters mark` (since start without one)"}},
                  [this](const Json& a) { return show_counters(a); }});
+  commands_.add({"trace add", "follows the next N packets received (on one port, or any) through the stage graph",
+                 {{"count", T::kInt, true, "how many packets, 1-1000"}, {"port", T::kString, false, "only those arriving on this port"}},
+                 [this](const Json& a) { return trace_add(a); }});
+  commands_.add({"show trace", "the packets traced: each stage with the headers on entry, and how each ended", {},
+                 [this](const Json&) { return show_trace(); }});
+  commands_.add({"trace clear", "forgets the traces and stops tracing", {}, [this](const Json&) {
+                   shared_->trace.remaining.store(0, std::memory_order_relaxed);
+                   for (auto& w : workers_) {
+                     pipeline::Tracer* t = &w->tracer();
+                     w->mailbox().call([t] { return t->clear(), 0; }, std::chrono::milliseconds(1000));
+                   }
+                   return Json{{"cleared", true}};
+                 }});
   commands_.add({"counters mark", "remembers every counter now, for show counters --delta (exported counters never reset)",
                  {}, [this](const Json&) {
                    counters_mark_ = take_snapshot(*shared_, workers_);
@@ -236,6 +250,41 @@ App::Json App::route_add(const Json& args) {
   std::erase_if(config_.routes, [&](const RouteConfig& r) { return r.prefix.network() == prefix.addr && r.prefix.length == prefix.length; });
   config_.routes.push_back(*route);
   return {{"added", prefix.to_string()}, {"via", route->via_text()}};
+}
+
+App::Json App::trace_add(const Json& args) {
+  const long long count = args.at("count");
+  if (count < 1 || count > long(pipeline::Tracer::kMaxRecords))
+    throw CommandError("count: " + std::to_string(count) + " is not 1-" + std::to_string(pipeline::Tracer::kMaxRecords));
+  int32_t port = -1;
+  if (args.contains("port")) {
+    const std::string name = args["port"];
+    for (size_t p = 0; p < shared_->ports.size(); ++p)
+      if (shared_->ports[p].name == name) port = int32_t(p);
+    if (port < 0) throw CommandError("no port '" + name + "'");
+  }
+  shared_->trace.port.store(port, std::memory_order_relaxed);
+  shared_->trace.remaining.store(count, std::memory_order_relaxed);
+  return {{"tracing", count}, {"port", port < 0 ? "any" : args["port"].get<std::string>()}};
+}
+
+App::Json App::show_trace() const {
+  Json out = Json::array();
+  for (size_t w = 0; w < workers_.size(); ++w) {
+    const pipeline::Tracer* t = &workers_[w]->tracer();
+    auto records = workers_[w]->mailbox().call([t] { return t->records(); }, std::chrono::milliseconds(1000));
+    if (!records) {
+      out.push_back({{"worker", w}, {"error", "worker did not answer within 1 s"}});
+      continue;
+    }
+    for (const pipeline::TraceRecord& r : *records) {
+      Json steps = Json::array();
+      for (const auto& s : r.steps) steps.push_back({{"stage", s.stage}, {"headers", s.headers}});
+      out.push_back({{"worker", w}, {"packet", r.number}, {"in_port", shared_->ports[r.in_port].name},
+                     {"verdict", r.verdict}, {"steps", steps}});
+    }
+  }
+  return {{"remaining", shared_->trace.remaining.load(std::memory_order_relaxed)}, {"packets", out}};
 }
 
 App::Json App::route_get(const Json& args) const {

@@ -114,6 +114,19 @@ void print_human(const std::string& command, const Json& result) {
     for (const Json& c : result["connections"])
       std::printf("%-3s %s\n", std::to_string(c.value("worker", 0)).c_str(),
                   c.contains("connection") ? c["connection"].get<std::string>().c_str() : c.value("error", "").c_str());
+  } else if (command == "show trace") {
+    // VPP's layout: a packet, then a line per stage it entered, then how it ended.
+    for (const Json& p : result["packets"]) {
+      if (p.contains("error")) {
+        std::printf("worker %s: %s\n", cell(p["worker"]).c_str(), p.value("error", "").c_str());
+        continue;
+      }
+      std::printf("packet %s on worker %s, from port %s: %s\n", cell(p["packet"]).c_str(), cell(p["worker"]).c_str(),
+                  p.value("in_port", "").c_str(), p.value("verdict", "").c_str());
+      for (const Json& s : p["steps"])
+        std::printf("  %-14s %s\n", s.value("stage", "").c_str(), s.value("headers", "").c_str());
+    }
+    std::printf("still to trace: %s\n", cell(result["remaining"]).c_str());
   } else if (command == "show config") {
     std::printf("# %s\n%s", result.value("path", "").c_str(), result.value("text", "").c_str());
   } else if (result.is_array()) {

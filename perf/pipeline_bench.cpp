@@ -87,12 +87,21 @@ struct Bench {
   bool take_back() { return rte_ring_dequeue_bulk(out, reinterpret_cast<void**>(pkts), kBurst, nullptr) == kBurst; }
 };
 
-void run(benchmark::State& state, bool echo, bool harness_only) {
+// Packet trace (packet_trace.hpp): off as in production (armed() looked at per burst), absent
+// (no tracer: what "costs nothing when off" is measured against), or tracing every packet.
+enum class Trace { kOff, kAbsent, kEvery };
+
+void run(benchmark::State& state, bool echo, bool harness_only, Trace trace = Trace::kOff) {
   Bench b(echo);
   pipeline::Worker& w = b.tb->worker();
+  if (trace == Trace::kAbsent) w.graph().set_tracer(nullptr);
   perf::CyclesPerOp cycles(state, kBurst);
   for (auto _ : state) {
     b.restore();
+    if (trace == Trace::kEvery) {
+      w.shared().trace.remaining.store(kBurst, std::memory_order_relaxed);
+      w.tracer().clear();  // (the ring's bound keeps memory flat; clearing keeps its cost flat)
+    }
     if (harness_only) {
       rte_ring_enqueue_bulk(b.out, reinterpret_cast<void**>(b.pkts), kBurst, nullptr);
     } else {
@@ -111,8 +120,12 @@ void run(benchmark::State& state, bool echo, bool harness_only) {
 static void BM_HarnessOnly(benchmark::State& state) { run(state, false, true); }
 static void BM_L3Forward(benchmark::State& state) { run(state, false, false); }
 static void BM_IcmpEcho(benchmark::State& state) { run(state, true, false); }
+static void BM_L3ForwardNoTracer(benchmark::State& state) { run(state, false, false, Trace::kAbsent); }
+static void BM_L3ForwardTraceEvery(benchmark::State& state) { run(state, false, false, Trace::kEvery); }
 BENCHMARK(BM_HarnessOnly);
 BENCHMARK(BM_L3Forward);
+BENCHMARK(BM_L3ForwardNoTracer);
+BENCHMARK(BM_L3ForwardTraceEvery);
 BENCHMARK(BM_IcmpEcho);
 
 int main(int argc, char** argv) {

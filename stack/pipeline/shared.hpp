@@ -20,6 +20,7 @@
 #include "stack/endpoint/claims.hpp"
 #include "stack/ip/pass_rules.hpp"
 #include "stack/ip/route_table.hpp"
+#include "stack/pipeline/packet_trace.hpp"
 #include "stack/net/types.hpp"
 #include "stack/rss/hash_input.hpp"
 #include "stack/rss/toeplitz.hpp"
@@ -185,6 +186,8 @@ struct Shared {
   // Written by the control thread, read by workers once per loop; relaxed is enough because the
   // flag orders nothing else: workers only need to see it eventually.
   std::atomic<bool> quit{false};
+  // Packet trace (packet_trace.hpp): the control thread arms it, workers take from its budget.
+  TraceControl trace;
 
   // Features (NAT, TCP, LB ...) add their stages to each worker's graph here, before the
   // workers are built: each is called once per worker with that worker's graph.

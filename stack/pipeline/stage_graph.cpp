@@ -51,8 +51,12 @@ void StageGraph::dispatch(const uint8_t* idx, uint32_t n, const NextId* next) {
   for (uint32_t k = 0; k < n; ++k) enqueue(idx[k], next[idx[k]]);
 }
 
-void StageGraph::run(Burst& b) {
-  if (b.n == 0) return;
+template <bool kTraced>
+void StageGraph::run_burst(Burst& b) {
+  // The traced form (kTraced) records, for the packets Tracer::begin picked, each stage they
+  // enter and where they go after it; a burst of which it picked none runs untraced.
+  if constexpr (kTraced)
+    if (!tracer_->begin(b)) return run_burst<false>(b);
   uint8_t all[kBurstSlots];
   for (uint32_t i = 0; i < b.n; ++i) all[i] = uint8_t(i);
   dispatch(all, b.n, b.next);
@@ -77,9 +81,19 @@ void StageGraph::run(Burst& b) {
     std::copy(f.idx, f.idx + n, idx);
     f.n = 0;
     pending_ &= ~(uint64_t(1) << id);
+    if constexpr (kTraced)
+      for (uint32_t k = 0; k < n; ++k)
+        if (tracer_->traced(idx[k])) tracer_->enter(b, idx[k], stages_[id]->name());
     stages_[id]->run(b, idx, n);
+    if constexpr (kTraced)
+      for (uint32_t k = 0; k < n; ++k)
+        if (tracer_->traced(idx[k])) tracer_->leave(b, idx[k]);
     dispatch(idx, n, b.next);
   }
+  if constexpr (kTraced) tracer_->end(b);
 }
+
+template void StageGraph::run_burst<true>(Burst&);
+template void StageGraph::run_burst<false>(Burst&);
 
 }  // namespace redline::pipeline

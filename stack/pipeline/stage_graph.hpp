@@ -35,6 +35,7 @@
 #include <memory>
 #include <vector>
 
+#include "stack/pipeline/packet_trace.hpp"
 #include "stack/pipeline/stage.hpp"
 
 namespace redline::pipeline {
@@ -65,13 +66,22 @@ class StageGraph {
 
   // Moves every slot of `b` through the graph, starting from b.next[]. Returns when every
   // packet is done, dropped or handed off.
-  void run(Burst& b);
+  void run(Burst& b) {
+    if (b.n == 0) return;
+    if (tracer_ && tracer_->armed()) [[unlikely]]
+      return run_burst<true>(b);
+    run_burst<false>(b);
+  }
+  // Packet trace (packet_trace.hpp): set by the worker that owns this graph.
+  void set_tracer(Tracer* t) { tracer_ = t; }
 
   // Stage runs in one burst beyond which the burst is cut short (a stage graph with a cycle
   // that never ends); what remains is dropped as pipeline_loop.
   static constexpr uint32_t kMaxRunsPerBurst = 4 * kMaxStages;
 
  private:
+  template <bool kTraced>
+  void run_burst(Burst& b);
   void link(Hook h);
   // Files the slots idx[0..n) under their next stages.
   void dispatch(const uint8_t* idx, uint32_t n, const NextId* next);
@@ -94,6 +104,7 @@ class StageGraph {
   std::array<NextId, 2> target_{kNextDrop, kNextDrop};
   std::array<NextId, 2> entry_{kNextDrop, kNextDrop};
   std::array<NextId, 256> local_;
+  Tracer* tracer_ = nullptr;
 };
 
 }  // namespace redline::pipeline

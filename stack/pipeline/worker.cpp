@@ -40,6 +40,7 @@ Worker::Worker(Shared& shared, uint32_t id)
       originated_(std::make_unique<Burst>()),
       rx_burst_(std::make_unique<Burst>()) {
   now_tsc_ = rte_rdtsc();
+  graph_.set_tracer(&tracer_);
   originated_more_.reserve(kOriginatedMax);
   tx_storage_ = static_cast<std::array<TxQueue, kMaxPorts>*>(
       rte_zmalloc("redline_txq", sizeof(std::array<TxQueue, kMaxPorts>), RTE_CACHE_LINE_SIZE));

@@ -123,6 +123,8 @@ class alignas(64) Worker {
   void add_iteration_hook(IterationHook* h) { hooks_.push_back(h); }
   // Jobs the control thread runs on this core (listings, deletions): served once per iteration.
   WorkerMailbox& mailbox() { return mailbox_; }
+  // Its packet traces: read and cleared only through the mailbox (on this core).
+  Tracer& tracer() { return tracer_; }
   void set_icmp_error_sink(uint8_t protocol, IcmpErrorSink* sink) { icmp_sinks_[protocol] = sink; }
   IcmpErrorSink* icmp_error_sink(uint8_t protocol) const { return icmp_sinks_[protocol]; }
   // Sends an ICMP error about the datagram in `m` (not consumed) if the rules and the rate
@@ -214,6 +216,7 @@ class alignas(64) Worker {
   size_t originated_n_ = 0;  // waiting in originated_ and originated_more_
   std::vector<IterationHook*> hooks_;
   WorkerMailbox mailbox_;
+  Tracer tracer_{s_.trace};
   std::atomic<uint64_t> loops_{0};
   std::array<IcmpErrorSink*, 256> icmp_sinks_{};
   std::unique_ptr<Burst> rx_burst_;

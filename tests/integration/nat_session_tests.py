@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import Skip, check, test  # noqa: E402
 from nat_tests import ECHO, NAT_ADDRS, peer_json, rise, servers  # noqa: E402
-from nat_topo import IN1, IN2, OUT1  # noqa: E402
+from nat_topo import IN1, IN2, NAT_IP, OUT1  # noqa: E402
 
 
 def sessions(t, *filters: str) -> list[dict]:
@@ -97,3 +97,24 @@ def t_list_flush(t) -> None:
     m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
     check(m is not None and int(m.group(2)) >= int(m.group(1)) * 9 // 10,
           f"the ping through the NAT while sessions were listed and flushed:\n{out[-400:]}")
+
+
+@test("nat_packet_trace", kind="nat")
+def t_trace(t) -> None:
+    """`trace add 10 --port lan` and a ping from in1 to the outside: the echo request's trace
+    enters the NAT stage with in1's source and the output stage with the NAT's address, done."""
+    if t.dut != "redline":
+        raise Skip("redline's packet trace")
+    t.ctl("trace", "clear")
+    r = t.ctl("trace", "add", "10", "--port", "lan")
+    check(r.rc == 0, f"trace add: {r.brief()}")
+    p = t.run_in("in1", ["ping", "-n", "-c", "1", "-W", "2", OUT1], timeout=10)
+    check(p.rc == 0, f"ping {OUT1} from in1:\n{p.brief()}")
+    res = t.ctl("show", "trace", json=True).json["result"]
+    echo = [x for x in res["packets"] if x.get("steps") and f"{IN1} > {OUT1} icmp type 8" in x["steps"][0]["headers"]]
+    check(echo, f"no traced echo request: {[x.get('steps', [{}])[0] for x in res['packets']]}")
+    steps = {s["stage"]: s["headers"] for s in echo[0]["steps"]}
+    check("nat" in steps and IN1 in steps["nat"], f"stages {list(steps)}")
+    check(steps.get("output", "").split(" icmp")[0].endswith(f"{NAT_IP} > {OUT1}") and echo[0]["verdict"] == "done",
+          f"at output: {steps.get('output')}, {echo[0]['verdict']}")
+    t.ctl("trace", "clear")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from control_tests import ctl_ok  # noqa: E402
-from harness import RA_IP, check, ping, test  # noqa: E402
+from harness import B_IP, RA_IP, check, ping, test  # noqa: E402
 from topo import Topology  # noqa: E402
 
 
@@ -61,3 +61,39 @@ def t_runtime(t: Topology) -> None:
           f"rates of port a under 20 pings/s: rx {a['rx_pps']} pps {a['rx_bps']} bps, tx {a['tx_pps']} pps {a['tx_bps']} bps")
     r = ctl_ok(t, "show", "ports")
     check("rx_bps" in r.out, f"the table has no rx_bps column:\n{r.brief()}")
+
+
+@test("packet_trace")
+def t_trace(t: Topology) -> None:
+    """`trace add 20 --port a`, then an echo request forwarded to host b and one with TTL 1:
+    `show trace` has the first through classify, route and output (its next hop there) and done,
+    the second through route and dropped as ipv4_ttl_expired, each step with the headers as they
+    entered it (the TTL one less at output); the table form prints them; `trace clear` empties
+    it; a bad count is refused."""
+    ctl_ok(t, "trace", "clear")
+    ctl_ok(t, "trace", "add", "20", "--port", "a")
+    n, r = ping(t, "a", B_IP, 1)
+    check(n == 1, f"no reply from {B_IP}:\n{r.brief()}")
+    ping(t, "a", B_IP, 1, ["-t", "1"])
+    res = ctl_ok(t, "show", "trace", json=True).json["result"]
+    packets = [p for p in res["packets"] if "steps" in p]
+    echo = [p for p in packets if p["steps"] and f"> {B_IP} icmp type 8" in p["steps"][0]["headers"]]
+    forwarded = [p for p in echo if "ttl 64" in p["steps"][0]["headers"]]
+    expired = [p for p in echo if "ttl 1 " in p["steps"][0]["headers"]]
+    check(forwarded and expired, f"traced: {[(p['verdict'], p['steps'][0]['headers']) for p in packets]}")
+    f = forwarded[0]
+    stages = [s["stage"] for s in f["steps"]]
+    check(stages[0] == "classify" and "route" in stages and stages[-1] == "output" and f["verdict"] == "done",
+          f"the forwarded echo: {stages}, {f['verdict']}")
+    out = f["steps"][-1]["headers"]
+    check("ttl 63" in out and f"next hop {B_IP}" in out, f"headers at output: {out}")
+    e = expired[0]
+    check("route" in [s["stage"] for s in e["steps"]] and e["verdict"] == "drop: ipv4_ttl_expired",
+          f"the TTL-1 echo: {[s['stage'] for s in e['steps']]}, {e['verdict']}")
+    r = ctl_ok(t, "show", "trace")
+    check("drop: ipv4_ttl_expired" in r.out and "output" in r.out, f"show trace (table):\n{r.brief(1500)}")
+    ctl_ok(t, "trace", "clear")
+    res = ctl_ok(t, "show", "trace", json=True).json["result"]
+    check(not res["packets"] and res["remaining"] == 0, f"after trace clear: {res}")
+    r = t.ctl("trace", "add", "0")
+    check(r.rc == 1 and "1-1000" in r.err, f"trace add 0: {r.brief()}")
