@@ -88,6 +88,7 @@ class App {
   Json route_add(const Json& args);
   Json route_get(const Json& args) const;
   Json trace_add(const Json& args);
+  Json show_config() const;
   Json show_trace() const;
   Json route_del(const Json& args);
   Json neighbor_flush(const Json& args);

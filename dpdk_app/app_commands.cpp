@@ -98,8 +98,8 @@ void App::register_commands() {
                  [this](const Json&) { return show_tcp(); }});
   commands_.add({"show connections", "every TCP connection, ss-style: state, addresses, options, cwnd, RTT, queues", {},
                  [this](const Json&) { return show_connections(); }});
-  commands_.add({"show config", "the config file redline runs from, as it was read at start or the last reload",
-                 {}, [this](const Json&) { return Json{{"path", config_path_}, {"text", config_text_}}; }});
+  commands_.add({"show config", "the config file as read at start or the last reload, and the running state beside it",
+                 {}, [this](const Json&) { return show_config(); }});
   commands_.add({"route add", "adds a static route while traffic flows (replaces one for the same prefix; reload keeps it)",
                  {{"prefix", T::kString, true, "destination, e.g. 10.9.0.0/16"},
                   {"via", T::kString, true, "gateway on a connected network; several, comma-separated, for ECMP"}},
@@ -250,6 +250,26 @@ App::Json App::route_add(const Json& args) {
   std::erase_if(config_.routes, [&](const RouteConfig& r) { return r.prefix.network() == prefix.addr && r.prefix.length == prefix.length; });
   config_.routes.push_back(*route);
   return {{"added", prefix.to_string()}, {"via", route->via_text()}};
+}
+
+App::Json App::show_config() const {
+  // What runs may differ from the file: routes added or learned at run time, a file edited
+  // since it was read, a log level changed with `log level`.
+  Json routes = Json::array();
+  for (const RouteConfig& r : config_.routes)
+    routes.push_back({{"prefix", r.prefix.to_string()}, {"via", r.via_text()}, {"source", r.runtime ? "route add" : "file"}});
+  for (const auto& [key, hops] : learned_) {
+    std::string via;
+    for (const ip::NextHop& h : hops) via += (via.empty() ? "" : ",") + h.gateway.to_string();
+    routes.push_back({{"prefix", net::Ipv4Prefix{net::Ipv4Addr{key.first}, key.second}.to_string()}, {"via", via},
+                      {"source", "learned (kernel)"}});
+  }
+  std::string now;
+  if (std::ifstream in(config_path_); in) now.assign(std::istreambuf_iterator<char>(in), {});
+  return {{"path", config_path_},
+          {"text", config_text_},
+          {"file_changed_since_read", !config_path_.empty() && now != config_text_},
+          {"running", {{"routes", routes}, {"log_level", log::level_name()}, {"workers", workers_.size()}}}};
 }
 
 App::Json App::trace_add(const Json& args) {

@@ -128,7 +128,14 @@ void print_human(const std::string& command, const Json& result) {
     }
     std::printf("still to trace: %s\n", cell(result["remaining"]).c_str());
   } else if (command == "show config") {
-    std::printf("# %s\n%s", result.value("path", "").c_str(), result.value("text", "").c_str());
+    std::printf("# %s%s\n%s", result.value("path", "").c_str(),
+                result.value("file_changed_since_read", false) ? " (edited since read: reload to apply)" : "",
+                result.value("text", "").c_str());
+    const Json& running = result.contains("running") ? result["running"] : Json::object();
+    std::printf("\n# running: log level %s, %s workers; routes:\n", running.value("log_level", "?").c_str(),
+                cell(running.value("workers", Json(0))).c_str());
+    for (const Json& r : running.value("routes", Json::array()))
+      std::printf("#   %s via %s (%s)\n", r.value("prefix", "").c_str(), r.value("via", "").c_str(), r.value("source", "").c_str());
   } else if (result.is_array()) {
     print_table(result);
   } else {

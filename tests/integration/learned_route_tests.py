@@ -71,6 +71,8 @@ def t_learned(workers: int, log) -> None:
             check(row.get("via") == B_IP and row.get("port") == "b" and row.get("learned") == "kernel",
                   f"show routes: {row}")
             check(not _route(t, OWN), f"BIRD's blackhole {OWN} was taken: {_route(t, OWN)}")
+            running = t.ctl("show", "config", json=True).json["result"]["running"]["routes"]
+            check({"prefix": LEARNED, "via": B_IP, "source": "learned (kernel)"} in running, f"show config: {running}")
             n, r = ping(t, "a", "10.77.60.1", 3)
             check(n == 3, f"{n}/3 replies from 10.77.60.1 along the learned route:\n{r.brief()}")
             res = t.ctl("route", "get", "10.77.60.1", json=True).json["result"]

@@ -107,6 +107,9 @@ def t_ecmp(t: Topology) -> None:
         r = t.ctl("route", "add", "10.98.0.0/16", "via", f"{B_IP},{B_IP}")
         check(r.rc == 1 and "given twice" in r.err, f"a gateway twice: {r.brief()}")
 
+        cfg = ctl_ok(t, "show", "config", json=True).json["result"]
+        check({"prefix": ECMP_PREFIX, "via": f"{B_IP},{B2_IP}", "source": "route add"} in cfg["running"]["routes"]
+              and cfg["file_changed_since_read"] is False, f"show config's running state: {cfg['running']}")
         res = ctl_ok(t, "reload", json=True).json["result"]
         check(any(k.startswith(ECMP_PREFIX) for k in res.get("routes_kept", [])) and
               ECMP_PREFIX not in res.get("routes_removed", []), f"reload dropped the run-time route: {res}")
