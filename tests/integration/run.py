@@ -43,6 +43,7 @@ import router_tests  # noqa: E402,F401  (registers the router's tests)
 import control_tests  # noqa: E402,F401  (registers the control plane's tests)
 import route_tests  # noqa: E402,F401  (registers ECMP, route get and reload keeping run-time routes)
 import operate_tests  # noqa: E402,F401  (registers log level, counter deltas, bit rates)
+import monitoring_tests  # noqa: E402,F401  (registers the alert rules and the dashboard against a real scrape)
 import exit_tests  # noqa: E402,F401  (registers the exit contract: last of the router's tests)
 import nat_topo  # noqa: E402
 import nat_tests  # noqa: E402,F401  (registers the NAT tests, on a topology of their own)
