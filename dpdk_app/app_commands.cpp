@@ -463,7 +463,7 @@ App::Json App::reload_file() {
     config_.icmp = next.icmp;
     publish_settings(settings_of(config_));
   }
-  differs("ip", !same_bytes(next.ip, config_.ip));
+  differs("ip", !(next.ip == config_.ip));
   differs("pipeline", !same_bytes(next.pipeline, config_.pipeline));
   differs("control", next.control.socket != config_.control.socket || next.control.metrics != config_.control.metrics);
   differs("log", next.log.level != config_.log.level || next.log.file != config_.log.file);

@@ -57,10 +57,12 @@ struct ArpConfig {
 // IPv4 reassembly of datagrams addressed to redline (per worker).
 struct IpConfig {
   uint32_t reassembly_datagrams = 1024;
-  // Mirror the routes a routing daemon (BIRD) installs on the kernel exception path's side into
-  // redline's table (dpdk_app/learned_routes.hpp).
-  bool learn_routes = false;
   uint32_t reassembly_timeout_ms = 1000;
+  // Mirror the routes a routing daemon (BIRD) installs on the kernel exception path's side into
+  // redline's table (dpdk_app/learned_routes.hpp). Fixed at start.
+  bool learn_routes = false;
+  // Compared field by field: a byte compare would read the padding after learn_routes.
+  friend bool operator==(const IpConfig&, const IpConfig&) = default;
 };
 
 struct IcmpConfig {
