@@ -34,11 +34,14 @@ void App::add_state(Snapshot& s) const {
   add("reloads_total", "counter", "", {{"result", "refused"}}, double(reloads_refused_.load(std::memory_order_relaxed)));
   add("last_reload_applied", "gauge", "1 if the last reload was applied (or none was asked), 0 if it was refused", {},
       last_reload_applied_.load(std::memory_order_relaxed) ? 1 : 0);
-  if (const rte_mempool* pool = shared_->pool) {
-    add("mbufs_in_use", "gauge", "mbufs of the packet pool taken (held by ports, rings, workers and TCP)", {},
-        double(rte_mempool_in_use_count(pool)));
-    add("mbufs", "gauge", "mbufs in the packet pool", {}, double(pool->size));
-  }
+  // By pool: the packet pool, and the AF_XDP ports' receive pool (app.cpp says why it is apart).
+  const std::pair<const char*, const rte_mempool*> pools[] = {{"packets", shared_->pool}, {"af_xdp_rx", afxdp_pool_}};
+  for (const auto& [name, pool] : pools)
+    if (pool)
+      add("mbufs_in_use", "gauge", "mbufs of a pool taken (held by ports, rings, workers and TCP)", {{"pool", name}},
+          double(rte_mempool_in_use_count(pool)));
+  for (const auto& [name, pool] : pools)
+    if (pool) add("mbufs", "gauge", "mbufs in a pool", {{"pool", name}}, double(pool->size));
   add("routes_learned", "gauge", "routes mirrored from the kernel side ([ip] learn_routes)", {},
       double(learned_count_.load(std::memory_order_relaxed)));
   for (const auto& [what, n] : {std::pair{"added", &learned_added_}, {"removed", &learned_removed_}, {"ignored", &learned_ignored_}})

@@ -6,27 +6,33 @@
 #include <cstring>
 
 #include "stack/net/counters.hpp"
+#include "stack/pipeline/shared.hpp"
 #include "stack/wire/bytes.hpp"
 #include "stack/wire/ethernet.hpp"
 #include "stack/wire/ipv4.hpp"
 
 namespace redline::pipeline {
 
-bool Tracer::begin(const Burst& b) {
+bool Tracer::begin(Burst& b) {
+  carried_ = false;
   bool any = false;
   const int32_t port = control_.port.load(std::memory_order_relaxed);
   for (uint32_t i = 0; i < b.n; ++i) {
     slot_record_[i] = -1;
-    if ((b.meta[i].flags & kFlagOriginated) || (port >= 0 && b.meta[i].in_port != port)) continue;
-    // Take one from the budget, unless another worker took the last.
-    int64_t left = control_.remaining.load(std::memory_order_relaxed);
-    while (left > 0 && !control_.remaining.compare_exchange_weak(left, left - 1, std::memory_order_relaxed)) {
+    const bool carried = b.meta[i].flags & kFlagTraced;  // traced by the core that handed it here
+    if (!carried) {
+      if ((b.meta[i].flags & kFlagOriginated) || (port >= 0 && b.meta[i].in_port != port)) continue;
+      // Take one from the budget, unless another worker took the last.
+      int64_t left = control_.remaining.load(std::memory_order_relaxed);
+      while (left > 0 && !control_.remaining.compare_exchange_weak(left, left - 1, std::memory_order_relaxed)) {
+      }
+      if (left <= 0) continue;
     }
-    if (left <= 0) break;
     TraceRecord r;
     r.number = ++numbered_;
     r.in_port = b.meta[i].in_port;
     r.verdict = "in flight";
+    if (carried) r.steps.push_back({"(handoff)", "handed over by another worker, which traced it so far"});
     if (records_.size() < kMaxRecords) {
       slot_record_[i] = int32_t(records_.size());
       records_.push_back(std::move(r));
@@ -53,7 +59,7 @@ void Tracer::enter(const Burst& b, uint8_t slot, const char* stage) {
   r.steps.push_back({stage, std::move(headers)});
 }
 
-void Tracer::leave(const Burst& b, uint8_t slot) {
+void Tracer::leave(Burst& b, uint8_t slot) {
   TraceRecord& r = records_[size_t(slot_record_[slot])];
   const NextId next = b.next[slot];
   if (next == kNextDone) {
@@ -63,7 +69,8 @@ void Tracer::leave(const Burst& b, uint8_t slot) {
     r.verdict = "drop: " + std::string(net::kCounterNames[size_t(b.meta[slot].drop)]);
     slot_record_[slot] = -1;
   } else if (next == kNextHandoff) {
-    r.verdict = "handoff to worker " + std::to_string(b.meta[slot].owner);
+    r.verdict = "handoff to worker " + std::to_string(b.meta[slot].owner) + " (traced on there)";
+    b.meta[slot].in_port |= kInPortTraced;  // carried to the owner in the mbuf (handoff stage)
     slot_record_[slot] = -1;
   }
 }

@@ -40,14 +40,16 @@ class Tracer {
   static constexpr size_t kMaxRecords = 1000;
 
   explicit Tracer(TraceControl& control) : control_(control) {}
-  bool armed() const { return control_.remaining.load(std::memory_order_relaxed) > 0; }
+  bool armed() const { return carried_ || control_.remaining.load(std::memory_order_relaxed) > 0; }
+  // The worker received a traced packet from another core (kFlagTraced): this burst is traced.
+  void carry() { carried_ = true; }
 
   // --- the traced form of StageGraph::run ---
   // Picks the burst's packets to trace (taking them from the budget); false if none was.
-  bool begin(const Burst& b);
+  bool begin(Burst& b);
   bool traced(uint8_t slot) const { return slot_record_[slot] >= 0; }
   void enter(const Burst& b, uint8_t slot, const char* stage);
-  void leave(const Burst& b, uint8_t slot);  // after a stage ran: where the packet goes next
+  void leave(Burst& b, uint8_t slot);  // after a stage ran: where the packet goes next
   void end(const Burst& b);                  // the burst is through the graph
 
   // --- the control thread, through the worker's mailbox ---
@@ -63,6 +65,7 @@ class Tracer {
   size_t next_ = 0;                   // where the next record goes once the ring is full
   uint64_t numbered_ = 0;
   int32_t slot_record_[kBurstSlots];  // this burst: the record of each slot, or -1
+  bool carried_ = false;
 };
 
 // "02:00:00:77:01:02 > 02:00:00:77:01:01 10.77.1.2 > 10.99.1.1 udp 40000 > 9 ttl 64 len 32": what

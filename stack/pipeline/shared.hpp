@@ -135,8 +135,11 @@ class LocalAddresses {
 struct MbufMeta {
   net::Ipv4Addr next_hop;  // set when the packet waits for ARP
   uint16_t out_port = 0;   // port index the packet leaves by
-  uint16_t in_port = 0;    // port index the packet arrived on
+  uint16_t in_port = 0;    // port index the packet arrived on; | kInPortTraced across a handoff
 };
+// In MbufMeta::in_port of a packet handed to another core: it is being traced (packet_trace.hpp),
+// and the receiving core goes on tracing it. Port indexes stay far below (kMaxPorts).
+constexpr uint16_t kInPortTraced = 0x8000;
 static_assert(sizeof(MbufMeta) == 8);
 
 // What crosses the ARP ring: an ARP frame, or a packet whose next hop needs resolving. The

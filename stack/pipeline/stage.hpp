@@ -56,6 +56,7 @@ static_assert(sizeof(PacketMeta) <= 32, "PacketMeta is copied per packet per bur
 constexpr uint8_t kFlagToBroadcast = 1;    // addressed to a broadcast address of ours
 constexpr uint8_t kFlagFromRing = 2;       // handed over by another core (already validated)
 constexpr uint8_t kFlagOriginated = 4;     // made by redline itself (errors, replies)
+constexpr uint8_t kFlagTraced = 8;         // traced on the core that handed it over: trace it on (packet_trace.hpp)
 
 // One burst: its packets and their metadata, indexed by slot. Stages see slots through spans of
 // slot indices, so moving a packet between stages copies one byte. Cache-line aligned and padded:

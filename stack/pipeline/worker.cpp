@@ -152,8 +152,13 @@ uint32_t Worker::poll_once(uint64_t now_tsc) {
     for (unsigned i = 0; i < n; ++i) rte_prefetch0(pkts[i]);
     for (unsigned i = 0; i < n; ++i) {
       b.pkts[i] = pkts[i];
-      b.meta[i].in_port = s_.meta(pkts[i]).in_port;
+      const uint16_t in_port = s_.meta(pkts[i]).in_port;
+      b.meta[i].in_port = in_port & uint16_t(~kInPortTraced);
       b.meta[i].flags = kFlagFromRing;
+      if (in_port & kInPortTraced) [[unlikely]] {
+        b.meta[i].flags |= kFlagTraced;
+        tracer_.carry();
+      }
       b.meta[i].owner = uint8_t(id_);
       b.next[i] = builtin_.classify;
     }

@@ -72,8 +72,11 @@ def check_metrics_conventions(t: Topology, body: str, fams: dict, workers: int) 
         check(f is not None and f.type == type_ and f.samples, f"no {type_} redline_{name}")
     build = fams["redline_build_info"].samples[0].labels
     check(build.get("version") and build.get("dpdk", "").startswith("DPDK"), f"redline_build_info labels {build}")
-    check(0 < fams["redline_mbufs_in_use"].samples[0].value < fams["redline_mbufs"].samples[0].value,
-          f"mbufs in use {fams['redline_mbufs_in_use'].samples}, of {fams['redline_mbufs'].samples}")
+    in_use = {s.labels["pool"]: s.value for s in fams["redline_mbufs_in_use"].samples}
+    size = {s.labels["pool"]: s.value for s in fams["redline_mbufs"].samples}
+    # Ports hold receive buffers: from the packet pool, or (AF_XDP) from their own.
+    check("packets" in in_use and set(in_use) == set(size) and all(in_use[p] < size[p] for p in in_use)
+          and sum(in_use.values()) > 0, f"mbufs in use {in_use}, of {size}")
     check(fams["redline_neighbors"].samples[0].value >= 1, "no neighbor after pings from host a")
     if shutil.which("promtool"):
         r = t.run_in("r", ["promtool", "check", "metrics"], input=body, timeout=30)
