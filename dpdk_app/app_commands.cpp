@@ -162,7 +162,9 @@ App::Json App::show_counters(const Json& args) const {
 
 App::Json App::show_ports() const {
   const Snapshot now = take_snapshot(*shared_, workers_);
-  const Snapshot& before = snapshots_[1];
+  // The rates over the last second or more: against the older of the control loop's two
+  // snapshots (the newer one may be microseconds old, and a rate over that reads 0).
+  const Snapshot& before = snapshots_[0];
   const double seconds = now.tsc > before.tsc ? double(now.tsc - before.tsc) / double(now.tsc_hz) : 0;
   Json list = Json::array();
   for (size_t i = 0; i < now.ports.size(); ++i) {
