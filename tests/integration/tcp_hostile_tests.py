@@ -82,7 +82,13 @@ def stopped_clean(t, problems: list[str]) -> None:
 
 def client_during(t, flood: subprocess.Popen, what: str) -> dict:
     """A Linux client's 1 MiB echo while `flood` runs; it must connect within a second."""
-    time.sleep(0.3)  # the flood has filled the backlog
+    # Until the flood has filled the backlogs: SYN cookies going out, as many as the workers'
+    # backlogs many times over (each worker has its own; a fixed 0.3 s was not always enough on
+    # a loaded machine with 4 workers, and the client then connected without a cookie).
+    s0 = t.stats()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and t.stats().delta(s0, "tcp_syncookies_sent") < 64 * t.workers:
+        time.sleep(0.1)
     res = tcp_tests.peer(t, "a", "echo", RA_IP, 7, MIB, timeout=120)
     try:
         flood.wait(timeout=60)
