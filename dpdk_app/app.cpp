@@ -9,7 +9,6 @@
 #include <rte_ring.h>
 
 #include <csignal>
-#include <ctime>
 #include <fstream>
 #include <sstream>
 #include <cstdio>

@@ -15,6 +15,8 @@
 #include "stack/pipeline/log.hpp"
 #include "stack/nat/session_view.hpp"
 #include "stack/pipeline/flow_hash.hpp"
+#include "stack/wire/bytes.hpp"
+#include "stack/wire/ipv4.hpp"
 
 namespace redline::app {
 
@@ -249,7 +251,7 @@ App::Json App::route_add(const Json& args) {
   auto route = runtime_route(config_, prefix, args.at("via"), &error);
   if (!route) throw CommandError(error);
   if (!add_static_route(*route, &error)) throw CommandError(error);
-  std::erase_if(config_.routes, [&](const RouteConfig& r) { return r.prefix.network() == prefix.addr && r.prefix.length == prefix.length; });
+  std::erase_if(config_.routes, [&](const RouteConfig& r) { return r.same_prefix(prefix); });
   config_.routes.push_back(*route);
   return {{"added", prefix.to_string()}, {"via", route->via_text()}};
 }
@@ -325,11 +327,17 @@ App::Json App::route_get(const Json& args) const {
     const std::optional<net::Ipv4Addr> from =
         args.contains("from") ? net::Ipv4Addr::parse(args["from"].get<std::string>()) : std::optional(net::Ipv4Addr{});
     if (!from) throw CommandError("from: '" + args["from"].get<std::string>() + "' is not an IPv4 address");
-    const uint8_t header[24] = {0x45, 0, 0, 24, 0, 0, 0, 0, 64, protocol, 0, 0,
-                                uint8_t(from->value >> 24), uint8_t(from->value >> 16), uint8_t(from->value >> 8), uint8_t(from->value),
-                                uint8_t(dst->value >> 24), uint8_t(dst->value >> 16), uint8_t(dst->value >> 8), uint8_t(dst->value),
-                                uint8_t(args.value("sport", 0LL) >> 8), uint8_t(args.value("sport", 0LL)),
-                                uint8_t(args.value("dport", 0LL) >> 8), uint8_t(args.value("dport", 0LL))};
+    // The datagram's first bytes as the route stage hashes them (flow_hash.hpp).
+    uint8_t header[wire::ipv4::kMinHeaderLen + 4] = {};
+    wire::ipv4::Repr ip;
+    ip.total_len = sizeof header;
+    ip.ttl = 64;
+    ip.protocol = protocol;
+    ip.src = *from;
+    ip.dst = *dst;
+    wire::ipv4::write(header, ip);
+    wire::store16(header + wire::ipv4::kMinHeaderLen, 0, uint16_t(args.value("sport", 0LL)));
+    wire::store16(header + wire::ipv4::kMinHeaderLen, 2, uint16_t(args.value("dport", 0LL)));
     path = pipeline::flow_hash(header) % r->hops.size();
     out["paths"] = r->hops.size();
   }
@@ -344,7 +352,7 @@ App::Json App::route_get(const Json& args) const {
 App::Json App::route_del(const Json& args) {
   const net::Ipv4Prefix prefix = prefix_arg(args, "prefix");
   auto it = std::find_if(config_.routes.begin(), config_.routes.end(), [&](const RouteConfig& r) {
-    return r.prefix.network() == prefix.addr && r.prefix.length == prefix.length;
+    return r.same_prefix(prefix);
   });
   if (it == config_.routes.end()) throw CommandError("no static route for " + prefix.to_string());
   if (!routes_->remove(prefix)) throw CommandError("the route table refused to remove " + prefix.to_string());
@@ -411,7 +419,7 @@ App::Json App::reload_file() {
     }
   }
   auto same_prefix = [](const RouteConfig& a, const RouteConfig& b) {
-    return a.prefix.network() == b.prefix.network() && a.prefix.length == b.prefix.length;
+    return a.same_prefix(b.prefix);
   };
   // The file's routes win over routes added at run time for the same prefix; run-time routes
   // for other prefixes are kept (said in routes_kept), since the operator added them on purpose.

@@ -19,7 +19,7 @@ void App::on_kernel_route(const KernelRoute& k, bool present) {
   // A static route ([[routes]], route add) for the prefix owns it: a learned one never replaces
   // it, nor does its withdrawal remove it.
   const bool static_route = std::any_of(config_.routes.begin(), config_.routes.end(), [&](const RouteConfig& r) {
-    return r.prefix.network() == prefix.addr && r.prefix.length == prefix.length;
+    return r.same_prefix(prefix);
   });
   auto forget = [&](const char* why) {
     if (had == learned_.end()) return;

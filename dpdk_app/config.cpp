@@ -370,7 +370,7 @@ std::optional<RouteConfig> runtime_route(const Config& current, net::Ipv4Prefix 
   auto via = parse_gateways(via_text, error);
   if (!via) return std::nullopt;
   Config check = current;
-  std::erase_if(check.routes, [&](const RouteConfig& r) { return r.prefix.network() == prefix.addr && r.prefix.length == prefix.length; });
+  std::erase_if(check.routes, [&](const RouteConfig& r) { return r.same_prefix(prefix); });
   if (auto problem = static_route_problem(check, prefix, *via); !problem.what.empty()) {
     *error = problem.what;
     return std::nullopt;
@@ -396,7 +396,7 @@ RouteProblem static_route_problem(const Config& c, net::Ipv4Prefix prefix, const
               "': a static route cannot replace a connected route"};
   }
   for (size_t k = 0; k < c.routes.size(); ++k)
-    if (net::Ipv4Prefix{c.routes[k].prefix.network(), c.routes[k].prefix.length} == normal)
+    if (c.routes[k].same_prefix(normal))
       return {prefix.to_string() + " is already routed by routes[" + std::to_string(k) + "]: one route per prefix"};
   for (const net::Ipv4Addr& g : via) {
     bool connected = false;

@@ -42,6 +42,8 @@ struct RouteConfig {
   bool runtime = false;            // added with `redlinectl route add`: kept by reload (app_commands.cpp)
   friend bool operator==(const RouteConfig&, const RouteConfig&) = default;
   std::string via_text() const;    // "10.77.2.2" or "10.77.2.2,10.77.2.3"
+  // Routes exactly `p` (the same network and length; host bits of either ignored).
+  bool same_prefix(net::Ipv4Prefix p) const { return prefix.network() == p.network() && prefix.length == p.length; }
 };
 
 struct ArpConfig {

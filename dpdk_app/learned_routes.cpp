@@ -15,7 +15,7 @@ LearnDecision learn_route(const Config& c, const KernelRoute& k) {
   if (k.hops.empty()) return {{}, "no next hop (blackhole, unreachable or prohibit)"};
   if (k.hops.size() > ip::RouteTable::kMaxPaths) return {{}, std::to_string(k.hops.size()) + " next hops: at most 16"};
   for (const RouteConfig& r : c.routes)
-    if (net::Ipv4Prefix{r.prefix.network(), r.prefix.length} == normal) return {{}, "a static route has this prefix"};
+    if (r.same_prefix(normal)) return {{}, "a static route has this prefix"};
   // The checks of a static route's prefix (connected networks, ports' own and broadcast
   // addresses), without its gateway rule: hops are checked below, against their interface.
   Config bare;

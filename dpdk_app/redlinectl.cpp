@@ -139,7 +139,14 @@ void print_human(const std::string& command, const Json& result) {
   } else if (result.is_array()) {
     print_table(result);
   } else {
-    for (auto& [k, v] : result.items()) std::printf("%s: %s\n", k.c_str(), cell(v).c_str());
+    // Scalars as "key: value", then each list of rows (show nat sessions' "sessions") as a table.
+    for (auto& [k, v] : result.items())
+      if (!(v.is_array() && !v.empty() && v.front().is_object())) std::printf("%s: %s\n", k.c_str(), cell(v).c_str());
+    for (auto& [k, v] : result.items())
+      if (v.is_array() && !v.empty() && v.front().is_object()) {
+        std::printf("\n");
+        print_table(v);
+      }
   }
 }
 

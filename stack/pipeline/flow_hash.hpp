@@ -21,10 +21,14 @@ namespace redline::pipeline {
 inline uint32_t flow_hash(const uint8_t* ip) {
   const uint8_t protocol = ip[wire::ipv4::kProtocol];
   uint32_t ports = 0;
+  const uint32_t header_len = (ip[0] & 0x0fu) * 4;
+  // The ports only where the datagram holds them: a TCP or UDP header cut short hashes as a
+  // fragment does (the route stage has checked the total length against the frame).
   if ((protocol == wire::ipv4::kProtoTcp || protocol == wire::ipv4::kProtoUdp) &&
       (wire::load16(ip, wire::ipv4::kFlagsFragment) &
-       (wire::ipv4::kFlagMoreFragments | wire::ipv4::kFragmentOffsetMask)) == 0)
-    ports = wire::load_raw32(ip + (ip[0] & 0x0f) * 4);
+       (wire::ipv4::kFlagMoreFragments | wire::ipv4::kFragmentOffsetMask)) == 0 &&
+      wire::load16(ip, wire::ipv4::kTotalLength) >= header_len + 4)
+    ports = wire::load_raw32(ip + header_len);
   uint32_t h = rte_hash_crc_4byte(wire::load_raw32(ip + wire::ipv4::kSrc), protocol);
   h = rte_hash_crc_4byte(wire::load_raw32(ip + wire::ipv4::kDst), h);
   return rte_hash_crc_4byte(ports, h);

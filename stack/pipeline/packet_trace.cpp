@@ -75,7 +75,7 @@ void Tracer::leave(Burst& b, uint8_t slot) {
   }
 }
 
-void Tracer::end(const Burst&) {
+void Tracer::end() {
   for (int32_t& s : slot_record_) s = -1;
 }
 

@@ -50,7 +50,7 @@ class Tracer {
   bool traced(uint8_t slot) const { return slot_record_[slot] >= 0; }
   void enter(const Burst& b, uint8_t slot, const char* stage);
   void leave(Burst& b, uint8_t slot);  // after a stage ran: where the packet goes next
-  void end(const Burst& b);                  // the burst is through the graph
+  void end();                                // the burst is through the graph
 
   // --- the control thread, through the worker's mailbox ---
   const std::vector<TraceRecord>& records() const { return records_; }

@@ -90,7 +90,7 @@ void StageGraph::run_burst(Burst& b) {
         if (tracer_->traced(idx[k])) tracer_->leave(b, idx[k]);
     dispatch(idx, n, b.next);
   }
-  if constexpr (kTraced) tracer_->end(b);
+  if constexpr (kTraced) tracer_->end();
 }
 
 template void StageGraph::run_burst<true>(Burst&);

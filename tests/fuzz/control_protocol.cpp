@@ -91,7 +91,7 @@ control::CommandTable make_table() {
   t.add({"route del", "", {{"prefix", T::kString, true, ""}}, [](const Json& a) {
            const net::Ipv4Prefix prefix = prefix_arg(a, "prefix");
            for (const app::RouteConfig& r : config().routes)
-             if (r.prefix.network() == prefix.addr && r.prefix.length == prefix.length)
+             if (r.same_prefix(prefix))
                return Json{{"removed", prefix.to_string()}};
            throw CommandError("no static route for " + prefix.to_string());
          }});

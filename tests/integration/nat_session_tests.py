@@ -72,7 +72,11 @@ def t_list_flush(t) -> None:
         check(r.rc == 0 and len(res.get("sessions", [])) == 5 and res.get("truncated") is True,
               f"limit 5: {r.brief()}")
         r = t.ctl("show", "nat", "sessions", "proto", "udp", "limit", "3")
-        check(r.rc == 0 and re.search(r"\binside\b.*\bexternal\b.*\boutside\b", r.out), f"the table:\n{r.brief()}")
+        rows = [l.split() for l in r.out.splitlines()]
+        header = next((i for i, l in enumerate(rows) if l[:5] == ["worker", "proto", "inside", "external", "outside"]), None)
+        check(r.rc == 0 and header is not None and len(rows) >= header + 4
+              and all(len(l) >= 5 and l[1] == "udp" for l in rows[header + 1:header + 4]),
+              f"the table (a header, then a row per session):\n{r.brief()}")
 
         s0 = t.counters()
         r = t.ctl("nat", "flush", "inside", IN1, "proto", "udp", json=True)
