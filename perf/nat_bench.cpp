@@ -58,6 +58,9 @@ nat::NatConfig config(uint32_t max_sessions) {
   c.inside = {"a"};
   c.outside = {"b"};
   c.max_sessions = max_sessions;
+  // Every port: a million mappings over 32 addresses, paired by a hash of the inside address,
+  // overflow the default range (1024-60999) on the fullest address.
+  c.udp_ports = {1024, 65535};
   nat::SnatRule rule{*net::Ipv4Prefix::parse("10.0.1.0/24"), false, {}, 0};
   for (uint32_t i = 0; i < 32; ++i) rule.pool.push_back(net::Ipv4Addr{net::Ipv4Addr::parse("10.0.2.100")->value + i});
   c.snat.push_back(rule);

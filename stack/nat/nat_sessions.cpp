@@ -30,53 +30,37 @@ int protocol_slot(uint8_t protocol) {
 }
 // How often reassembly drops datagrams whose fragments timed out.
 constexpr uint64_t kReassemblyExpiryNs = 100'000'000;
-
-// The session holding a timer: timers are embedded in sessions (timer_wheel.hpp), and the
-// wheel hands back the timer alone.
-Session* session_of(timer::Timer& t) {
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Winvalid-offsetof"
-  return reinterpret_cast<Session*>(reinterpret_cast<char*>(&t) - offsetof(Session, timer));
-#pragma GCC diagnostic pop
-}
 }  // namespace
 
 NatStage::NatStage(pipeline::Worker& w, NatShared& nat) : WorkerStage(w), nat_(nat), workers_(w.shared().workers) {
   const NatRules& r = *nat.rules.load(std::memory_order_acquire);
   pipeline::Shared& s = w.shared();
-  session_capacity_ = r.config().max_sessions;
+  const uint32_t capacity = r.config().max_sessions;
   static std::atomic<uint32_t> serial{0};
   const std::string tag = std::to_string(w.id()) + "_" + std::to_string(serial.fetch_add(1));
   std::string error;
   const int socket = int(rte_socket_id());
   for (size_t p = 0; p < s.ports.size(); ++p)
     if (r.outside(uint16_t(p))) smallest_outside_mtu_ = std::min(smallest_outside_mtu_, s.ports[p].mtu);
-  // What the tables and the session pool take, for `show nat` and the benchmarks' memory per
-  // session: DPDK's heap measured around their creation, plus the mapping pool on ours.
+  try {
+    sessions_ = std::make_unique<Sessions>("nat_s" + tag, capacity, socket, w.timers(), w.counter_set(), *this,
+                                           session::Counters{Counter::nat_sessions_created, Counter::nat_sessions_expired,
+                                                             Counter::nat_sessions_flushed});
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string("nat: ") + e.what());
+  }
+  // Other workers read the mapping table (holds_mapping), so its slots wait for a grace period
+  // when there are other workers. What it takes, with the session engine's tables and the
+  // mapping pool: `show nat` and the benchmarks' memory per session.
   rte_malloc_socket_stats before{}, after{};
   rte_malloc_get_socket_stats(socket, &before);
-  // Two keys per session: both directions find it with one lookup. Only this worker reads its
-  // session table, so deleted slots are reused at once (no RCU defer queue: it was 9% of the
-  // cost of a new session). Other workers read the mapping table (holds_mapping), so its slots
-  // wait for a grace period when there are other workers.
-  sessions_table_ = pipeline::FlowTable::create("nat_s" + tag, 2 * session_capacity_, socket, nullptr, &error);
-  if (!sessions_table_) throw std::runtime_error("nat: " + error);
-  mappings_ = pipeline::FlowTable::create("nat_m" + tag, session_capacity_, socket, workers_ > 1 ? s.qsbr : nullptr, &error);
+  mappings_ = pipeline::FlowTable::create("nat_m" + tag, capacity, socket, workers_ > 1 ? s.qsbr : nullptr, &error);
   if (!mappings_) throw std::runtime_error("nat: " + error);
-  // The pool from DPDK's memory: hugepages where EAL has them, so a million sessions do not
-  // cost a TLB miss each on top of the cache miss.
-  sessions_ = static_cast<Session*>(rte_malloc_socket("nat_sessions", sizeof(Session) * session_capacity_, 64, socket));
-  if (!sessions_) throw std::runtime_error("nat: no memory for " + std::to_string(session_capacity_) + " sessions");
-  for (uint32_t i = 0; i < session_capacity_; ++i) new (&sessions_[i]) Session();
   rte_malloc_get_socket_stats(socket, &after);
-  memory_bytes_ = (after.heap_allocsz_bytes - before.heap_allocsz_bytes) + uint64_t(session_capacity_) * sizeof(Mapping);
-  for (uint32_t i = session_capacity_; i-- > 0;) {
-    sessions_[i].next_in_mapping = free_session_;
-    sessions_[i].timer.set_callback(&NatStage::on_idle_timer, this);
-    free_session_ = i;
-  }
-  mapping_pool_.resize(session_capacity_);
-  for (uint32_t i = session_capacity_; i-- > 0;) {
+  memory_bytes_ = sessions_->memory_bytes() + (after.heap_allocsz_bytes - before.heap_allocsz_bytes) +
+                  uint64_t(capacity) * sizeof(Mapping);
+  mapping_pool_.resize(capacity);
+  for (uint32_t i = capacity; i-- > 0;) {
     mapping_pool_[i].next_free = free_mapping_;
     free_mapping_ = i;
   }
@@ -85,23 +69,16 @@ NatStage::NatStage(pipeline::Worker& w, NatShared& nat) : WorkerStage(w), nat_(n
   if (!reassembly_) throw std::runtime_error("nat: " + error);
   reassembly_period_ticks_ = std::max<uint64_t>(1, w.ns_to_ticks(kReassemblyExpiryNs));
   reassembly_timer_.set_callback(&NatStage::on_reassembly_timer, this);
-  expiry_flush_.set_callback(&NatStage::on_expiry_flush, this);
-  expiring_.reserve(kExpiryBatch);
   w.timers().schedule(reassembly_timer_, w.timers().now() + reassembly_period_ticks_);
   log::write(log::Level::kInfo, "nat: worker %u: tables for %u sessions take %.1f MiB (%lu bytes per session)", w.id(),
-             session_capacity_, double(memory_bytes_) / (1 << 20), (unsigned long)(memory_bytes_ / session_capacity_));
+             capacity, double(memory_bytes_) / (1 << 20), (unsigned long)(memory_bytes_ / capacity));
   if (nat.stages.size() < workers_) nat.stages.resize(workers_, nullptr);
   nat.stages[w.id()] = this;
 }
 
 NatStage::~NatStage() {
   if (nat_.stages.size() > w_.id() && nat_.stages[w_.id()] == this) nat_.stages[w_.id()] = nullptr;
-  for (uint32_t i = 0; i < session_capacity_; ++i)
-    if (sessions_[i].timer.pending()) w_.timers().cancel(sessions_[i].timer);
   if (reassembly_timer_.pending()) w_.timers().cancel(reassembly_timer_);
-  if (expiry_flush_.pending()) w_.timers().cancel(expiry_flush_);
-  for (uint32_t i = 0; i < session_capacity_; ++i) sessions_[i].~Session();
-  rte_free(sessions_);
 }
 
 PortShare& NatStage::share(uint32_t ip_be, uint8_t protocol) {
@@ -173,12 +150,7 @@ static int outside_port_for(const pipeline::Shared& s, const NatRules& r, uint32
 void NatStage::miss(Burst& b, uint8_t slot, const FiveTuple& key) {
   // An earlier packet of this burst may have made the session since the bulk lookup (a new
   // flow's first packets arrive together: traceroute's probes, a TCP SYN and its data).
-  if (made_in_burst_) {
-    if (void* d = sessions_table_->find(key)) {
-      const uintptr_t v = uintptr_t(d);
-      return translate(b, slot, *reinterpret_cast<Session*>(v & ~uintptr_t(1)), unsigned(v & 1));
-    }
-  }
+  if (const auto hit = sessions_->find_made_since_bulk(key)) return translate(b, slot, *hit.entry, hit.dir);
   const NatRules& r = *nat_.rules.load(std::memory_order_acquire);
   const pipeline::PacketMeta& pm = b.meta[slot];
   // From inside, and not a hairpinned packet on its second round (its source is already one of
@@ -267,40 +239,29 @@ void NatStage::outbound(Burst& b, uint8_t slot, const FiveTuple& key, const Snat
   if (r.external_index(key.dst_ip) >= 0) flags |= kHairpin0;
   // At most one per packet of the burst; should a path ever add more, make what waits first
   // rather than write past the array.
-  if (pending_n_ == pending_.size()) [[unlikely]] create_pending(b);
-  pending_[pending_n_++] = {key, translated, mi, rule.mss_clamp, slot, flags, made};
+  if (pending_.full()) [[unlikely]] create_pending(b);
+  pending_.push({key, reversed(translated), translated, mi, rule.mss_clamp, slot, flags, made});
 }
 
 void NatStage::create_pending(Burst& b) {
-  const uint32_t n = pending_n_;
-  pending_n_ = 0;
-  FiveTuple answers[pipeline::kBurstSlots];
-  void* data[pipeline::kBurstSlots];
-  for (uint32_t i = 0; i < n; ++i) answers[i] = reversed(pending_[i].translated);
-  // Warms every answer's buckets at once. A hit is a tuple taken since the mapping's port was
-  // chosen (a DNAT session on the same outside tuple): refused, never overwritten.
-  const uint64_t taken = sessions_table_->find_bulk(answers, n, data);
-  Session* made[pipeline::kBurstSlots];
-  for (uint32_t i = 0; i < n; ++i) {
-    const PendingSession& p = pending_[i];
-    // A later packet of a flow whose first packet is also in this burst: the session made for
-    // that one (or its refusal).
-    uint32_t first = i;
-    for (uint32_t j = 0; j < i && first == i; ++j)
-      if (pending_[j].key == p.key) first = j;
-    if (first != i) {
-      made[i] = made[first];
-      if (made[i]) translate(b, p.slot, *made[i], 0);
-      else b.drop(p.slot, Counter::nat_refused_table_full);
-      continue;
-    }
-    made[i] = create_session(b, p.slot, p.key, p.translated, p.mapping, p.flags, p.mss_clamp, taken >> i & 1);
-    if (made[i]) translate(b, p.slot, *made[i], 0);
-  }
+  // A hit among the answers is a tuple taken since the mapping's port was chosen (a DNAT
+  // session on the same outside tuple): refused, never overwritten.
+  pending_.make_all(
+      *sessions_,
+      [&](const PendingSession& p, bool taken) {
+        Session* s = create_session(b, p.slot, p.key, p.translated, p.mapping, p.flags, p.mss_clamp, taken);
+        if (s) translate(b, p.slot, *s, 0);
+        return s;
+      },
+      [&](const PendingSession& p, Session* made) {
+        if (made) translate(b, p.slot, *made, 0);
+        else b.drop(p.slot, Counter::nat_refused_table_full);
+      });
   // A mapping made for sessions that were all refused goes back (after the loop: another flow of
   // the same inside endpoint in this burst may have used it).
-  for (uint32_t i = 0; i < n; ++i)
+  for (uint32_t i = 0; i < pending_.size(); ++i)
     if (pending_[i].made_mapping && mapping_pool_[pending_[i].mapping].sessions == 0) release_mapping(pending_[i].mapping);
+  pending_.clear();
 }
 
 void NatStage::inbound(Burst& b, uint8_t slot, const FiveTuple& key, uint32_t external_ip) {
@@ -331,8 +292,8 @@ void NatStage::inbound(Burst& b, uint8_t slot, const FiveTuple& key, uint32_t ex
   // has sent to. Our own hosts, hairpinning through the NAT, are let in either way.
   if (!hairpin && r.config().filtering == Filtering::kAddressDependent) {
     bool known = false;
-    for (uint32_t si = mp.first_session; si != kNoIndex && !known; si = sessions_[si].next_in_mapping)
-      known = sessions_[si].remote_ip() == key.src_ip;
+    for (uint32_t si = mp.first_session; si != kNoIndex && !known; si = sessions_->at(si).next_in_mapping)
+      known = sessions_->at(si).remote_ip() == key.src_ip;
     if (!known) return b.drop(slot, Counter::nat_filtered);
   }
   FiveTuple translated{key.src_ip, mp.key.src_ip, key.src_port, mp.key.src_port, key.protocol, {0, 0, 0}};
@@ -392,164 +353,92 @@ void NatStage::release_mapping(uint32_t mi) {
   mappings_in_use_.store(mappings_in_use_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
 }
 
+void NatStage::refuse_session(Burst& b, uint8_t slot, const char* why) {
+  REDLINE_LOG_LIMITED(log::Level::kWarning, 1, "nat: new session refused: %s", why);
+  b.drop(slot, Counter::nat_refused_table_full);
+}
+
 Session* NatStage::create_session(Burst& b, uint8_t slot, const FiveTuple& key, const FiveTuple& translated, uint32_t mi,
                                   uint8_t flags, uint16_t mss_clamp, bool answer_taken) {
   const FiveTuple answer = reversed(translated);
   // The answer's tuple can belong to another session only for a static (DNAT) one: a mapping's
   // port is its own (no other mapping and no DNAT rule has it), and a second session of one
   // mapping with the same answer would be this flow itself, found by the lookup. So only DNAT
-  // sessions pay the lookup (a cache miss on each of two buckets).
-  if (free_session_ == kNoIndex || answer_taken || (mi == kNoIndex && sessions_table_->find(answer))) {
-    // Full, or the answer's tuple already belongs to another session (two rules meeting on one
-    // outside tuple): refused either way, the existing sessions untouched.
-    REDLINE_LOG_LIMITED(log::Level::kWarning, 1, "nat: new session refused: %s",
-                        free_session_ == kNoIndex ? "session table full (nat.max_sessions)" : "its reply tuple is taken");
-    b.drop(slot, Counter::nat_refused_table_full);
+  // sessions pay the lookup (a cache miss on each of two buckets). Refused either way, the
+  // existing sessions untouched (two rules meeting on one outside tuple).
+  if (answer_taken || (mi == kNoIndex && sessions_->find(answer))) {
+    refuse_session(b, slot, "its reply tuple is taken");
     return nullptr;
   }
-  const uint32_t si = free_session_;
-  Session& s = sessions_[si];
-  const uintptr_t ptr = reinterpret_cast<uintptr_t>(&s);
-  if (!sessions_table_->add(key, reinterpret_cast<void*>(ptr))) {
-    b.drop(slot, Counter::nat_refused_table_full);
+  if (sessions_->full()) {
+    refuse_session(b, slot, "session table full (nat.max_sessions)");
     return nullptr;
   }
-  if (!sessions_table_->add(answer, reinterpret_cast<void*>(ptr | 1))) {
-    sessions_table_->remove(key);
-    b.drop(slot, Counter::nat_refused_table_full);
-    return nullptr;
-  }
-  free_session_ = s.next_in_mapping;
-  s.key[0] = key;
-  s.key[1] = answer;
-  s.rewrite[0] = make_rewrite(key, translated);
-  s.rewrite[1] = make_rewrite(answer, reversed(key));
-  s.protocol = key.protocol;
-  s.flags = uint8_t(flags | (mss_clamp ? kMssClamp : 0));
-  s.mss_clamp = mss_clamp;
-  s.tcp = TcpTracking{};
-  if (key.protocol == wire::ipv4::kProtoTcp) {
-    // A session picked up mid-connection (after a restart, or a route change) counts as
-    // established: RFC 5382 does not require the NAT to have seen the SYN.
-    const uint8_t* l4 = rte_pktmbuf_mtod_offset(b.pkts[slot], const uint8_t*, b.meta[slot].l4_offset);
-    if ((l4[13] & (kTcpSyn | kTcpAck)) != kTcpSyn) s.tcp.state = TcpState::kEstablished;
-  }
-  s.mapping = mi;
-  s.prev_in_mapping = kNoIndex;
-  s.next_in_mapping = kNoIndex;
-  if (mi != kNoIndex) {
-    Mapping& mp = mapping_pool_[mi];
-    s.next_in_mapping = mp.first_session;
-    if (mp.first_session != kNoIndex) sessions_[mp.first_session].prev_in_mapping = si;
-    mp.first_session = si;
-    ++mp.sessions;
-  }
-  s.last_used = uint32_t(w_.now_tick());
-  w_.timers().schedule(s.timer, w_.now_tick() + timeout_ticks(s));
-  sessions_in_use_.store(sessions_in_use_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  w_.count(Counter::nat_sessions_created);
-  made_in_burst_ = true;
-  return &s;
+  const rte_mbuf* m = b.pkts[slot];
+  const uint16_t l4_offset = b.meta[slot].l4_offset;
+  Session* made = sessions_->insert(key, answer, w_.now_tick(), [&](Session& s) {
+    s.rewrite[0] = make_rewrite(key, translated);
+    s.rewrite[1] = make_rewrite(answer, reversed(key));
+    s.stamp.flags = uint8_t(flags | (mss_clamp ? kMssClamp : 0));
+    s.mss_clamp = mss_clamp;
+    s.tcp = TcpTracking{};
+    if (key.protocol == wire::ipv4::kProtoTcp) {
+      // A session picked up mid-connection (after a restart, or a route change) counts as
+      // established: RFC 5382 does not require the NAT to have seen the SYN.
+      const uint8_t* l4 = rte_pktmbuf_mtod_offset(m, const uint8_t*, l4_offset);
+      if ((l4[13] & (kTcpSyn | kTcpAck)) != kTcpSyn) s.tcp.state = TcpState::kEstablished;
+    }
+    s.mapping = mi;
+    s.prev_in_mapping = kNoIndex;
+    s.next_in_mapping = kNoIndex;
+    if (mi != kNoIndex) {
+      Mapping& mp = mapping_pool_[mi];
+      const uint32_t si = sessions_->index_of(s);
+      s.next_in_mapping = mp.first_session;
+      if (mp.first_session != kNoIndex) sessions_->at(mp.first_session).prev_in_mapping = si;
+      mp.first_session = si;
+      ++mp.sessions;
+    }
+  });
+  if (!made) refuse_session(b, slot, "its keys' buckets are full");
+  return made;
 }
 
-void NatStage::release_session(Session& s) {
-  const uint32_t si = uint32_t(&s - sessions_);
-  sessions_table_->remove(s.key[0]);
-  sessions_table_->remove(s.key[1]);
-  if (s.timer.pending()) w_.timers().cancel(s.timer);
-  if (s.mapping != kNoIndex) {
-    Mapping& mp = mapping_pool_[s.mapping];
-    if (s.prev_in_mapping != kNoIndex) sessions_[s.prev_in_mapping].next_in_mapping = s.next_in_mapping;
-    else mp.first_session = s.next_in_mapping;
-    if (s.next_in_mapping != kNoIndex) sessions_[s.next_in_mapping].prev_in_mapping = s.prev_in_mapping;
-    if (--mp.sessions == 0) release_mapping(s.mapping);
-  }
+void NatStage::on_release(Session& s) {
+  if (s.mapping == kNoIndex) return;
+  Mapping& mp = mapping_pool_[s.mapping];
+  if (s.prev_in_mapping != kNoIndex) sessions_->at(s.prev_in_mapping).next_in_mapping = s.next_in_mapping;
+  else mp.first_session = s.next_in_mapping;
+  if (s.next_in_mapping != kNoIndex) sessions_->at(s.next_in_mapping).prev_in_mapping = s.prev_in_mapping;
+  if (--mp.sessions == 0) release_mapping(s.mapping);
   s.mapping = kNoIndex;
-  s.protocol = 0;  // marks the entry free for listings (nat_listing.cpp)
-  s.next_in_mapping = free_session_;
-  free_session_ = si;
-  sessions_in_use_.store(sessions_in_use_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
 }
 
 uint64_t NatStage::timeout_ticks(const Session& s) const {
   const Timeouts& t = nat_.rules.load(std::memory_order_acquire)->config().timeouts;
   uint64_t seconds = t.udp_s;
-  if (s.protocol == wire::ipv4::kProtoTcp) seconds = s.tcp.established() ? t.tcp_established_s : t.tcp_transitory_s;
-  else if (s.protocol == wire::ipv4::kProtoIcmp) seconds = t.icmp_s;
+  if (s.protocol() == wire::ipv4::kProtoTcp) seconds = s.tcp.established() ? t.tcp_established_s : t.tcp_transitory_s;
+  else if (s.protocol() == wire::ipv4::kProtoIcmp) seconds = t.icmp_s;
   return std::max<uint64_t>(1, w_.ns_to_ticks(seconds * 1'000'000'000ull));
 }
 
-// Idle expiry, re-armed lazily: packets only store the time they were seen (one store on the
-// fast path); when the timer fires, a session used since is put back for the time it has left.
-void NatStage::on_idle_timer(timer::Timer& t, void* ctx) {
-  NatStage& self = *static_cast<NatStage*>(ctx);
-  Session& s = *session_of(t);
-  const uint64_t now = self.w_.now_tick();
-  const uint32_t idle = uint32_t(now) - s.last_used;
-  const uint64_t timeout = self.timeout_ticks(s);
-  if (idle < timeout) {
-    self.w_.timers().schedule(t, now + (timeout - idle));
-    return;
-  }
-  // Ended in batches (release_expired): one at a time, each of its three table deletions waits
-  // for its own DRAM misses.
-  self.expiring_.push_back(uint32_t(&s - self.sessions_));
-  if (self.expiring_.size() >= kExpiryBatch) self.release_expired();
-  else if (!self.expiry_flush_.pending()) self.w_.timers().schedule(self.expiry_flush_, now + 1);
-}
-
-void NatStage::on_expiry_flush(timer::Timer&, void* ctx) { static_cast<NatStage*>(ctx)->release_expired(); }
-
-// Ends the sessions whose idle timers fired. A bulk lookup of every key about to be deleted
-// first: rte_hash's bulk lookup overlaps the bucket and key-store misses that the deletions
-// would take one by one, so they find the lines in cache (measured: a session's expiry was
-// ~10 DRAM misses in a row).
-void NatStage::release_expired() {
-  if (expiring_.empty()) return;
-  if (expiry_flush_.pending()) w_.timers().cancel(expiry_flush_);
-  const uint64_t now = w_.now_tick();
+// The mappings that end with the batch (their last session), looked up in bulk so their
+// deletions find the buckets in cache.
+void NatStage::before_release(std::span<Session* const> batch) {
   FiveTuple keys[pipeline::FlowTable::kBulkMax];
   void* data[pipeline::FlowTable::kBulkMax];
-  for (uint32_t si : expiring_) rte_prefetch0(&sessions_[si].key[0]);
+  for (const Session* s : batch)
+    if (s->mapping != kNoIndex) rte_prefetch0(&mapping_pool_[s->mapping]);
   uint32_t n = 0;
-  for (uint32_t si : expiring_) {
-    const Session& s = sessions_[si];
-    if (s.mapping != kNoIndex) rte_prefetch0(&mapping_pool_[s.mapping]);
-    for (const FiveTuple& k : s.key) {
-      keys[n++] = k;
-      if (n == pipeline::FlowTable::kBulkMax) {
-        sessions_table_->find_bulk(keys, n, data);
-        n = 0;
-      }
-    }
-  }
-  if (n) sessions_table_->find_bulk(keys, n, data);
-  n = 0;
-  for (uint32_t si : expiring_) {
-    const Session& s = sessions_[si];
-    if (s.mapping == kNoIndex || mapping_pool_[s.mapping].sessions != 1) continue;
-    keys[n++] = mapping_pool_[s.mapping].key;
+  for (const Session* s : batch) {
+    if (s->mapping == kNoIndex || mapping_pool_[s->mapping].sessions != 1) continue;
+    keys[n++] = mapping_pool_[s->mapping].key;
     if (n == pipeline::FlowTable::kBulkMax) {
       mappings_->find_bulk(keys, n, data);
       n = 0;
     }
   }
   if (n) mappings_->find_bulk(keys, n, data);
-  uint32_t ended = 0;
-  for (uint32_t si : expiring_) {
-    Session& s = sessions_[si];
-    // Used since its timer fired (the batch waited a tick): put back for the time it has left.
-    const uint32_t idle = uint32_t(now) - s.last_used;
-    const uint64_t timeout = timeout_ticks(s);
-    if (idle < timeout) {
-      w_.timers().schedule(s.timer, now + (timeout - idle));
-      continue;
-    }
-    release_session(s);
-    ++ended;
-  }
-  expiring_.clear();
-  w_.count(Counter::nat_sessions_expired, ended);
 }
 
 void NatStage::on_reassembly_timer(timer::Timer& t, void* ctx) {
@@ -564,16 +453,13 @@ void NatStage::track_tcp(Session& s, unsigned dir, Burst& b, uint8_t slot) {
   const uint8_t flags = l4[13];
   const bool was_established = s.tcp.established();
   s.tcp.on_segment(flags, dir == 0);
-  if ((flags & kTcpSyn) && (s.flags & kMssClamp)) {
+  if ((flags & kTcpSyn) && (s.flags() & kMssClamp)) {
     const size_t l4_len = rte_pktmbuf_data_len(m) - b.meta[slot].l4_offset;
     if (clamp_mss(l4, l4_len, s.mss_clamp)) w_.count(Counter::nat_mss_clamped);
   }
   // Leaving the established state shortens the idle timeout: re-arm so it applies now rather
   // than at the old, later expiry (entering it needs nothing: the lazy check extends).
-  if (was_established && !s.tcp.established()) {
-    w_.timers().cancel(s.timer);
-    w_.timers().schedule(s.timer, w_.now_tick() + timeout_ticks(s));
-  }
+  if (was_established && !s.tcp.established()) sessions_->rearm(s, w_.now_tick());
 }
 
 void NatStage::icmp_error(Burst& b, uint8_t slot) {
@@ -586,8 +472,8 @@ void NatStage::icmp_error(Burst& b, uint8_t slot) {
   // RFC 5508 §4.2: the quoted datagram is one the NAT translated, as the far side saw it; the
   // same tuple reversed is what the session's packets carry on that side: one of its keys.
   const FiveTuple key = reversed(q->tuple);
-  void* d = sessions_table_->find(key);
-  if (!d) {
+  const auto hit = sessions_->find(key);
+  if (!hit) {
     const NatRules& r = *nat_.rules.load(std::memory_order_acquire);
     const int external = r.external_index(key.dst_ip);
     if (external >= 0) {  // from outside, about a datagram we sent from an external address
@@ -615,10 +501,10 @@ void NatStage::icmp_error(Burst& b, uint8_t slot) {
     // No session: it must not leave by the outside untranslated.
     return other_protocol(b, slot);
   }
-  const uintptr_t v = uintptr_t(d);
-  const Session& s = *reinterpret_cast<const Session*>(v & ~uintptr_t(1));
-  const FiveTuple quoted_new = reversed(s.rewrite[v & 1].tuple(s.protocol));
-  rewrite_icmp_error(ip, total, *q, quoted_new, (v & 1) == 0 ? bool(s.flags & kInitiatorInside) : !(s.flags & kInitiatorInside));
+  const Session& s = *hit.entry;
+  const FiveTuple quoted_new = reversed(s.rewrite[hit.dir].tuple(s.protocol()));
+  const bool from_inside = bool(s.flags() & kInitiatorInside);
+  rewrite_icmp_error(ip, total, *q, quoted_new, hit.dir == 0 ? from_inside : !from_inside);
   w_.count(Counter::nat_icmp_errors_translated);
   b.to(slot, proceed);
 }
@@ -656,10 +542,7 @@ void NatStage::fragment(Burst& b, uint8_t slot) {
   const uint8_t* l4 = dip + wire::ipv4::header_len(dip);
   FiveTuple key;
   if (!flow_key(dip, l4, uint32_t(rte_pktmbuf_data_len(d) - pm.l4_offset), &key)) return other_protocol(b, slot);
-  if (void* hit = sessions_table_->find(key)) {
-    const uintptr_t v = uintptr_t(hit);
-    return translate(b, slot, *reinterpret_cast<Session*>(v & ~uintptr_t(1)), unsigned(v & 1));
-  }
+  if (const auto hit = sessions_->find(key)) return translate(b, slot, *hit.entry, hit.dir);
   miss(b, slot, key);
 }
 

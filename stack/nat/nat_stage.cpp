@@ -48,30 +48,25 @@ void NatStage::run(Burst& b, const uint8_t* idx, uint32_t n) {
     }
     slots[m++] = slot;
   }
-  void* data[kBurstSlots];
-  made_in_burst_ = false;
+  session::Hit<Session> hit[kBurstSlots];
   // keys[0..m) are all set above; GCC cannot see that through the out-of-line call.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-  const uint64_t hits = sessions_table_->find_bulk(keys.data(), m, data);
+  const uint64_t hits = sessions_->find_bulk(keys.data(), m, hit);
 #pragma GCC diagnostic pop
   // New flows from the inside: their mappings' buckets warmed in one bulk lookup (a mapping's
   // lookup and insertion are otherwise two DRAM misses in a row per new session).
   if (hits != (m == 64 ? ~uint64_t(0) : (uint64_t(1) << m) - 1)) [[unlikely]] warm_mappings(b, slots, keys.data(), m, hits);
-  // Every hit's session line on its way before the first is used: at a million sessions each
-  // is a cache miss, and they overlap.
-  for (uint64_t h = hits; h; h &= h - 1) rte_prefetch0(reinterpret_cast<void*>(uintptr_t(data[__builtin_ctzll(h)]) & ~uintptr_t(1)));
   uint32_t translated[2] = {0, 0};  // in, out
   for (uint32_t j = 0; j < m; ++j) {
     if (!(hits >> j & 1)) [[unlikely]] {
       miss(b, slots[j], keys[j]);
       continue;
     }
-    const uintptr_t v = uintptr_t(data[j]);
-    const int out = rewrite(b, slots[j], *reinterpret_cast<Session*>(v & ~uintptr_t(1)), unsigned(v & 1));
+    const int out = rewrite(b, slots[j], *hit[j].entry, hit[j].dir);
     if (out >= 0) ++translated[out];
   }
-  if (pending_n_) [[unlikely]] create_pending(b);
+  if (pending_.size()) [[unlikely]] create_pending(b);
   // Counted once per burst: the counters' cache line is read by the control thread.
   w_.count(Counter::nat_translated_out, translated[1]);
   w_.count(Counter::nat_translated_in, translated[0]);
@@ -108,19 +103,19 @@ int NatStage::rewrite(Burst& b, uint8_t slot, Session& s, unsigned dir) {
   const pipeline::PacketMeta& pm = b.meta[slot];
   uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
   uint8_t* l4 = frame + pm.l4_offset;
-  const bool outbound = (dir == 0) == bool(s.flags & kInitiatorInside);
+  const bool outbound = (dir == 0) == bool(s.flags() & kInitiatorInside);
   // Larger than the smallest outside MTU: it may need "fragmentation needed", which must reach
   // the inside host about the datagram it sent, so before the rewrite (cold; one compare here).
   if (outbound && wire::load16(frame + pm.l3_offset, wire::ipv4::kTotalLength) > smallest_outside_mtu_) [[unlikely]]
     if (too_big(b, slot)) return -1;
   // The tracker wants segments that can change the state: SYN, FIN, RST, and the ACK that
   // completes the handshake.
-  if (s.protocol == wire::ipv4::kProtoTcp && ((l4[13] & kTcpStateFlags) || s.tcp.state == TcpState::kSynReceived))
+  if (s.protocol() == wire::ipv4::kProtoTcp && ((l4[13] & kTcpStateFlags) || s.tcp.state == TcpState::kSynReceived))
       [[unlikely]]
     track_tcp(s, dir, b, slot);
-  apply(s.rewrite[dir], s.protocol, frame + pm.l3_offset, l4);
-  s.last_used = uint32_t(w_.now_tick());
-  if (s.flags & (dir == 0 ? kHairpin0 : kHairpin1)) [[unlikely]] {
+  apply(s.rewrite[dir], s.protocol(), frame + pm.l3_offset, l4);
+  s.stamp.last_used = uint32_t(w_.now_tick());
+  if (s.flags() & (dir == 0 ? kHairpin0 : kHairpin1)) [[unlikely]] {
     // RFC 4787 §6: rewritten for one of our external addresses: round again, as if it had
     // arrived from outside.
     w_.count(Counter::nat_hairpinned);
@@ -138,7 +133,7 @@ void add_nat_feature(pipeline::Shared& s, NatShared& nat) {
     NatStage* p = stage.get();
     const NextId id = g.add(std::move(stage));
     p->set_id(id);
-    g.add_hook(pipeline::Hook::kPreRouting, id);
+    g.add_hook(pipeline::Hook::kPreRouting, id, pipeline::HookOrder::kNat);
   });
 }
 

@@ -20,6 +20,7 @@
 
 #include <array>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "stack/nat/nat_shared.hpp"
@@ -30,6 +31,7 @@
 #include "stack/pipeline/flow_table.hpp"
 #include "stack/pipeline/reassembly.hpp"
 #include "stack/pipeline/shared.hpp"
+#include "stack/session/session_table.hpp"
 
 namespace redline::nat {
 
@@ -48,11 +50,11 @@ class NatStage final : public pipeline::WorkerStage {
 
   // --- read by other workers and the control thread (lock-free) ---
   bool holds_mapping(const FiveTuple& mapping_key) const { return mappings_->find(mapping_key) != nullptr; }
-  uint32_t sessions() const { return sessions_in_use_.load(std::memory_order_relaxed); }
+  uint32_t sessions() const { return sessions_->in_use(); }
   uint32_t mappings() const { return mappings_in_use_.load(std::memory_order_relaxed); }
   // Bytes this worker's tables and pools take (fixed at start: sized for max_sessions).
   uint64_t memory_bytes() const { return memory_bytes_; }
-  uint32_t capacity() const { return session_capacity_; }
+  uint32_t capacity() const { return sessions_->capacity(); }
 
   // --- run on this worker's core, by the control thread's jobs (nat_listing.cpp) ---
   struct SessionRow {
@@ -73,6 +75,11 @@ class NatStage final : public pipeline::WorkerStage {
   // session). Bounded so the worker stalls for microseconds, not for a million sessions.
   SessionScan scan_sessions(uint32_t from, uint32_t budget, const SessionFilter& filter, uint32_t max_rows, bool flush);
 
+  // --- what the session engine asks of its owner (session_table.hpp: SessionOwner) ---
+  uint64_t timeout_ticks(const Session& s) const;
+  void on_release(Session& s);  // the session leaves its mapping; the mapping ends with its last
+  void before_release(std::span<Session* const> batch);  // the mappings about to end, warmed
+
  private:
   // --- cold paths (nat_sessions.cpp) ---
   [[gnu::cold]] void miss(Burst& b, uint8_t slot, const FiveTuple& key);
@@ -91,13 +98,13 @@ class NatStage final : public pipeline::WorkerStage {
   // `answer_taken`: the caller looked the answer's tuple up already and found it.
   Session* create_session(Burst& b, uint8_t slot, const FiveTuple& key, const FiveTuple& translated, uint32_t mapping,
                           uint8_t flags, uint16_t mss_clamp, bool answer_taken = false);
+  void refuse_session(Burst& b, uint8_t slot, const char* why);
   // The sessions outbound() left for the end of the burst, made and their packets translated
   // (nat_sessions.cpp).
   [[gnu::cold]] void create_pending(Burst& b);
   // A mapping for inside endpoint `key` on external address `external_ip`; `reply` is the tuple
   // the first session's replies will carry (its port chosen here). kNoIndex if refused.
   uint32_t create_mapping(const FiveTuple& key, uint32_t external_ip, const FiveTuple& reply, bool* no_port);
-  void release_session(Session& s);
   void release_mapping(uint32_t index);
   // Rewrites a packet of session `s` matching key[dir] and sets its next; 1 if it went out
   // (inside to outside), 0 in, -1 if it was dropped instead (too big, DF set). translate() does
@@ -108,13 +115,7 @@ class NatStage final : public pipeline::WorkerStage {
   [[gnu::cold]] bool too_big(Burst& b, uint8_t slot);
   void translate(Burst& b, uint8_t slot, Session& s, unsigned dir);
   void hand_to(Burst& b, uint8_t slot, uint32_t worker);
-  void arm(Session& s);
-  static void on_idle_timer(timer::Timer& t, void* ctx);
   static void on_reassembly_timer(timer::Timer& t, void* ctx);
-  static void on_expiry_flush(timer::Timer& t, void* ctx);
-  void release_expired();
-  static constexpr size_t kExpiryBatch = 32;
-  uint64_t timeout_ticks(const Session& s) const;
   // This worker's share of the ports of external address `ip_be` (made on first use: a reload
   // may add addresses).
   PortShare& share(uint32_t ip_be, uint8_t protocol);
@@ -122,14 +123,11 @@ class NatStage final : public pipeline::WorkerStage {
   NatShared& nat_;
   NextId self_ = pipeline::kNextDrop;
   uint32_t workers_;
-  std::unique_ptr<pipeline::FlowTable> sessions_table_;
+  using Sessions = session::SessionTable<Session, NatStage>;
+  std::unique_ptr<Sessions> sessions_;
   std::unique_ptr<pipeline::FlowTable> mappings_;
-  Session* sessions_ = nullptr;  // the pool: max_sessions entries, cache-line aligned
-  uint32_t session_capacity_ = 0;
-  uint32_t free_session_ = kNoIndex;
   std::vector<Mapping> mapping_pool_;
   uint32_t free_mapping_ = kNoIndex;
-  std::atomic<uint32_t> sessions_in_use_{0};
   std::atomic<uint32_t> mappings_in_use_{0};
   struct Shares {
     uint32_t ip_be;
@@ -149,11 +147,10 @@ class NatStage final : public pipeline::WorkerStage {
   timer::Timer reassembly_timer_;
   uint64_t reassembly_period_ticks_ = 1;
   uint64_t memory_bytes_ = 0;
-  bool made_in_burst_ = false;  // a session was made since this burst's bulk lookup
-  // New outbound sessions of this burst, made together at its end: their answers' buckets are
-  // then warmed by one bulk lookup instead of two DRAM misses in a row each.
+  // New outbound sessions of this burst, made together at its end (session_table.hpp).
   struct PendingSession {
     FiveTuple key;
+    FiveTuple answer;  // reversed(translated)
     FiveTuple translated;
     uint32_t mapping;
     uint16_t mss_clamp;
@@ -161,10 +158,7 @@ class NatStage final : public pipeline::WorkerStage {
     uint8_t flags;
     bool made_mapping;  // outbound() made the mapping for it: released if no session uses it
   };
-  std::array<PendingSession, pipeline::kBurstSlots> pending_;
-  uint32_t pending_n_ = 0;
-  std::vector<uint32_t> expiring_;  // sessions whose idle timers fired, ended together
-  timer::Timer expiry_flush_;       // ends a batch that did not fill within a tick
+  session::DeferredSessions<PendingSession, pipeline::kBurstSlots> pending_;
   uint16_t smallest_outside_mtu_ = 0xffff;
 };
 

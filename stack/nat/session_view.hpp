@@ -32,9 +32,9 @@ struct SessionEnds {
 };
 
 inline SessionEnds ends_of(const Session& s) {
-  const FiveTuple& k0 = s.key[0];
-  const FiveTuple& k1 = s.key[1];
-  if (s.flags & kInitiatorInside)  // k0: inside -> remote; k1 (the answers): remote -> external
+  const FiveTuple& k0 = s.key(0);
+  const FiveTuple& k1 = s.key(1);
+  if (s.flags() & kInitiatorInside)  // k0: inside -> remote; k1 (the answers): remote -> external
     return {{k0.src_ip, k0.src_port}, {k0.dst_ip, k0.dst_port}, {k1.dst_ip, k1.dst_port}};
   // DNAT. k0: remote -> external; k1 (the inside host's answers): inside -> remote
   return {{k1.src_ip, k1.src_port}, {k0.src_ip, k0.src_port}, {k0.dst_ip, k0.dst_port}};
@@ -53,7 +53,7 @@ struct SessionFilter {
   uint8_t protocol = 0;  // 0: any
 
   bool matches(const Session& s) const {
-    if (protocol && s.protocol != protocol) return false;
+    if (protocol && s.protocol() != protocol) return false;
     if (!inside && !remote && !external) return true;
     const SessionEnds e = ends_of(s);
     return (!inside || inside->matches(e.inside)) && (!remote || remote->matches(e.remote)) &&

@@ -1,5 +1,6 @@
 #include "stack/pipeline/stage_graph.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace redline::pipeline {
@@ -19,17 +20,26 @@ void StageGraph::set_hook_target(Hook h, NextId target) {
   link(h);
 }
 
-void StageGraph::add_hook(Hook h, NextId stage) {
-  hooks_[size_t(h)].push_back(stage);
+void StageGraph::add_hook(Hook h, NextId stage, HookOrder order) {
+  auto& chain = hooks_[size_t(h)];
+  // After every stage of the same or a lower order: equal orders keep the order of adding.
+  const auto at = std::find_if(chain.begin(), chain.end(), [order](const Hooked& k) { return k.order > order; });
+  chain.insert(at, {order, stage});
   link(h);
+}
+
+std::vector<NextId> StageGraph::hooks(Hook h) const {
+  std::vector<NextId> out;
+  for (const Hooked& k : hooks_[size_t(h)]) out.push_back(k.stage);
+  return out;
 }
 
 void StageGraph::link(Hook h) {
   const auto& chain = hooks_[size_t(h)];
   NextId after = target_[size_t(h)];
   for (size_t i = chain.size(); i-- > 0;) {
-    stages_[chain[i]]->proceed = after;
-    after = chain[i];
+    stages_[chain[i].stage]->proceed = after;
+    after = chain[i].stage;
   }
   entry_[size_t(h)] = after;
 }

@@ -42,6 +42,17 @@ namespace redline::pipeline {
 
 enum class Hook : uint8_t { kPreRouting, kPostRouting };
 
+// Where a stage sits in its hook chain: lower runs first, equal ones in the order they were
+// added. Named here so that features agree on their order without knowing each other.
+enum class HookOrder : uint16_t {
+  kFirst = 0,
+  // A load balancer's virtual-service match: before the NAT, so that a packet for a VIP is
+  // balanced, not taken for a DNAT port or a mapping's answer.
+  kLoadBalancer = 100,
+  kNat = 200,
+  kLast = 0xffff,
+};
+
 class StageGraph {
  public:
   StageGraph();
@@ -53,9 +64,11 @@ class StageGraph {
   // Registered stages, the two fixed ones included.
   size_t size() const { return next_id_ - 1 + 2; }
 
-  // Hook chains: `target` is where the chain ends; hooks run in the order they were added.
+  // Hook chains: `target` is where the chain ends; hooks run by their HookOrder.
   void set_hook_target(Hook h, NextId target);
-  void add_hook(Hook h, NextId stage);
+  void add_hook(Hook h, NextId stage, HookOrder order = HookOrder::kLast);
+  // The stages of a chain, in the order packets meet them.
+  std::vector<NextId> hooks(Hook h) const;
   // The first stage of a chain: its first hook, or the target when it has none.
   NextId entry(Hook h) const { return entry_[size_t(h)]; }
 
@@ -100,7 +113,11 @@ class StageGraph {
   NextId next_id_ = 1;
   std::array<Frame, kMaxStages> frames_{};
   uint64_t pending_ = 0;
-  std::array<std::vector<NextId>, 2> hooks_;
+  struct Hooked {
+    HookOrder order;
+    NextId stage;
+  };
+  std::array<std::vector<Hooked>, 2> hooks_;
   std::array<NextId, 2> target_{kNextDrop, kNextDrop};
   std::array<NextId, 2> entry_{kNextDrop, kNextDrop};
   std::array<NextId, 256> local_;

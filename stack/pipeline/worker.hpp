@@ -93,6 +93,8 @@ class alignas(64) Worker {
   // --- services for stages ---
   Shared& shared() { return s_; }
   void count(net::Counter c, uint64_t n = 1) { counters_.add(c, n); }
+  // For engines that count on the worker's behalf (the session engine).
+  net::CounterSet& counter_set() { return counters_; }
   // Cold paths only: the fast path drops through the drop stage, in bulk.
   void drop(rte_mbuf* m, net::Counter reason) {
     counters_.add(reason);

@@ -53,6 +53,21 @@ class ToyProtocol final : public pipeline::Stage {
   int delivered = 0;
 };
 
+// Pre-routing toy that writes its mark in a shared log and lets packets through.
+class ToyMarker final : public pipeline::Stage {
+ public:
+  ToyMarker(char mark, std::string* log) : mark_(mark), log_(log) {}
+  const char* name() const override { return "toy-marker"; }
+  void run(Burst& b, const uint8_t* idx, uint32_t n) override {
+    log_->push_back(mark_);
+    for (uint32_t k = 0; k < n; ++k) b.to(idx[k], proceed);
+  }
+
+ private:
+  char mark_;
+  std::string* log_;
+};
+
 struct Toys {
   ToyFilter* filter = nullptr;
   ToyObserver* observer = nullptr;
@@ -93,6 +108,30 @@ TEST(Stages, FeatureHooksSeeForwardedPacketsOncePerBurst) {
   EXPECT_EQ(rig.counter(Counter::ipv4_not_forwarded), 1u);
   ASSERT_EQ(toys.observer->out_ports.size(), 7u);
   for (uint16_t p : toys.observer->out_ports) EXPECT_EQ(p, 1);
+}
+
+// A load balancer's VIP match runs before the NAT whichever feature registers first (issue 23).
+TEST(Stages, HooksRunByTheirOrderNotTheOrderAdded) {
+  std::string log;
+  RigOptions o;
+  o.tweak = [&log](pipeline::Shared& s) {
+    s.features.push_back([&log](pipeline::StageGraph& g, pipeline::Worker&) {
+      g.add_hook(pipeline::Hook::kPreRouting, g.add(std::make_unique<ToyMarker>('z', &log)));
+      g.add_hook(pipeline::Hook::kPreRouting, g.add(std::make_unique<ToyMarker>('n', &log)), pipeline::HookOrder::kNat);
+      g.add_hook(pipeline::Hook::kPreRouting, g.add(std::make_unique<ToyMarker>('l', &log)),
+                 pipeline::HookOrder::kLoadBalancer);
+      g.add_hook(pipeline::Hook::kPreRouting, g.add(std::make_unique<ToyMarker>('m', &log)), pipeline::HookOrder::kNat);
+    });
+  };
+  Rig rig(o);
+  rig.host_a_arps();
+  rig.host_b_arps();
+  log.clear();
+  rig.inject(rig.a(), ipv4_frame(kMacA, kHostA, addr("10.0.1.2"), addr("10.0.2.2"), 17, Frame(12, 0), 64));
+  rig.poll();
+  EXPECT_EQ(log, "lnmz") << "load balancer, the NATs in the order added, then the unordered one";
+  EXPECT_EQ(rig.take(rig.b()).size(), 1u) << "the chain ends at the route stage";
+  EXPECT_EQ(rig.worker().graph().hooks(pipeline::Hook::kPreRouting).size(), 4u);
 }
 
 TEST(Stages, PostRoutingHookSeesWhatRedlineSendsToo) {

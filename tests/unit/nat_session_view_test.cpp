@@ -15,17 +15,17 @@ FiveTuple tuple(const char* src, uint16_t sp, const char* dst, uint16_t dp, uint
 
 // 10.0.1.5:4000 (inside) -> 198.51.100.9:80 (outside), seen outside as 203.0.113.7:41000.
 void make_snat(Session& s) {
-  s.protocol = wire::ipv4::kProtoTcp;
-  s.flags = kInitiatorInside;
-  s.key[0] = tuple("10.0.1.5", 4000, "198.51.100.9", 80, s.protocol);
-  s.key[1] = tuple("198.51.100.9", 80, "203.0.113.7", 41000, s.protocol);
+  s.stamp.protocol = wire::ipv4::kProtoTcp;
+  s.stamp.flags = kInitiatorInside;
+  s.header.key[0] = tuple("10.0.1.5", 4000, "198.51.100.9", 80, s.stamp.protocol);
+  s.header.key[1] = tuple("198.51.100.9", 80, "203.0.113.7", 41000, s.stamp.protocol);
 }
 
 // 198.51.100.9:5555 (outside) -> 203.0.113.7:8080, forwarded to 10.0.1.5:80.
 void make_dnat(Session& s) {
-  s.protocol = wire::ipv4::kProtoUdp;
-  s.key[0] = tuple("198.51.100.9", 5555, "203.0.113.7", 8080, s.protocol);
-  s.key[1] = tuple("10.0.1.5", 80, "198.51.100.9", 5555, s.protocol);
+  s.stamp.protocol = wire::ipv4::kProtoUdp;
+  s.header.key[0] = tuple("198.51.100.9", 5555, "203.0.113.7", 8080, s.stamp.protocol);
+  s.header.key[1] = tuple("10.0.1.5", 80, "198.51.100.9", 5555, s.stamp.protocol);
 }
 
 TEST(NatSessionView, EndsOfAnSnatSession) {
