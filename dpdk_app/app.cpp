@@ -409,6 +409,7 @@ void App::control_loop() {
     else std::this_thread::sleep_for(std::chrono::milliseconds(20));
     service_.tick([this] { return workers_turning(); });
     if (route_watch_) route_watch_->poll();
+    drain_nat_log();
     // A snapshot a second: rates and busy shares are the difference of the last two.
     if (rte_get_tsc_cycles() >= next_sample) {
       snapshots_[0] = std::move(snapshots_[1]);
@@ -430,6 +431,7 @@ unsigned App::shutdown(bool print) {
   if (launched_)
     for (unsigned l : lcores_) rte_eal_wait_lcore(l);
   for (auto& w : workers_) w->release();
+  drain_nat_log();  // what the workers logged last
   // What workers without a queue left for worker 0 after it stopped.
   for (auto& p : s.ports)
     if (p.tx_ring) {

@@ -85,6 +85,8 @@ class App {
   bool claim_externals(const nat::NatRules& rules, std::string* error);
   // Replaces the NAT rules with `next` (reload); false with `error` if it cannot be applied live.
   bool replace_nat_rules(const nat::NatConfig& next, std::string* error);
+  // The workers' NAT allocation records, written to [nat.log]'s file or syslog (control thread).
+  void drain_nat_log();
   Json route_add(const Json& args);
   Json route_get(const Json& args) const;
   Json trace_add(const Json& args);
@@ -103,6 +105,7 @@ class App {
   std::unique_ptr<ip::RouteTable> routes_;
   std::unique_ptr<arp::NeighborTable> neighbors_;
   std::unique_ptr<nat::NatShared> nat_;  // when the config has [nat]
+  std::unique_ptr<nat::LogSink> nat_log_;  // when [nat.log] is on
   std::unique_ptr<tcp::TcpShared> tcp_;
   std::vector<udp::UdpStage*> udp_stages_;  // by worker
   std::unique_ptr<services::ClientTotals> client_totals_;

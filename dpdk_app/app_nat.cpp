@@ -92,6 +92,10 @@ bool App::setup_nat(const Config& config, std::string* error) {
   // Where the NAT's port claims hold in the workers' port registries: the external addresses at
   // start (a reload that adds one leaves its ports to the NAT's own checks).
   s.nat_outside = rules->externals();
+  if (config.nat.log.on()) {
+    nat_log_ = nat::LogSink::open(config.nat.log, error);
+    if (!nat_log_) return false;
+  }
   nat_ = std::make_unique<nat::NatShared>(std::move(*rules));
   nat::add_nat_feature(s, *nat_);
   log::write(log::Level::kInfo, "nat: %zu inside and %zu outside ports, %zu external addresses, %u sessions per worker (%zu bytes each)",
@@ -100,14 +104,32 @@ bool App::setup_nat(const Config& config, std::string* error) {
   return true;
 }
 
+void App::drain_nat_log() {
+  if (!nat_log_ || !nat_) return;
+  nat::LogRecord records[256];
+  bool wrote = false;
+  for (const auto& ring : nat_->logs)
+    // Bounded: a worker logging faster than this drains waits for the next loop, and its ring
+    // counts what it loses.
+    for (int round = 0; round < 64; ++round) {
+      const uint32_t n = ring->pop(records, 256);
+      for (uint32_t i = 0; i < n; ++i) nat_log_->write(records[i]);
+      wrote |= n > 0;
+      if (n < 256) break;
+    }
+  if (wrote) nat_log_->flush();
+}
+
 bool App::replace_nat_rules(const nat::NatConfig& next, std::string* error) {
   const nat::NatRules* current = nat_->rules.load(std::memory_order_acquire);
   auto rules = nat::NatRules::resolve(next, port_addresses(*shared_), error);
   if (!rules) return false;
   const nat::NatConfig& now = current->config();
   if (next.max_sessions != now.max_sessions || next.tcp_ports != now.tcp_ports || next.udp_ports != now.udp_ports ||
-      next.icmp_ids != now.icmp_ids || next.inside != now.inside || next.outside != now.outside) {
-    *error = "nat: max_sessions, the port ranges and the inside/outside ports are fixed at start: changing them needs a restart";
+      next.icmp_ids != now.icmp_ids || next.inside != now.inside || next.outside != now.outside ||
+      next.limits != now.limits || next.log != now.log) {
+    *error = "nat: max_sessions, the port ranges, the inside/outside ports, [nat.limits] and [nat.log] are fixed at "
+             "start: changing them needs a restart";
     return false;
   }
   if (!claim_externals(*rules, error)) return false;
@@ -197,6 +219,12 @@ App::Json App::show_nat() const {
           {"memory_per_session_bytes", capacity ? memory / capacity : 0},
           {"externals", externals},
           {"filtering", r.config().filtering == nat::Filtering::kAddressDependent ? "address-dependent" : "endpoint-independent"},
+          // RFC 6888 limits per inside host (0: none) and the allocation log.
+          {"limits",
+           {{"sessions_per_host", r.config().limits.sessions},
+            {"ports_per_host", r.config().limits.ports},
+            {"port_block_size", r.config().limits.block_size}}},
+          {"log", {{"file", r.config().log.file}, {"syslog", r.config().log.syslog}}},
           {"workers", workers}};
 }
 

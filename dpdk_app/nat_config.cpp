@@ -81,7 +81,7 @@ const PortConfig* port_named(const Config& c, const std::string& name) {
 nat::NatConfig read_nat(const Reader& r, const toml::table& t, const Config& c) {
   r.only_keys(t, "nat",
               {"inside", "outside", "filtering", "max_sessions", "hairpinning", "port_preservation", "ports", "timeouts",
-               "snat", "dnat"});
+               "limits", "log", "snat", "dnat"});
   nat::NatConfig n;
   n.enabled = true;
   n.inside = port_names(r, t, "inside", c);
@@ -123,6 +123,32 @@ nat::NatConfig read_nat(const Reader& r, const toml::table& t, const Config& c) 
     seconds("tcp_established", n.timeouts.tcp_established_s, 7440);  // RFC 5382 REQ-5
     seconds("tcp_transitory", n.timeouts.tcp_transitory_s, 240);     // RFC 5382 REQ-5
     seconds("icmp", n.timeouts.icmp_s, 60);                     // RFC 5508 REQ-1
+  }
+  if (const toml::table* l = r.table(t, "limits")) {
+    r.only_keys(*l, "nat.limits", {"sessions_per_host", "ports_per_host", "port_block_size"});
+    r.number(*l, "sessions_per_host", "nat.limits.sessions_per_host", n.limits.sessions, 1, 1 << 24);
+    r.number(*l, "ports_per_host", "nat.limits.ports_per_host", n.limits.ports, 1, 1 << 20);
+    r.number(*l, "port_block_size", "nat.limits.port_block_size", n.limits.block_size, 1, 32768);
+    const uint32_t size = n.limits.block_size;
+    if (size && n.limits.ports && n.limits.ports < size)
+      r.fail(l->get("ports_per_host"), "nat.limits.ports_per_host",
+             std::to_string(n.limits.ports) + " is less than one port block (port_block_size " + std::to_string(size) +
+                 "): no host could ever have a port");
+    // A block lies inside one worker's share of a range (port_share.hpp).
+    const uint32_t workers = std::max<uint32_t>(1, c.workers.value_or(1));
+    for (const auto& [name, range] : {std::pair{"tcp", n.tcp_ports}, std::pair{"udp", n.udp_ports}, std::pair{"icmp", n.icmp_ids}})
+      if (size > range.size() / workers)
+        r.fail(l->get("port_block_size"), "nat.limits.port_block_size",
+               std::to_string(size) + " is more than one worker's share of nat.ports." + name + " (" +
+                   std::to_string(range.size()) + " ports over " + std::to_string(workers) + " worker(s))");
+  }
+  if (const toml::table* g = r.table(t, "log")) {
+    r.only_keys(*g, "nat.log", {"file", "syslog"});
+    if (g->get("file")) {
+      n.log.file = r.string(*g, "file", "nat.log.file", true);
+      if (n.log.file.empty()) r.fail(g->get("file"), "nat.log.file", "an empty path");
+    }
+    n.log.syslog = r.boolean(*g, "syslog", "nat.log.syslog", false);
   }
   auto on_outside = [&](net::Ipv4Addr a) {
     for (const std::string& o : n.outside)

@@ -84,9 +84,11 @@ class LocalPorts {
 
   // The picker: takes a free port of `s` for `holder` whose replies (`reply`: the tuple as
   // replies arrive, from the remote to us; its dst_port is ignored) reach this worker, that no
-  // fixed claim of another family holds, and that `usable` accepts.
+  // fixed claim of another family holds, and that `usable` accepts; `within`: only of that range
+  // (a NAT port block).
   template <typename Usable>
-  Picked pick(PortShare& s, uint32_t holder, const net::FiveTuple& reply, Fallback fallback, Usable&& usable);
+  Picked pick(PortShare& s, uint32_t holder, const net::FiveTuple& reply, Fallback fallback, Usable&& usable,
+              const PortRange* within = nullptr);
 
   // A connection's local port (TCP connect, later UDP connect): a port of `range` on `local_be`
   // whose replies from remote_be:remote_port_be reach this worker (network byte order), steered
@@ -122,7 +124,8 @@ class LocalPorts {
 };
 
 template <typename Usable>
-Picked LocalPorts::pick(PortShare& s, uint32_t holder, const net::FiveTuple& reply, Fallback fallback, Usable&& usable) {
+Picked LocalPorts::pick(PortShare& s, uint32_t holder, const net::FiveTuple& reply, Fallback fallback, Usable&& usable,
+                        const PortRange* within) {
   Picked out;
   std::optional<rss::ReplySteering> steer;
   if (steering_.toeplitz && steering_.workers > 1) {
@@ -134,8 +137,8 @@ Picked LocalPorts::pick(PortShare& s, uint32_t holder, const net::FiveTuple& rep
   auto wanted = [&](uint16_t port) { return (!steer || steer->owner(net::to_be(port)) == me) && usable(port); };
   auto refuse = [](uint16_t) { return false; };
   const std::optional<uint16_t> p = fallback == Fallback::kAnyFree
-                                        ? s.pick(holder, wanted, usable, kSteeringBudget, &out.steered)
-                                        : s.pick(holder, wanted, refuse, kSteeringBudget, &out.steered);
+                                        ? s.pick(holder, wanted, usable, kSteeringBudget, &out.steered, within)
+                                        : s.pick(holder, wanted, refuse, kSteeringBudget, &out.steered, within);
   if (p) out.port = *p;
   // None left, and some were never offered: another part's fixed claim holds them.
   else if (const Held* h = held_for(s)) out.refused_by_claim = h->reserved_for_claims > 0;

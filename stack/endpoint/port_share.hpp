@@ -16,6 +16,7 @@
 // mapping each port belongs to.
 #pragma once
 
+#include <algorithm>
 #include <bit>
 #include <cstdint>
 #include <optional>
@@ -55,6 +56,7 @@ class PortShare {
   }
 
   bool contains(uint16_t port) const { return port >= first_ && port < first_ + count_; }
+  uint16_t first() const { return uint16_t(first_); }
   uint32_t size() const { return count_; }
   uint32_t in_use() const { return in_use_; }
   // The mapping holding `port` (kNone if free). `port` must be in this block.
@@ -78,16 +80,23 @@ class PortShare {
   // Takes a free port for `mapping` for which `wanted(port)` holds: at most `budget` free ports
   // that are not wanted are tried. If none is, the first of those for which `acceptable(port)`
   // holds is taken instead (the caller learns which from `*was_wanted`). nullopt when the block
-  // is full or nothing fits.
+  // is full or nothing fits. `within`: only ports of that range (a NAT port block), else any.
   template <typename Wanted, typename Acceptable>
   std::optional<uint16_t> pick(uint32_t mapping, Wanted&& wanted, Acceptable&& acceptable, uint32_t budget,
-                               bool* was_wanted) {
+                               bool* was_wanted, const PortRange* within = nullptr) {
     *was_wanted = false;
     if (in_use_ == count_) return std::nullopt;
+    // The indices to look at: from the cursor round the whole block, or the window once.
+    uint32_t start = cursor_, end = count_;
+    if (within) {
+      start = std::max<uint32_t>(within->low, first_) - first_;
+      end = std::min<uint32_t>(uint32_t(within->high) + 1, first_ + count_) - first_;
+      if (start >= end) return std::nullopt;
+    }
     std::optional<uint32_t> fallback;
-    uint32_t i = cursor_;
+    uint32_t i = start;
     for (uint32_t tried = 0; tried < budget;) {
-      i = next_free(i);
+      i = within ? next_free_before(i, end) : next_free(i);
       if (i == kNone) break;
       if (wanted(uint16_t(first_ + i))) {
         *was_wanted = true;
@@ -95,6 +104,10 @@ class PortShare {
       }
       if (!fallback && acceptable(uint16_t(first_ + i))) fallback = i;
       ++tried;
+      if (within) {
+        if (++i == end) break;
+        continue;
+      }
       i = i + 1 == count_ ? 0 : i + 1;
       if (i == cursor_) break;  // wrapped: every free port seen
     }
@@ -112,6 +125,12 @@ class PortShare {
     used_[i / 64] |= uint64_t(1) << (i % 64);
     mapping_[i] = mapping;
     ++in_use_;
+  }
+  // The first free index in [i, end), no wrapping; kNone if none.
+  uint32_t next_free_before(uint32_t i, uint32_t end) const {
+    for (; i < end; ++i)
+      if (!(used_[i / 64] >> (i % 64) & 1)) return i;
+    return kNone;
   }
   // The first free index at or after `i`, wrapping once; kNone if none.
   uint32_t next_free(uint32_t i) const {

@@ -30,6 +30,29 @@ struct Timeouts {
   friend bool operator==(const Timeouts&, const Timeouts&) = default;
 };
 
+// RFC 6888's limits per inside host ("subscriber"), and port-block allocation. With any of them
+// on, each inside host is served by one worker, its home (nat_stage.hpp), so its counts are
+// exact without state shared between cores.
+struct HostLimits {
+  uint32_t sessions = 0;    // REQ-4: sessions one inside host holds at once (0: no limit)
+  uint32_t ports = 0;       // REQ-3: outside ports (ICMP: identifiers) it holds at once, over
+                            //   every protocol and external address (0: no limit)
+  uint16_t block_size = 0;  // ports given out in blocks of this many, logged once per block
+                            //   (RFC 6888 §4 REQ-12's aim, as RFC 7422); 0: one port at a time
+  bool on() const { return sessions || ports || block_size; }
+  friend bool operator==(const HostLimits&, const HostLimits&) = default;
+};
+
+// Where the NAT's allocation log goes: one line per port block given and taken back (or per
+// outside port, with blocks off). Written by the control thread from the workers' rings
+// (nat_log.hpp), so a slow disk never stalls a worker.
+struct NatLogConfig {
+  std::string file;     // appended to
+  bool syslog = false;  // facility daemon, priority info
+  bool on() const { return syslog || !file.empty(); }
+  friend bool operator==(const NatLogConfig&, const NatLogConfig&) = default;
+};
+
 struct SnatRule {
   net::Ipv4Prefix source;             // inside sources it applies to
   bool masquerade = true;             // the outside port's own address ...
@@ -62,6 +85,8 @@ struct NatConfig {
   PortRange udp_ports{1024, 60999};
   PortRange icmp_ids{1024, 65535};
   Timeouts timeouts;
+  HostLimits limits;
+  NatLogConfig log;
   std::vector<SnatRule> snat;
   std::vector<DnatRule> dnat;
   friend bool operator==(const NatConfig&, const NatConfig&) = default;

@@ -51,6 +51,16 @@ class NatRules {
   // The outside port range (ICMP: echo identifiers) of a protocol.
   const PortRange& range(uint8_t protocol) const;
 
+  // murmur3's finalizer: every input bit reaches every output bit (an address's last octet, its
+  // high byte in network order, too).
+  static uint32_t mix(uint32_t h) {
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    return h ^ (h >> 16);
+  }
+
  private:
   NatConfig config_;
   uint64_t inside_ = 0, outside_ = 0;
@@ -61,14 +71,6 @@ class NatRules {
     int32_t index;  // -1: empty
   };
   std::vector<IndexEntry> index_ = std::vector<IndexEntry>(16, IndexEntry{0, -1});  // external_index's table
-  // murmur3's finalizer: every input bit reaches every output bit.
-  static uint32_t mix(uint32_t h) {
-    h ^= h >> 16;
-    h *= 0x85ebca6bu;
-    h ^= h >> 13;
-    h *= 0xc2b2ae35u;
-    return h ^ (h >> 16);
-  }
   // Mixed: a pool's addresses differ in their last octet, the high byte of `ip_be`, which a
   // plain multiply would leave out of the low bits the mask keeps.
   static uint32_t slot_of(uint32_t ip_be, uint32_t mask) { return mix(ip_be) & mask; }

@@ -25,9 +25,6 @@ using pipeline::kFlagFromRing;
 namespace {
 uint16_t be16(uint16_t host) { return net::to_be(host); }
 uint32_t be32(net::Ipv4Addr a) { return net::to_be(a.value); }
-int protocol_slot(uint8_t protocol) {
-  return protocol == wire::ipv4::kProtoTcp ? 0 : protocol == wire::ipv4::kProtoUdp ? 1 : 2;
-}
 // How often reassembly drops datagrams whose fragments timed out.
 constexpr uint64_t kReassemblyExpiryNs = 100'000'000;
 }  // namespace
@@ -72,6 +69,8 @@ NatStage::NatStage(pipeline::Worker& w, NatShared& nat) : WorkerStage(w), nat_(n
   w.timers().schedule(reassembly_timer_, w.timers().now() + reassembly_period_ticks_);
   log::write(log::Level::kInfo, "nat: worker %u: tables for %u sessions take %.1f MiB (%lu bytes per session)", w.id(),
              capacity, double(memory_bytes_) / (1 << 20), (unsigned long)(memory_bytes_ / capacity));
+  limits_ = r.config().limits;
+  if (w.id() < nat.logs.size()) log_ = nat.logs[w.id()].get();
   if (nat.stages.size() < workers_) nat.stages.resize(workers_, nullptr);
   nat.stages[w.id()] = this;
 }
@@ -81,9 +80,9 @@ NatStage::~NatStage() {
   if (reassembly_timer_.pending()) w_.timers().cancel(reassembly_timer_);
 }
 
-PortShare& NatStage::share(uint32_t ip_be, uint8_t protocol) {
+NatStage::Shares& NatStage::shares_of(uint32_t ip_be) {
   for (Shares& sh : shares_)
-    if (sh.ip_be == ip_be) return *sh.of[size_t(protocol_slot(protocol))];
+    if (sh.ip_be == ip_be) return sh;
   // The ranges are fixed at start (a reload that changes them is refused), so the rules in
   // force give them.
   const NatConfig& c = nat_.rules.load(std::memory_order_acquire)->config();
@@ -96,8 +95,8 @@ PortShare& NatStage::share(uint32_t ip_be, uint8_t protocol) {
            &ports.share(ip_be, wire::ipv4::kProtoIcmp, endpoint::Family::kNat, c.icmp_ids)};
   // Ports forwarded by DNAT rules are never given to a mapping (in whichever share holds them).
   for (const DnatRule& d : c.dnat)
-    if (be32(d.external) == ip_be) reserve(sh, size_t(protocol_slot(d.protocol)), d.external_port);
-  return *sh.of[size_t(protocol_slot(protocol))];
+    if (be32(d.external) == ip_be) reserve(sh, protocol_slot(d.protocol), d.external_port);
+  return sh;
 }
 
 bool NatStage::reserve(Shares& sh, size_t slot, uint16_t port) {
@@ -117,13 +116,13 @@ void NatStage::resync_dnat(const NatRules& r) {
       auto& held = sh.reserved[slot];
       std::erase_if(held, [&](uint16_t port) {
         for (const DnatRule& d : c.dnat)
-          if (be32(d.external) == sh.ip_be && size_t(protocol_slot(d.protocol)) == slot && d.external_port == port) return false;
+          if (be32(d.external) == sh.ip_be && (protocol_slot(d.protocol)) == slot && d.external_port == port) return false;
         sh.of[slot]->release(port);  // no rule forwards it any more
         return true;
       });
     }
     for (const DnatRule& d : c.dnat)
-      if (be32(d.external) == sh.ip_be && !reserve(sh, size_t(protocol_slot(d.protocol)), d.external_port))
+      if (be32(d.external) == sh.ip_be && !reserve(sh, (protocol_slot(d.protocol)), d.external_port))
         REDLINE_LOG_LIMITED(log::Level::kWarning, 1,
                             "nat: worker %u: DNAT port %u (added by reload) is held by a dynamic mapping; it is "
                             "reserved for the rule when that mapping ends",
@@ -208,6 +207,11 @@ void NatStage::warm_mappings(const Burst& b, const uint8_t* slots, const FiveTup
 void NatStage::outbound(Burst& b, uint8_t slot, const FiveTuple& key, const SnatRule& rule, uint32_t external_ip,
                         bool stay) {
   const NatRules& r = *nat_.rules.load(std::memory_order_acquire);
+  // With per-host limits, every flow of an inside host is made on its home worker.
+  if (limits_.on() && !stay) {
+    const uint32_t home = home_of(key.src_ip);
+    if (home != w_.id()) return hand_to(b, slot, home);
+  }
   // RFC 4787 REQ-1, RFC 5382 REQ-1, RFC 5508 REQ-2: one mapping per inside endpoint and external
   // address, whatever the remote. Ours, another worker's (its sessions live there: hand the
   // packet over, unless `stay`), or new.
@@ -223,12 +227,15 @@ void NatStage::outbound(Burst& b, uint8_t slot, const FiveTuple& key, const Snat
   if (mi == kNoIndex) {
     // The replies will come from the remote to the external address and the port being chosen.
     const FiveTuple reply{key.dst_ip, external_ip, key.dst_port, 0, key.protocol, {0, 0, 0}};
-    bool no_port = false;
-    mi = create_mapping(mkey, external_ip, reply, &no_port);
+    Counter why = Counter::nat_refused_table_full;
+    mi = create_mapping(mkey, external_ip, reply, &why);
     if (mi == kNoIndex) {
-      REDLINE_LOG_LIMITED(log::Level::kWarning, 1, "nat: new %s session refused: %s", key.protocol == 6 ? "TCP" : key.protocol == 17 ? "UDP" : "ICMP",
-                          no_port ? "no free outside port in this worker's share" : "mapping table full");
-      return b.drop(slot, no_port ? Counter::nat_refused_no_port : Counter::nat_refused_table_full);
+      REDLINE_LOG_LIMITED(log::Level::kWarning, 1, "nat: new %s session refused: %s",
+                          key.protocol == 6 ? "TCP" : key.protocol == 17 ? "UDP" : "ICMP",
+                          why == Counter::nat_refused_no_port          ? "no free outside port in this worker's share"
+                          : why == Counter::nat_refused_host_ports     ? "its inside host holds nat.limits.ports_per_host"
+                                                                       : "mapping table full");
+      return b.drop(slot, why);
     }
     made = true;
   }
@@ -302,30 +309,43 @@ void NatStage::inbound(Burst& b, uint8_t slot, const FiveTuple& key, uint32_t ex
   if (s) translate(b, slot, *s, 0);
 }
 
-uint32_t NatStage::create_mapping(const FiveTuple& mkey, uint32_t external_ip, const FiveTuple& reply, bool* no_port) {
+uint32_t NatStage::create_mapping(const FiveTuple& mkey, uint32_t external_ip, const FiveTuple& reply, Counter* why) {
   if (free_mapping_ == kNoIndex) return kNoIndex;
   const NatRules& r = *nat_.rules.load(std::memory_order_acquire);
   const uint32_t mi = free_mapping_;
-  PortShare& sh = share(external_ip, mkey.protocol);
+  Shares& shares = shares_of(external_ip);
+  PortShare& sh = *shares.of[protocol_slot(mkey.protocol)];
+  uint32_t host = kNoIndex, block = kNoIndex;
+  if (limits_.on()) {
+    host = host_of(mkey.src_ip);
+    if (host == kNoIndex) return kNoIndex;
+  }
   const uint16_t wanted_port = net::to_be(mkey.src_port);
   uint16_t port = 0;
-  // Port preservation where the port is free (RFC 4787 §4.2.1 allows it; users expect it) and
-  // in this worker's share; otherwise a port whose replies reach this worker.
-  if (r.config().port_preservation && r.range(mkey.protocol).contains(wanted_port) && sh.take(wanted_port, mi)) {
+  if (limits_.block_size) {
+    port = block_port(host, shares, mkey.protocol, reply, mi, &block, why);
+  } else if (host != kNoIndex && limits_.ports && hosts_[host].ports >= limits_.ports) {
+    *why = Counter::nat_refused_host_ports;  // RFC 6888 REQ-3
+  } else if (r.config().port_preservation && r.range(mkey.protocol).contains(wanted_port) && sh.take(wanted_port, mi)) {
+    // Port preservation where the port is free (RFC 4787 §4.2.1 allows it; users expect it) and
+    // in this worker's share.
     port = wanted_port;
   } else {
-    // Any free port if none steers: its replies reach the worker whose block holds it (owner_of),
-    // which hands them here.
+    // Otherwise a port whose replies reach this worker, or any free port if none steers: its
+    // replies reach the worker whose block holds it (owner_of), which hands them here.
     const endpoint::Picked p = w_.local_ports().pick(sh, mi, reply, endpoint::Fallback::kAnyFree, [](uint16_t) { return true; });
-    if (!p.port) {
-      *no_port = true;
-      return kNoIndex;
-    }
     port = p.port;
+    if (!port) *why = Counter::nat_refused_no_port;
+  }
+  if (!port) {
+    if (host != kNoIndex) forget_if_idle(host);
+    return kNoIndex;
   }
   Mapping& mp = mapping_pool_[mi];
   if (!mappings_->add(mkey, reinterpret_cast<void*>(uintptr_t(mi) + 1))) {
     sh.release(port);
+    if (block != kNoIndex) --blocks_[block].used;
+    if (host != kNoIndex) forget_if_idle(host);
     return kNoIndex;
   }
   free_mapping_ = mp.next_free;
@@ -335,6 +355,13 @@ uint32_t NatStage::create_mapping(const FiveTuple& mkey, uint32_t external_ip, c
   mp.first_session = kNoIndex;
   mp.sessions = 0;
   mp.next_free = kNoIndex;
+  mp.host = host;
+  mp.block = block;
+  if (host != kNoIndex) {
+    ++hosts_[host].mappings;
+    if (block == kNoIndex) ++hosts_[host].ports;
+  }
+  if (block == kNoIndex) log_event(LogEvent::kPortAllocated, mkey.protocol, mkey.src_ip, mkey.src_port, external_ip, port, port);
   mappings_in_use_.store(mappings_in_use_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   return mi;
 }
@@ -346,16 +373,17 @@ void NatStage::release_mapping(uint32_t mi) {
   // A DNAT rule added by reload while this mapping held its port takes the port now.
   if (nat_.rules.load(std::memory_order_acquire)->dnat_to(mp.key.protocol, mp.external_ip, mp.external_port))
     for (Shares& sh : shares_)
-      if (sh.ip_be == mp.external_ip) reserve(sh, size_t(protocol_slot(mp.key.protocol)), port);
+      if (sh.ip_be == mp.external_ip) reserve(sh, (protocol_slot(mp.key.protocol)), port);
   mappings_->remove(mp.key);
+  release_host_port(mp);
   mp.next_free = free_mapping_;
   free_mapping_ = mi;
   mappings_in_use_.store(mappings_in_use_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
 }
 
-void NatStage::refuse_session(Burst& b, uint8_t slot, const char* why) {
+void NatStage::refuse_session(Burst& b, uint8_t slot, const char* why, Counter counter) {
   REDLINE_LOG_LIMITED(log::Level::kWarning, 1, "nat: new session refused: %s", why);
-  b.drop(slot, Counter::nat_refused_table_full);
+  b.drop(slot, counter);
 }
 
 Session* NatStage::create_session(Burst& b, uint8_t slot, const FiveTuple& key, const FiveTuple& translated, uint32_t mi,
@@ -372,6 +400,13 @@ Session* NatStage::create_session(Burst& b, uint8_t slot, const FiveTuple& key, 
   }
   if (sessions_->full()) {
     refuse_session(b, slot, "session table full (nat.max_sessions)");
+    return nullptr;
+  }
+  // RFC 6888 REQ-4: sessions per inside host (DNAT sessions, forwarded by the operator's rules,
+  // are not the host's to limit).
+  const uint32_t host = mi == kNoIndex ? kNoIndex : mapping_pool_[mi].host;
+  if (host != kNoIndex && limits_.sessions && hosts_[host].sessions >= limits_.sessions) {
+    refuse_session(b, slot, "its inside host holds nat.limits.sessions_per_host", Counter::nat_refused_host_sessions);
     return nullptr;
   }
   const rte_mbuf* m = b.pkts[slot];
@@ -398,6 +433,7 @@ Session* NatStage::create_session(Burst& b, uint8_t slot, const FiveTuple& key, 
       if (mp.first_session != kNoIndex) sessions_->at(mp.first_session).prev_in_mapping = si;
       mp.first_session = si;
       ++mp.sessions;
+      if (host != kNoIndex) ++hosts_[host].sessions;
     }
   });
   if (!made) refuse_session(b, slot, "its keys' buckets are full");
@@ -410,6 +446,7 @@ void NatStage::on_release(Session& s) {
   if (s.prev_in_mapping != kNoIndex) sessions_->at(s.prev_in_mapping).next_in_mapping = s.next_in_mapping;
   else mp.first_session = s.next_in_mapping;
   if (s.next_in_mapping != kNoIndex) sessions_->at(s.next_in_mapping).prev_in_mapping = s.prev_in_mapping;
+  if (mp.host != kNoIndex) --hosts_[mp.host].sessions;
   if (--mp.sessions == 0) release_mapping(s.mapping);
   s.mapping = kNoIndex;
 }

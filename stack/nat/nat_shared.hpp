@@ -6,6 +6,7 @@
 #include <memory>
 #include <vector>
 
+#include "stack/nat/nat_log.hpp"
 #include "stack/nat/nat_rules.hpp"
 
 namespace redline::nat {
@@ -24,6 +25,9 @@ struct NatShared {
   // Per worker, filled as the workers build their graphs. Other workers only call
   // NatStage::holds_mapping (a lock-free rte_hash read) on them.
   std::vector<NatStage*> stages;
+  // Per worker, made before the workers start when [nat.log] is on: the allocation log's rings
+  // (nat_log.hpp), drained by the control thread.
+  std::vector<std::unique_ptr<LogRing>> logs;
 };
 
 }  // namespace redline::nat

@@ -4,7 +4,10 @@
 #include "stack/nat/nat_stage.hpp"
 
 #include <rte_mbuf.h>
+#include <rte_lcore.h>
 #include <rte_prefetch.h>
+
+#include <stdexcept>
 
 #include "stack/pipeline/worker.hpp"
 #include "stack/wire/icmp.hpp"
@@ -128,6 +131,19 @@ int NatStage::rewrite(Burst& b, uint8_t slot, Session& s, unsigned dir) {
 
 void add_nat_feature(pipeline::Shared& s, NatShared& nat) {
   nat.stages.assign(s.workers, nullptr);
+  // The allocation log's rings, one per worker, made here on the control thread before any
+  // worker runs: room for a burst of a few thousand events between two drains (every 20 ms).
+  nat.logs.clear();
+  if (nat.rules.load(std::memory_order_acquire)->config().log.on()) {
+    static std::atomic<uint32_t> serial{0};
+    for (uint32_t w = 0; w < s.workers; ++w) {
+      std::string error;
+      auto ring = LogRing::create("natlog" + std::to_string(w) + "_" + std::to_string(serial.fetch_add(1)), 8192,
+                                  int(rte_socket_id()), &error);
+      if (!ring) throw std::runtime_error(error);
+      nat.logs.push_back(std::move(ring));
+    }
+  }
   s.features.push_back([&nat](pipeline::StageGraph& g, pipeline::Worker& w) {
     auto stage = std::make_unique<NatStage>(w, nat);
     NatStage* p = stage.get();

@@ -21,6 +21,7 @@
 #include <array>
 #include <memory>
 #include <span>
+#include <unordered_map>
 #include <vector>
 
 #include "stack/nat/nat_shared.hpp"
@@ -98,13 +99,14 @@ class NatStage final : public pipeline::WorkerStage {
   // `answer_taken`: the caller looked the answer's tuple up already and found it.
   Session* create_session(Burst& b, uint8_t slot, const FiveTuple& key, const FiveTuple& translated, uint32_t mapping,
                           uint8_t flags, uint16_t mss_clamp, bool answer_taken = false);
-  void refuse_session(Burst& b, uint8_t slot, const char* why);
+  void refuse_session(Burst& b, uint8_t slot, const char* why, net::Counter counter = net::Counter::nat_refused_table_full);
   // The sessions outbound() left for the end of the burst, made and their packets translated
   // (nat_sessions.cpp).
   [[gnu::cold]] void create_pending(Burst& b);
   // A mapping for inside endpoint `key` on external address `external_ip`; `reply` is the tuple
-  // the first session's replies will carry (its port chosen here). kNoIndex if refused.
-  uint32_t create_mapping(const FiveTuple& key, uint32_t external_ip, const FiveTuple& reply, bool* no_port);
+  // the first session's replies will carry (its port chosen here). kNoIndex if refused, `*why`
+  // the refusal's counter.
+  uint32_t create_mapping(const FiveTuple& key, uint32_t external_ip, const FiveTuple& reply, net::Counter* why);
   void release_mapping(uint32_t index);
   // Rewrites a packet of session `s` matching key[dir] and sets its next; 1 if it went out
   // (inside to outside), 0 in, -1 if it was dropped instead (too big, DF set). translate() does
@@ -118,7 +120,8 @@ class NatStage final : public pipeline::WorkerStage {
   static void on_reassembly_timer(timer::Timer& t, void* ctx);
   // This worker's share of the ports of external address `ip_be` (made on first use: a reload
   // may add addresses).
-  PortShare& share(uint32_t ip_be, uint8_t protocol);
+  PortShare& share(uint32_t ip_be, uint8_t protocol) { return *shares_of(ip_be).of[protocol_slot(protocol)]; }
+  static size_t protocol_slot(uint8_t protocol) { return protocol == 6 ? 0 : protocol == 17 ? 1 : 2; }
 
   NatShared& nat_;
   NextId self_ = pipeline::kNextDrop;
@@ -133,7 +136,12 @@ class NatStage final : public pipeline::WorkerStage {
     uint32_t ip_be;
     std::array<PortShare*, 3> of;  // tcp, udp, icmp: this worker's shares in its port registry
     std::array<std::vector<uint16_t>, 3> reserved;  // ports of `of` held for DNAT rules
+    // Port blocks on: the host holding each block of `of` (an index into blocks_, or kNoIndex),
+    // made on first use; where the search for a free one goes on from.
+    std::array<std::vector<uint32_t>, 3> block_owner;
+    std::array<uint32_t, 3> block_cursor{0, 0, 0};
   };
+  Shares& shares_of(uint32_t ip_be);
   // Holds `port` of `sh` for a DNAT rule if it is free; false if a mapping has it (it is held
   // for the rule when that mapping ends: release_mapping).
   static bool reserve(Shares& sh, size_t slot, uint16_t port);
@@ -143,6 +151,48 @@ class NatStage final : public pipeline::WorkerStage {
   [[gnu::cold]] void resync_dnat(const NatRules& r);
   const NatRules* rules_seen_ = nullptr;
   std::vector<Shares> shares_;
+
+  // --- RFC 6888 limits per inside host and port blocks (nat_hosts.cpp): with [nat.limits] ---
+  // An inside host's counts, on its home worker.
+  struct Host {
+    uint32_t ip_be = 0;
+    uint32_t sessions = 0;
+    uint32_t ports = 0;  // outside ports it holds: its mappings' (blocks off) or its blocks' whole
+    uint32_t mappings = 0;
+    uint32_t first_block = kNoIndex;  // its blocks, linked by PortBlock::next
+  };
+  struct PortBlock {
+    uint32_t external_ip = 0;  // network byte order
+    uint16_t first = 0;        // host order
+    uint16_t used = 0;         // its ports held by mappings
+    uint8_t protocol = 0;
+    uint32_t host = kNoIndex;
+    uint32_t next = kNoIndex;
+  };
+  // The worker that serves inside host `ip_be` while limits are on: a hash of the address, as
+  // VPP's NAT44-EI hands flows to workers. Its counts then live on one core, exact, with no
+  // state shared between cores; the price is a handoff for packets RSS brings elsewhere.
+  uint32_t home_of(uint32_t ip_be) const;
+  // Its entry, made if new; kNoIndex if the table is full (as many hosts as sessions).
+  uint32_t host_of(uint32_t ip_be);
+  void forget_if_idle(uint32_t host);
+  // A port for mapping `mi` of `host` from its blocks of `sh`'s address (a new block if it may
+  // have one more): 0 if refused, `*why` the counter, else `*block` says which.
+  uint16_t block_port(uint32_t host, Shares& sh, uint8_t protocol, const FiveTuple& reply, uint32_t mi, uint32_t* block,
+                      net::Counter* why);
+  uint32_t allocate_block(uint32_t host, Shares& sh, uint8_t protocol);
+  void free_block(uint32_t block);
+  // Mapping `mp` ends: its port's block (given back when its last port is) and its host's counts.
+  void release_host_port(const Mapping& mp);
+  void log_event(LogEvent e, uint8_t protocol, uint32_t inside_ip, uint16_t inside_port_be, uint32_t outside_ip,
+                 uint16_t first_port, uint16_t last_port);
+  HostLimits limits_;  // fixed at start (a reload that changes them is refused)
+  std::unordered_map<uint32_t, uint32_t> host_index_;  // inside address -> hosts_ (cold paths only)
+  std::vector<Host> hosts_;
+  std::vector<uint32_t> free_hosts_;
+  std::vector<PortBlock> blocks_;
+  std::vector<uint32_t> free_blocks_;
+  LogRing* log_ = nullptr;  // [nat.log] on: this worker's ring
   std::unique_ptr<pipeline::Reassembly> reassembly_;
   timer::Timer reassembly_timer_;
   uint64_t reassembly_period_ticks_ = 1;

@@ -58,6 +58,8 @@ struct Mapping {
   uint32_t first_session = kNoIndex;
   uint32_t sessions = 0;
   uint32_t next_free = kNoIndex;
+  uint32_t host = kNoIndex;   // its inside host's limits entry (with [nat.limits]; nat_hosts.cpp)
+  uint32_t block = kNoIndex;  // the port block its port is from (port blocks on)
 };
 
 }  // namespace redline::nat

@@ -135,6 +135,11 @@ namespace redline::net {
   X(nat_sessions_flushed, "NAT sessions ended by the operator (redlinectl nat flush)")       \
   X(nat_refused_no_port, "drop: new NAT session refused, no free outside port")              \
   X(nat_refused_table_full, "drop: new NAT session refused, session or mapping table full")  \
+  X(nat_refused_host_sessions, "drop: new NAT session refused, its inside host is at nat.limits.sessions_per_host") \
+  X(nat_refused_host_ports, "drop: new NAT session refused, its inside host is at nat.limits.ports_per_host") \
+  X(nat_port_blocks_allocated, "NAT port blocks given to inside hosts (nat.limits.port_block_size)") \
+  X(nat_port_blocks_released, "NAT port blocks taken back from inside hosts (their last port freed)") \
+  X(nat_log_dropped, "NAT allocation log records lost: the worker's log ring was full") \
   X(nat_translated_out, "packets translated inside to outside")                              \
   X(nat_translated_in, "packets translated outside to inside")                               \
   X(nat_icmp_errors_translated, "ICMP errors translated with their quoted datagram (RFC 5508)") \

@@ -79,6 +79,7 @@ class NatOptions:
     timeouts: dict = field(default_factory=lambda: {"udp": 300, "tcp_established": 7440,
                                                     "tcp_transitory": 240, "icmp": 60})
     rfc_minimums: bool = True
+    extra: str = ""  # more [nat.*] tables, as TOML text ([nat.limits], [nat.log])
 
 
 def _q(v) -> str:
@@ -97,6 +98,8 @@ def render_nat_section(o: NatOptions) -> str:
     lines += [f"{k} = {_q(v)}" for k, v in o.ports.items()]
     lines += ["", "[nat.timeouts]"] + [f"{k} = {_q(v)}" for k, v in o.timeouts.items()]
     lines += [f"rfc_minimums = {_q(o.rfc_minimums)}", ""]
+    if o.extra:
+        lines += [o.extra.strip(), ""]
     lines += ["[[nat.snat]]", 'source = "10.88.1.0/24"', 'to = "masquerade"', "",
               "[[nat.snat]]", 'source = "10.88.4.0/25"', 'to = "masquerade"', f"mss_clamp = {MSS_CLAMP}", "",
               "[[nat.snat]]", 'source = "10.88.4.128/25"', f"to = {_q(list(POOL))}", "",

@@ -48,6 +48,7 @@ import exit_tests  # noqa: E402,F401  (registers the exit contract: last of the 
 import nat_topo  # noqa: E402
 import nat_tests  # noqa: E402,F401  (registers the NAT tests, on a topology of their own)
 import nat_session_tests  # noqa: E402,F401  (registers `show nat sessions` and `nat flush`, on the same)
+import nat_limits_tests  # noqa: E402,F401  (registers RFC 6888 limits, port blocks and their log, each with its own redline)
 import kernel_tests  # noqa: E402,F401  (registers the kernel exception path's tests, kind="kernel")
 import learned_route_tests  # noqa: E402,F401  (registers routes learned from BIRD, with its own redline)
 import xdp_tests  # noqa: E402,F401  (registers the AF_XDP set-up tests, each with its own redline)

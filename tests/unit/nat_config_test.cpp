@@ -249,3 +249,34 @@ TEST(LocalEndpoints, KernelPassRuleOnAServicesPort_IsRefused_CatchAllsClaimNothi
   auto ok = parse_config(kPorts + catch_all + "[services]\necho = 7\n", "k.toml");
   EXPECT_TRUE(ok.config) << ok.error;
 }
+
+TEST(NatConfig, HostLimitsPortBlocksAndTheLog) {
+  auto r = parse_config(with("[[nat.snat]]",
+                             "[nat.limits]\nsessions_per_host = 500\nports_per_host = 256\nport_block_size = 64\n"
+                             "[nat.log]\nfile = \"/var/log/redline-nat.log\"\nsyslog = true\n[[nat.snat]]"),
+                        "n");
+  ASSERT_TRUE(r.config) << r.error;
+  const nat::NatConfig& n = r.config->nat;
+  EXPECT_EQ(n.limits.sessions, 500u);
+  EXPECT_EQ(n.limits.ports, 256u);
+  EXPECT_EQ(n.limits.block_size, 64u);
+  EXPECT_TRUE(n.limits.on());
+  EXPECT_EQ(n.log.file, "/var/log/redline-nat.log");
+  EXPECT_TRUE(n.log.syslog);
+  auto plain = parse_config(kPorts + kNat, "n");
+  ASSERT_TRUE(plain.config);
+  EXPECT_FALSE(plain.config->nat.limits.on()) << "off unless asked for";
+  EXPECT_FALSE(plain.config->nat.log.on());
+}
+
+TEST(NatConfig, HostLimitMistakesAreNamed) {
+  auto limits = [](const std::string& body) { return with("[[nat.snat]]", "[nat.limits]\n" + body + "\n[[nat.snat]]"); };
+  EXPECT_NE(error_of(limits("ports_per_host = 32\nport_block_size = 64")).find("less than one port block"),
+            std::string::npos);
+  // nat.ports.udp is 3000-3999: a block of 2000 fits no worker's share.
+  EXPECT_NE(error_of(limits("port_block_size = 2000")).find("one worker's share of nat.ports.tcp"), std::string::npos);
+  EXPECT_NE(error_of(limits("sessions_per_host = 0")).find("nat.limits.sessions_per_host"), std::string::npos);
+  EXPECT_NE(error_of(limits("sessions = 5")).find("sessions"), std::string::npos);
+  EXPECT_NE(error_of(with("[[nat.snat]]", "[nat.log]\nfile = \"\"\n[[nat.snat]]")).find("nat.log.file"),
+            std::string::npos);
+}

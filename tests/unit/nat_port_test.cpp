@@ -76,6 +76,26 @@ TEST(NatPortShare, FallsBackToAnyFreePortWhenNoneIsWanted) {
   EXPECT_FALSE(wanted);
 }
 
+// A port block (nat.limits.port_block_size): picks stay inside the window, wanted first.
+TEST(NatPortShare, PicksWithinAWindowOnly) {
+  PortShare s({2000, 2999}, 0, 1);
+  const PortRange block{2064, 2127};
+  bool wanted = false;
+  std::set<uint16_t> got;
+  for (int i = 0; i < 64; ++i) {
+    auto p = s.pick(1, [](uint16_t port) { return port % 2 == 1; }, kAny, 64, &wanted, &block);
+    ASSERT_TRUE(p) << i;
+    EXPECT_TRUE(block.contains(*p)) << *p;
+    EXPECT_EQ(wanted, i < 32) << "the 32 odd ports first, then the even ones as fallbacks";
+    got.insert(*p);
+  }
+  EXPECT_EQ(got.size(), 64u);
+  EXPECT_FALSE(s.pick(1, [](uint16_t) { return true; }, kAny, 64, &wanted, &block)) << "the window is full";
+  EXPECT_TRUE(s.pick(1, [](uint16_t) { return true; }, kAny, 64, &wanted)) << "the rest of the share is not";
+  const PortRange outside{3000, 3100};
+  EXPECT_FALSE(s.pick(1, [](uint16_t) { return true; }, kAny, 64, &wanted, &outside));
+}
+
 // The property the fast path rests on: for any remote and any worker count, the port a worker
 // picks makes the reply's symmetric Toeplitz hash select that worker through the RETA.
 TEST(NatSteering, ChosenPortsReplyLandsOnTheChoosingWorker) {
