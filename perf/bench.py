@@ -1,7 +1,11 @@
 #!/usr/bin/python3
 """The standard benchmark suite: every path redline runs, next to its baseline, in one run.
 
-    scripts/bench.sh [--smoke] [--seconds N] [--only NAME] [--json FILE]
+    scripts/bench.sh [--smoke] [--seconds N] [--only NAME[,NAME...]] [--json FILE]
+
+--only runs the steps named (see --only below for their names) in the suite's order, e.g.
+`--only memif,ring,nat`: the router's memif and in-process rows, the NAT rows, and each NAT row's
+ratio to the router on its path, all from one run.
 
 Paths (each a row of the table):
   micro/*          Google Benchmark stage costs (ns/op, TSC cycles/op)
@@ -14,7 +18,9 @@ Paths (each a row of the table):
   icmp/memif       redline-gen echo requests to redline's address over memif
   scaling          l3fwd/memif with 1, 2 and 4 workers (efficiency per worker)
   nat/*            the NAT next to its baselines (perf/bench_nat.py: memif, ring with 1 M sessions and
-                   with a new session per packet, nftables masquerade over veth)
+                   with a new session per packet, nftables masquerade over veth); the memif and ring
+                   rows also give their ratio to the router on the same path in this run (the memif
+                   and ring steps' figures, or the router run alongside the NAT when those did not run)
   l3fwd/af_xdp     redline-gen (AF_XDP) -> veth -> {Linux ip_forward | redline on net_af_packet | redline
                    on net_af_xdp} -> veth -> redline-gen, and the generator's own AF_XDP ceiling
                    (perf/bench_afxdp.py; targets >= 5x af_packet, >= 3x Linux)
@@ -235,7 +241,7 @@ def paired_runs(runs: int, base_fn, dut_fn) -> tuple[dict, dict, float]:
 
 
 # Saturation rates (rx_pps medians) the throughput steps measured, by path and system: the
-# latency step paces at half of them.
+# latency step paces at half of them; the nat step compares the NAT with the router's.
 SATURATION: dict[str, dict[str, float]] = {}
 
 
@@ -709,7 +715,7 @@ def main() -> int:
     ap.add_argument("--smoke", action="store_true", help="a short run that checks the generator and the table work")
     ap.add_argument("--seconds", type=float, default=None, help="measured seconds per run (default 4; smoke 1)")
     ap.add_argument("--runs", type=int, default=None, help="runs per figure, median reported (default 3; smoke 1)")
-    ap.add_argument("--only", default="", help="comma list of: " + ",".join(STEPS))
+    ap.add_argument("--only", default="", metavar="NAME[,NAME...]", help="steps to run, comma-separated, in the suite's order: " + ",".join(STEPS))
     ap.add_argument("--json", help="also write the rows as JSON to this file")
     ap.add_argument("--write-results", action="store_true",
                     help="replace the tables in perf/RESULTS.md (between its table markers) with this run's")

@@ -1,17 +1,23 @@
 """The NAT rows of the benchmark suite (`scripts/bench.sh --only nat`), each next to a baseline
-measured in the same run:
+measured in the same run, and the memif and ring rows also next to the router on the same path in
+the same run (a NAT packet is a routed packet plus a session; issue 23's targets: NAT/router
+>= 0.85 over memif, >= 0.5 in-process with 1 M sessions):
 
   nat/memif        redline-gen -> memif -> {testpmd io | redline NAT} -> memif -> redline-gen:
                    established sessions (1024 flows, made in the warm-up), translated inside to
-                   outside; target >= 0.8 of testpmd io on the same path
+                   outside; target >= 0.8 of testpmd io, >= 0.85 of the router on the same path
   nat/ring 1M      in-process over ring pairs, one million live sessions (the flows round-robin,
                    so every packet's session is a cache miss), next to the io forwarder on the
-                   same path; target >= 10 Mpps per core
+                   same path; target >= 10 Mpps per core, >= 0.5 of the router in-process
   nat/ring new     in-process, every packet from a source never seen (redline-gen --unique-flows):
                    a mapping, an outside port and a session per packet, sessions expiring after
                    1 s meanwhile; target >= 1 M new sessions per second per core
   nat/af_packet    redline-gen -> veth -> {Linux nftables masquerade | redline NAT on af_packet}
                    -> veth -> redline-gen
+The router's figure is the median its own step (`memif`, `ring`) measured earlier in this run;
+when that step did not run (`--only nat`), the router runs here, last in every round of the NAT
+row's runs, and gets a row of its own. The in-process router runs on 4 KiB pages as in its own
+step, the NAT's ring rows on hugepages when the kernel has them (their notes say which).
 Memory per session comes from redline's own account of its tables (`nat: worker 0: tables for N
 sessions take X MiB (B bytes per session)`), cycles per packet from its busy-cycle counters.
 """
@@ -51,6 +57,38 @@ def run(args, P, b) -> None:
     af_packet(args, P, b)
 
 
+# The router's row on each path the NAT is measured against it, and the NAT's targets (issue 23).
+ROUTER_ROW = {"memif": "l3fwd/memif", "ring": "l3fwd/ring in-process"}
+TARGET_VS_ROUTER = {"memif": 0.85, "ring": 0.5}
+
+
+def rounds_with_router(args, P, b, path: str, row_path: str, tag: str, *fns):
+    """`fns` run alternating round by round (bench.rounds_of), and the router on `path` ("memif"
+    or "ring") as measured in this run: the median its own step left in bench.SATURATION or, when
+    that step did not run, a run of it last in every round here, so that it meets the same phases
+    as the NAT (its row then goes under `row_path`). Returns the rounds and `to_router(k)`: the
+    ratio of system k's rate to the router's and the note saying so."""
+    mine = path not in b.SATURATION
+    if mine:
+        b.log(f"bench: nat: the {path} step did not run; the router on {path} runs here, alternating")
+        router = ((lambda i: b.redline_memif(args, P, f"{tag}rt{i}", 1)) if path == "memif" else
+                  (lambda i: b.inprocess_run(args, P, f"{tag}rt{i}", b.INPROCESS_REDLINE)))
+        fns += (router,)
+    rounds = b.rounds_of(args.runs, *fns)
+    if mine:
+        rt = b.median_of([r[-1] for r in rounds])
+        b.row(row_path, f"redline router, no NAT, 1 worker ({ROUTER_ROW[path]})", rt["rx_pps"] / 1e6, rt["cycles"],
+              None, f"loss {rt['loss_pct']:.2f}%; the {path} step did not run: measured here, alternating")
+    mpps = (rt["rx_pps"] if mine else b.SATURATION[path]["redline"]) / 1e6
+
+    def to_router(k: int, target: float | None = None) -> tuple[float, str]:
+        ratio = (b.median_ratio(rounds, k, len(fns) - 1) if mine else
+                 b.median_of([r[k] for r in rounds])["rx_pps"] / 1e6 / mpps)
+        return ratio, (f"{ratio:.2f}× the router ({ROUTER_ROW[path]} {mpps:.1f} Mpps, same run"
+                       f"{', alternating' if mine else ''}" + (f"; target ≥ {target}" if target else "") + ")")
+    return rounds, to_router
+
+
 def redline_nat_memif(args, P, b, name: str) -> dict:
     s0, s1 = b.memif_devices(P.tmp, name, "server")
     cfg = b.redline_config(P, name, [(s0, "10.88.1.1/24"), (s1, "10.88.2.1/24")], 1)
@@ -67,12 +105,15 @@ def redline_nat_memif(args, P, b, name: str) -> dict:
 
 
 def memif(args, P, b) -> None:
-    tp, rl, ratio = b.paired_runs(args.runs, lambda i: b.testpmd_memif(args, P, f"ntp{i}"),
-                                  lambda i: redline_nat_memif(args, P, b, f"nrl{i}"))
-    b.row("nat/memif established", "testpmd io (baseline)", tp["rx_pps"] / 1e6, None, None,
-          f"loss {tp['loss_pct']:.2f}%")
-    b.row("nat/memif established", "redline NAT, 1 worker", rl["rx_pps"] / 1e6, rl["cycles"], ratio,
-          f"1024 sessions; {rl['bytes_per_session']} bytes per session; loss {rl['loss_pct']:.2f}%")
+    path = "nat/memif established"
+    rounds, to_router = rounds_with_router(args, P, b, "memif", path, "n", lambda i: b.testpmd_memif(args, P, f"ntp{i}"),
+                                           lambda i: redline_nat_memif(args, P, b, f"nrl{i}"))
+    tp, rl = (b.median_of([r[k] for r in rounds]) for k in (0, 1))
+    vs_router, note = to_router(1, TARGET_VS_ROUTER["memif"])
+    b.row(path, "testpmd io (baseline)", tp["rx_pps"] / 1e6, None, None, f"loss {tp['loss_pct']:.2f}%")
+    b.row(path, "redline NAT, 1 worker", rl["rx_pps"] / 1e6, rl["cycles"], b.median_ratio(rounds, 1, 0),
+          f"{note}; 1024 sessions; {rl['bytes_per_session']} bytes per session; loss {rl['loss_pct']:.2f}%",
+          ratio_to_router=vs_router)
 
 
 def inprocess_config(P, name: str, nat: str) -> Path:
@@ -130,13 +171,17 @@ def ring_million(args, P, b) -> None:
     flows = ["--flows", "1000000", "--flows-per-ip", "4000"]
     cfg = inprocess_config(P, "nat1m", nat_section(1_100_000, pool=True))
     # The warm-up makes the million sessions (about a second at the rate sessions are made).
-    io, rl, ratio = b.paired_runs(args.runs, lambda i: inprocess(args, P, b, f"n1io{i}", "io", flows, 1, 1024),
-                                  lambda i: inprocess(args, P, b, f"n1rl{i}", str(cfg), flows, 3, 1536))
-    b.row("nat/ring 1M sessions", "io forwarder (testpmd io's loop, ceiling)", io["rx_pps"] / 1e6, None, None,
+    path = "nat/ring 1M sessions"
+    rounds, to_router = rounds_with_router(
+        args, P, b, "ring", path, "n1", lambda i: inprocess(args, P, b, f"n1io{i}", "io", flows, 1, 1024),
+        lambda i: inprocess(args, P, b, f"n1rl{i}", str(cfg), flows, 3, 1536))
+    io, rl = (b.median_of([r[k] for r in rounds]) for k in (0, 1))
+    vs_router, note = to_router(1, TARGET_VS_ROUTER["ring"])
+    b.row(path, "io forwarder (testpmd io's loop, ceiling)", io["rx_pps"] / 1e6, None, None,
           f"loss {io['loss_pct']:.2f}%; 1 M flows round-robin")
-    b.row("nat/ring 1M sessions", "redline NAT, 1 worker", rl["rx_pps"] / 1e6, rl["cycles"], ratio,
-          f"1 M live sessions, each packet a different one; {rl['bytes_per_session']} bytes per session; "
-          f"{'hugepages' if HUGE['ok'] else '4 KiB pages'}; loss {rl['loss_pct']:.2f}%")
+    b.row(path, "redline NAT, 1 worker", rl["rx_pps"] / 1e6, rl["cycles"], b.median_ratio(rounds, 1, 0),
+          f"{note}; 1 M live sessions, each packet a different one; {rl['bytes_per_session']} bytes per session; "
+          f"{'hugepages' if HUGE['ok'] else '4 KiB pages'}; loss {rl['loss_pct']:.2f}%", ratio_to_router=vs_router)
 
 
 def ring_new(args, P, b) -> None:
@@ -144,11 +189,16 @@ def ring_new(args, P, b) -> None:
     # 3 M (at 1.5 M/s a 2 M table filled and refused 13%). At that rate the pool address the most
     # inside hosts pair with runs out of ports now and then: those refusals are the row's loss.
     cfg = inprocess_config(P, "natnew", nat_section(3_000_000, pool=True, udp_timeout=1))
-    rl = b.median_runs(args.runs, lambda i: inprocess(args, P, b, f"nnrl{i}", str(cfg), ["--unique-flows", "on"], 1, 2048))
-    b.row("nat/ring new sessions", "redline NAT, 1 worker", rl["rx_pps"] / 1e6, rl["cycles"], None,
-          f"every packet a new mapping, port and session (M sessions/s = Mpps received); sessions expire after "
+    path = "nat/ring new sessions"
+    rounds, to_router = rounds_with_router(
+        args, P, b, "ring", path, "nn", lambda i: inprocess(args, P, b, f"nnrl{i}", str(cfg), ["--unique-flows", "on"], 1, 2048))
+    rl = b.median_of([r[0] for r in rounds])
+    vs_router, note = to_router(0)
+    b.row(path, "redline NAT, 1 worker", rl["rx_pps"] / 1e6, rl["cycles"], None,
+          f"{note}; every packet a new mapping, port and session (M sessions/s = Mpps received); sessions expire after "
           f"1 s meanwhile; {rl['bytes_per_session']} bytes per session; {'hugepages' if HUGE['ok'] else '4 KiB pages'}; "
-          f"loss {rl['loss_pct']:.2f}% (sessions refused for want of a port or table room, counted)")
+          f"loss {rl['loss_pct']:.2f}% (sessions refused for want of a port or table room, counted)",
+          ratio_to_router=vs_router)
 
 
 def af_packet(args, P, b) -> None:
