@@ -385,6 +385,12 @@ void App::publish_settings(const pipeline::Settings& settings) {
 
 App::Json App::reload() {
   Json r = reload_file();
+  // logrotate's postrotate sends SIGHUP: the NAT log goes on in a file of the same name.
+  if (nat_log_) {
+    drain_nat_log();  // what was logged before, into the old file
+    std::string error;
+    if (!nat_log_->reopen(&error)) log::write(log::Level::kError, "reload: %s (still writing the old file)", error.c_str());
+  }
   const bool applied = !r.contains("error");
   (applied ? reloads_applied_ : reloads_refused_).fetch_add(1, std::memory_order_relaxed);
   last_reload_applied_.store(applied, std::memory_order_relaxed);

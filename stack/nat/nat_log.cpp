@@ -34,6 +34,7 @@ uint32_t LogRing::pop(LogRecord* out, uint32_t max) {
 std::unique_ptr<LogSink> LogSink::open(const NatLogConfig& c, std::string* error) {
   std::unique_ptr<LogSink> s(new LogSink());
   if (!c.file.empty()) {
+    s->path_ = c.file;
     s->file_ = std::fopen(c.file.c_str(), "a");
     if (!s->file_) {
       *error = "nat.log.file " + c.file + ": " + std::strerror(errno);
@@ -56,6 +57,18 @@ void LogSink::write(const LogRecord& r) {
   const std::string line = format_log_line(r);
   if (file_) std::fprintf(file_, "%s\n", line.c_str());
   if (syslog_) ::syslog(LOG_INFO, "%s", line.c_str());
+}
+
+bool LogSink::reopen(std::string* error) {
+  if (!file_) return true;
+  std::FILE* f = std::fopen(path_.c_str(), "a");
+  if (!f) {
+    *error = "nat.log.file " + path_ + ": " + std::strerror(errno);
+    return false;
+  }
+  std::fclose(file_);
+  file_ = f;
+  return true;
 }
 
 void LogSink::flush() {

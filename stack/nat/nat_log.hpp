@@ -72,9 +72,13 @@ class LogSink {
   ~LogSink();
   void write(const LogRecord& r);
   void flush();
+  // Opens the file again (after logrotate moved it: reload, SIGHUP); false with `error` set if
+  // it cannot be, and the old one is kept.
+  bool reopen(std::string* error);
 
  private:
   LogSink() = default;
+  std::string path_;
   std::FILE* file_ = nullptr;
   bool syslog_ = false;
 };

@@ -344,7 +344,7 @@ uint32_t NatStage::create_mapping(const FiveTuple& mkey, uint32_t external_ip, c
   Mapping& mp = mapping_pool_[mi];
   if (!mappings_->add(mkey, reinterpret_cast<void*>(uintptr_t(mi) + 1))) {
     sh.release(port);
-    if (block != kNoIndex) --blocks_[block].used;
+    if (block != kNoIndex && --blocks_[block].used == 0) free_block(block);
     if (host != kNoIndex) forget_if_idle(host);
     return kNoIndex;
   }

@@ -55,9 +55,10 @@ def t_session_limit(workers, log) -> None:
 def t_port_blocks(workers, log) -> None:
     """port_block_size = 64, ports_per_host = 128, [nat.log] to a file: in1's 100 flows take
     their outside ports from two blocks of 64 (two block-allocated lines with in1, NAT_IP and the
-    ranges, no remote); 60 more find no room (nat_refused_host_ports) while in2's 20 flows get a
-    block of their own; `nat flush inside in1` ends its flows and its two blocks go back
-    (block-released lines, counted)."""
+    ranges, no remote); 60 more find no room (nat_refused_host_ports); the file is rotated
+    (moved aside, a reload) and in2's 20 flows get a block of their own, logged in the new file;
+    `nat flush inside in1` ends its flows and its two blocks go back (block-released lines,
+    counted)."""
     if os.environ.get("NAT_DUT", "redline") != "redline":
         raise Skip("redline's [nat.limits] and [nat.log]")
     fd, path = tempfile.mkstemp(prefix="redline-nat-log-", suffix=".log")
@@ -91,6 +92,10 @@ def t_port_blocks(workers, log) -> None:
             check(all(any(lo <= p <= hi for lo, hi in ranges) for p in more["ports"]),
                   f"in1's later ports {sorted(new_ports)} outside its blocks {ranges}")
             rise(t, s1, "nat_refused_host_ports", 30)
+            # logrotate: the file moved aside, a reload; the log goes on in a new file of that name.
+            os.rename(path, path + ".1")
+            r = t.ctl("reload", json=True)
+            check(r.rc == 0, f"reload: {r.brief()}")
             b = peer_json(t, "in2", ["flows", "--dst", ECHO[0], "--count", "20", "--list-ports"])
             check(b["answered"] == 20, f"in2: {b['answered']} of 20 flows answered while in1 is at its limit")
             check(not any(lo <= p <= hi for p in b["ports"] for lo, hi in ranges),
@@ -104,9 +109,12 @@ def t_port_blocks(workers, log) -> None:
             check(sorted(released(lines, IN1)) == sorted(f"{lo}-{hi}" for lo, hi in ranges),
                   f"block-released lines for in1's blocks {ranges}:\n" + "\n".join(lines))
             check(any(f"inside={IN2} outside={NAT_IP}:" in l and "block-allocated" in l for l in lines),
-                  "no block-allocated line for in2")
+                  "no block-allocated line for in2 in the file reopened after the reload:\n" + "\n".join(lines))
+            check(len(allocated(Path(path + ".1").read_text().splitlines(), IN1)) == 2,
+                  "in1's lines did not stay in the rotated file")
     finally:
         Path(path).unlink(missing_ok=True)
+        Path(path + ".1").unlink(missing_ok=True)
 
 
 LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z nat (block-allocated|block-released) proto=udp "
