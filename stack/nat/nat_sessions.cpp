@@ -19,6 +19,8 @@
 
 namespace redline::nat {
 
+static_assert(session::SessionOwner<NatStage, Session>, "the NAT is what its session engine asks of an owner");
+
 using net::Counter;
 using pipeline::kFlagFromRing;
 
@@ -116,13 +118,13 @@ void NatStage::resync_dnat(const NatRules& r) {
       auto& held = sh.reserved[slot];
       std::erase_if(held, [&](uint16_t port) {
         for (const DnatRule& d : c.dnat)
-          if (be32(d.external) == sh.ip_be && (protocol_slot(d.protocol)) == slot && d.external_port == port) return false;
+          if (be32(d.external) == sh.ip_be && protocol_slot(d.protocol) == slot && d.external_port == port) return false;
         sh.of[slot]->release(port);  // no rule forwards it any more
         return true;
       });
     }
     for (const DnatRule& d : c.dnat)
-      if (be32(d.external) == sh.ip_be && !reserve(sh, (protocol_slot(d.protocol)), d.external_port))
+      if (be32(d.external) == sh.ip_be && !reserve(sh, protocol_slot(d.protocol), d.external_port))
         REDLINE_LOG_LIMITED(log::Level::kWarning, 1,
                             "nat: worker %u: DNAT port %u (added by reload) is held by a dynamic mapping; it is "
                             "reserved for the rule when that mapping ends",
@@ -247,7 +249,7 @@ void NatStage::outbound(Burst& b, uint8_t slot, const FiveTuple& key, const Snat
   // At most one per packet of the burst; should a path ever add more, make what waits first
   // rather than write past the array.
   if (pending_.full()) [[unlikely]] create_pending(b);
-  pending_.push({key, reversed(translated), translated, mi, rule.mss_clamp, slot, flags, made});
+  pending_.push({key, reversed(translated), mi, rule.mss_clamp, slot, flags, made});
 }
 
 void NatStage::create_pending(Burst& b) {
@@ -256,7 +258,7 @@ void NatStage::create_pending(Burst& b) {
   pending_.make_all(
       *sessions_,
       [&](const PendingSession& p, bool taken) {
-        Session* s = create_session(b, p.slot, p.key, p.translated, p.mapping, p.flags, p.mss_clamp, taken);
+        Session* s = create_session(b, p.slot, p.key, reversed(p.answer), p.mapping, p.flags, p.mss_clamp, taken);
         if (s) translate(b, p.slot, *s, 0);
         return s;
       },
@@ -373,7 +375,7 @@ void NatStage::release_mapping(uint32_t mi) {
   // A DNAT rule added by reload while this mapping held its port takes the port now.
   if (nat_.rules.load(std::memory_order_acquire)->dnat_to(mp.key.protocol, mp.external_ip, mp.external_port))
     for (Shares& sh : shares_)
-      if (sh.ip_be == mp.external_ip) reserve(sh, (protocol_slot(mp.key.protocol)), port);
+      if (sh.ip_be == mp.external_ip) reserve(sh, protocol_slot(mp.key.protocol), port);
   mappings_->remove(mp.key);
   release_host_port(mp);
   mp.next_free = free_mapping_;

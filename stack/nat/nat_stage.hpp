@@ -200,8 +200,7 @@ class NatStage final : public pipeline::WorkerStage {
   // New outbound sessions of this burst, made together at its end (session_table.hpp).
   struct PendingSession {
     FiveTuple key;
-    FiveTuple answer;  // reversed(translated)
-    FiveTuple translated;
+    FiveTuple answer;  // the tuple its replies carry: reversed, what `key` is translated to
     uint32_t mapping;
     uint16_t mss_clamp;
     uint8_t slot;

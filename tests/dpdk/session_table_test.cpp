@@ -3,6 +3,7 @@
 // timer wheel driven tick by tick.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <string>
@@ -37,6 +38,8 @@ class ToyOwner {
   std::vector<uint32_t> released;
   std::vector<size_t> batches;
 };
+
+static_assert(session::SessionOwner<ToyOwner, ToyEntry>);
 
 FiveTuple tuple(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, uint8_t proto = 17) {
   return {src, dst, sport, dport, proto, {0, 0, 0}};
@@ -208,23 +211,28 @@ TEST(SessionTable, ListingWhileTheWorkerRuns) {
     }
   });
   for (int round = 0; round < 20; ++round) {
-    uint32_t at = 0, live = 0;
+    uint32_t at = 0, live = 0, found = 0;
     while (at < e.table.capacity()) {
       auto slice = mailbox.call(
           [&e, at] {
-            uint32_t n = 0;
-            const uint32_t next = e.table.scan(at, 512, [&](ToyEntry& s) {
-              n += s.stamp.protocol == 17 && e.table.find(s.header.key[1]).entry == &s;
+            // Every live session listed is whole: its answer key finds it.
+            std::array<uint32_t, 3> next_live_found{0, 0, 0};
+            next_live_found[0] = e.table.scan(at, 512, [&](ToyEntry& s) {
+              ++next_live_found[1];
+              next_live_found[2] += e.table.find(s.header.key[1]).entry == &s;
               return true;
             });
-            return std::pair<uint32_t, uint32_t>(next, n);
+            return next_live_found;
           },
           std::chrono::milliseconds(5000));
       ASSERT_TRUE(slice) << "the worker answers";
-      at = slice->first;
-      live += slice->second;
+      at = (*slice)[0];
+      live += (*slice)[1];
+      found += (*slice)[2];
     }
-    EXPECT_LE(live, 8u * 13u) << "at most 10 ticks of sessions (and a batch waiting a tick) live at a time, each found by its answer";
+    EXPECT_EQ(found, live) << "a listed session its answer key does not find";
+    EXPECT_GT(live, 0u);
+    EXPECT_LE(live, 8u * 13u) << "at most 10 ticks of sessions (and a batch waiting a tick) live at a time";
   }
   stop = true;
   worker.join();
